@@ -1,0 +1,79 @@
+/* pb-error.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (PAPERBOY_INSIDE) && !defined (PAPERBOY_COMPILATION)
+# error "Only <paperboy.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+#include "pb-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * PB_ERROR:
+ *
+ * The error domain of Paperboy. Its codes are in [enum@Paperboy.Error].
+ */
+#define PB_ERROR (pb_error_quark ())
+
+/**
+ * PbError:
+ * @PB_ERROR_FAILED: a failure that fits no other code
+ * @PB_ERROR_CONFIG: a configuration key, value or combination was rejected
+ * @PB_ERROR_KAFKA: Kafka or librdkafka reported an error (a missing topic,
+ *   a fatal client error, a failed delivery)
+ * @PB_ERROR_HANDLER: a handler failed without giving an error of its own
+ *   (for example a Python exception that is not a `GLib.Error`), or its
+ *   asynchronous handling timed out or was dropped
+ * @PB_ERROR_DESERIALIZE: a record's key or value could not be decoded
+ * @PB_ERROR_STORE: a table store could not be opened, read or written
+ * @PB_ERROR_CHANGELOG: a table's changelog could not be read or written
+ * @PB_ERROR_NO_HANDLER: a record, topic or operation has no handler
+ * @PB_ERROR_CANCELLED: the operation was cancelled
+ *
+ * Error codes in the %PB_ERROR domain.
+ */
+typedef enum
+{
+  PB_ERROR_FAILED,
+  PB_ERROR_CONFIG,
+  PB_ERROR_KAFKA,
+  PB_ERROR_HANDLER,
+  PB_ERROR_DESERIALIZE,
+  PB_ERROR_STORE,
+  PB_ERROR_CHANGELOG,
+  PB_ERROR_NO_HANDLER,
+  PB_ERROR_CANCELLED,
+} PbError;
+
+/**
+ * PbErrorAction:
+ * @PB_ERROR_ACTION_STOP: stop: with [property@Paperboy.Engine:fail-on-exception]
+ *   the engine commits the offsets before the failing record and
+ *   [method@Paperboy.Engine.run] ends with the error; without it the error
+ *   is logged as a warning and the record counts as handled. This is the
+ *   value 0, which bindings return when an `on_error` override throws.
+ * @PB_ERROR_ACTION_CONTINUE: log the error at debug level and go on; the
+ *   record counts as handled
+ *
+ * What [vfunc@Paperboy.Handler.on_error] asks the engine to do with a
+ * failed record.
+ */
+typedef enum
+{
+  PB_ERROR_ACTION_STOP = 0,
+  PB_ERROR_ACTION_CONTINUE,
+} PbErrorAction;
+
+PB_AVAILABLE_IN_ALL
+GQuark pb_error_quark (void);
+
+G_END_DECLS

@@ -1,0 +1,48 @@
+/* pb-kafka-private.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <glib.h>
+#include <librdkafka/rdkafka.h>
+
+G_BEGIN_DECLS
+
+/* A reference-counted librdkafka handle. Zero-copy GBytes that point into
+ * fetched records hold a reference, because rd_kafka_destroy() blocks until
+ * every fetched record is destroyed: the handle is destroyed when the last
+ * reference is dropped, which is at once in the common case. */
+typedef struct _PbKafkaHandle PbKafkaHandle;
+
+PbKafkaHandle *_pb_kafka_handle_new   (rd_kafka_t    *rk);
+PbKafkaHandle *_pb_kafka_handle_ref   (PbKafkaHandle *handle);
+void           _pb_kafka_handle_unref (PbKafkaHandle *handle);
+rd_kafka_t    *_pb_kafka_handle_get   (PbKafkaHandle *handle);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PbKafkaHandle, _pb_kafka_handle_unref)
+
+/* Sets one configuration property, mapping a rejection to PB_ERROR_CONFIG. */
+gboolean _pb_kafka_conf_set (rd_kafka_conf_t  *conf,
+                             const char       *key,
+                             const char       *value,
+                             GError          **error);
+
+/* Wraps a librdkafka error code in a PB_ERROR_KAFKA error. */
+void     _pb_kafka_set_error (GError              **error,
+                              rd_kafka_resp_err_t   err,
+                              const char           *what);
+
+/* TRUE for configuration keys whose values must never be logged. */
+gboolean _pb_kafka_key_is_secret (const char *key);
+
+/* Re-emits a librdkafka log line in the Paperboy-Kafka log domain. */
+void     _pb_kafka_log (const rd_kafka_t *rk,
+                        int               level,
+                        const char       *facility,
+                        const char       *buf);
+
+G_END_DECLS

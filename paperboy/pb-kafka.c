@@ -1,0 +1,125 @@
+/* pb-kafka.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-kafka-private.h"
+
+#include <string.h>
+#include <glib/gi18n-lib.h>
+
+#include "pb-error.h"
+
+struct _PbKafkaHandle
+{
+  gatomicrefcount  ref_count;
+  rd_kafka_t      *rk;
+};
+
+PbKafkaHandle *
+_pb_kafka_handle_new (rd_kafka_t *rk)
+{
+  PbKafkaHandle *handle = g_new0 (PbKafkaHandle, 1);
+
+  g_atomic_ref_count_init (&handle->ref_count);
+  handle->rk = rk;
+
+  return handle;
+}
+
+PbKafkaHandle *
+_pb_kafka_handle_ref (PbKafkaHandle *handle)
+{
+  g_atomic_ref_count_inc (&handle->ref_count);
+  return handle;
+}
+
+void
+_pb_kafka_handle_unref (PbKafkaHandle *handle)
+{
+  if (g_atomic_ref_count_dec (&handle->ref_count))
+    {
+      rd_kafka_destroy (handle->rk);
+      g_free (handle);
+    }
+}
+
+rd_kafka_t *
+_pb_kafka_handle_get (PbKafkaHandle *handle)
+{
+  return handle->rk;
+}
+
+gboolean
+_pb_kafka_conf_set (rd_kafka_conf_t  *conf,
+                    const char       *key,
+                    const char       *value,
+                    GError          **error)
+{
+  char errstr[512];
+
+  switch (rd_kafka_conf_set (conf, key, value, errstr, sizeof errstr))
+    {
+    case RD_KAFKA_CONF_OK:
+      return TRUE;
+
+    case RD_KAFKA_CONF_UNKNOWN:
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("Unknown configuration property “%s”"), key);
+      return FALSE;
+
+    case RD_KAFKA_CONF_INVALID:
+    default:
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("Invalid value for configuration property “%s”: %s"),
+                   key, errstr);
+      return FALSE;
+    }
+}
+
+void
+_pb_kafka_set_error (GError              **error,
+                     rd_kafka_resp_err_t   err,
+                     const char           *what)
+{
+  g_set_error (error, PB_ERROR, PB_ERROR_KAFKA, "%s: %s (%s)",
+               what, rd_kafka_err2str (err), rd_kafka_err2name (err));
+}
+
+gboolean
+_pb_kafka_key_is_secret (const char *key)
+{
+  return strstr (key, "password") != NULL ||
+         strstr (key, "secret") != NULL ||
+         strstr (key, ".pem") != NULL ||
+         g_str_has_suffix (key, ".key") ||
+         g_str_has_prefix (key, "sasl.oauthbearer.config");
+}
+
+void
+_pb_kafka_log (const rd_kafka_t *rk,
+               int               level,
+               const char       *facility,
+               const char       *buf)
+{
+  GLogLevelFlags log_level;
+
+  /* syslog levels: 0 emerg .. 3 err, 4 warning, 5 notice, 6 info, 7 debug */
+  if (level <= 4)
+    log_level = G_LOG_LEVEL_WARNING;
+  else if (level == 5)
+    log_level = G_LOG_LEVEL_MESSAGE;
+  else if (level == 6)
+    log_level = G_LOG_LEVEL_INFO;
+  else
+    log_level = G_LOG_LEVEL_DEBUG;
+
+  g_log_structured ("Paperboy-Kafka", log_level,
+                    "PAPERBOY_KAFKA_FACILITY", facility,
+                    "MESSAGE", "%s: [%s] %s",
+                    rk != NULL ? rd_kafka_name (rk) : "rdkafka", facility, buf);
+}

@@ -1,0 +1,815 @@
+/* pb-message.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-message-private.h"
+
+#include <string.h>
+
+/**
+ * PbMessage:
+ *
+ * One Kafka record, as a handler sees it.
+ *
+ * A message is immutable. Its key, value and headers are created on first
+ * access and point into the record librdkafka fetched, without a copy. A
+ * null key or value (%NULL) is not the same as an empty one (a #GBytes of
+ * length 0): a record whose value is null is a *tombstone*.
+ *
+ * The engine may reuse a message object once its handling ended and no one
+ * else holds a reference, so do not attach data or weak references to it.
+ * A handler may keep a message (take a reference) for as long as it likes;
+ * to keep one beyond the engine's run without pinning librdkafka's fetch
+ * buffers, keep the copy [method@Paperboy.Message.dup] returns.
+ *
+ * Messages are made by the engine, or by [ctor@Paperboy.Message.new_full]
+ * for tests and for a handler's [vfunc@Paperboy.Handler.did_receive_message]
+ * that replaces a record.
+ */
+
+typedef struct
+{
+  gatomicrefcount     ref_count;
+  rd_kafka_message_t *rkm;
+  PbKafkaHandle      *handle;
+} PbRecord;
+
+struct _PbMessage
+{
+  GObject             parent_instance;
+
+  /* The fetched record: owned by the message itself, or through @record
+   * once zero-copy bytes were handed out. NULL for a detached message. */
+  rd_kafka_message_t *rkm;
+  PbRecord           *record;
+  PbKafkaHandle      *handle;    /* borrowed while @rkm is set */
+
+  /* Set while the message is tracked by a pool, under pool_lock. */
+  PbMessagePool      *pool;
+  GList               pool_link;
+
+  char               *topic;     /* NULL while @rkm is set */
+  int                 partition;
+  gint64              offset;
+  gint64              timestamp;
+
+  GBytes             *key;
+  GBytes             *value;
+  GVariant           *headers;
+
+  guint               key_cached : 1;
+  guint               value_cached : 1;
+  guint               headers_cached : 1;
+};
+
+struct _PbMessagePool
+{
+  PbKafkaHandle *handle;
+  PbMessage     *spare;
+  GQueue         escaped;
+};
+
+enum {
+  PROP_0,
+  PROP_TOPIC,
+  PROP_PARTITION,
+  PROP_OFFSET,
+  PROP_TIMESTAMP,
+  PROP_KEY,
+  PROP_VALUE,
+  PROP_HEADERS,
+  PROP_IS_TOMBSTONE,
+  N_PROPS
+};
+
+G_DEFINE_FINAL_TYPE (PbMessage, pb_message, G_TYPE_OBJECT)
+
+static GParamSpec *properties[N_PROPS];
+
+/* Guards PbMessage.pool and every pool's escaped list: messages may be
+ * finalized on any thread (a binding's garbage collector). */
+G_LOCK_DEFINE_STATIC (pool_lock);
+
+static PbRecord *
+pb_record_ref (PbRecord *record)
+{
+  g_atomic_ref_count_inc (&record->ref_count);
+  return record;
+}
+
+static void
+pb_record_unref (PbRecord *record)
+{
+  if (g_atomic_ref_count_dec (&record->ref_count))
+    {
+      rd_kafka_message_destroy (record->rkm);
+      _pb_kafka_handle_unref (record->handle);
+      g_free (record);
+    }
+}
+
+static PbRecord *
+pb_message_ensure_record (PbMessage *self)
+{
+  if (self->record == NULL)
+    {
+      self->record = g_new (PbRecord, 1);
+      g_atomic_ref_count_init (&self->record->ref_count);
+      self->record->rkm = self->rkm;
+      self->record->handle = _pb_kafka_handle_ref (self->handle);
+    }
+
+  return self->record;
+}
+
+static GBytes *
+pb_message_wrap (PbMessage  *self,
+                 const void *data,
+                 gsize       len)
+{
+  if (data == NULL)
+    return NULL;
+
+  if (len == 0)
+    return g_bytes_new (NULL, 0);
+
+  return g_bytes_new_with_free_func (data, len,
+                                     (GDestroyNotify) pb_record_unref,
+                                     pb_record_ref (pb_message_ensure_record (self)));
+}
+
+static GVariant *
+pb_message_headers_from_record (rd_kafka_message_t *rkm)
+{
+  rd_kafka_headers_t *hdrs = NULL;
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(smay)"));
+
+  if (rd_kafka_message_headers (rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+      const char *name;
+      const void *value;
+      size_t size;
+
+      for (size_t i = 0;
+           rd_kafka_header_get_all (hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           i++)
+        {
+          g_autofree char *valid_name = g_utf8_make_valid (name, -1);
+          GVariant *bytes = NULL;
+
+          if (value != NULL)
+            bytes = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, value, size, 1);
+
+          g_variant_builder_add (&builder, "(s@may)", valid_name,
+                                 g_variant_new_maybe (G_VARIANT_TYPE_BYTESTRING, bytes));
+        }
+    }
+
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static void
+pb_message_clear_cache (PbMessage *self)
+{
+  g_clear_pointer (&self->key, g_bytes_unref);
+  g_clear_pointer (&self->value, g_bytes_unref);
+  g_clear_pointer (&self->headers, g_variant_unref);
+  self->key_cached = FALSE;
+  self->value_cached = FALSE;
+  self->headers_cached = FALSE;
+}
+
+static void
+pb_message_release_record (PbMessage *self)
+{
+  if (self->record != NULL)
+    g_clear_pointer (&self->record, pb_record_unref);
+  else if (self->rkm != NULL)
+    rd_kafka_message_destroy (self->rkm);
+
+  self->rkm = NULL;
+  self->handle = NULL;
+}
+
+static GBytes *
+copy_bytes (GBytes *bytes)
+{
+  gsize len;
+  gconstpointer data;
+
+  if (bytes == NULL)
+    return NULL;
+
+  data = g_bytes_get_data (bytes, &len);
+
+  return g_bytes_new (data, len);
+}
+
+/* Copies what still points into the fetched record and lets it go. */
+static void
+pb_message_detach (PbMessage *self)
+{
+  GBytes *key;
+  GBytes *value;
+
+  if (self->rkm == NULL)
+    return;
+
+  self->timestamp = pb_message_get_timestamp (self);
+
+  key = copy_bytes (pb_message_get_key (self));
+  value = copy_bytes (pb_message_get_value (self));
+  pb_message_get_headers (self);
+
+  g_bytes_unref (self->key);
+  self->key = key;
+  g_bytes_unref (self->value);
+  self->value = value;
+  self->topic = g_strdup (rd_kafka_topic_name (self->rkm->rkt));
+
+  pb_message_release_record (self);
+}
+
+static void
+pb_message_finalize (GObject *object)
+{
+  PbMessage *self = (PbMessage *)object;
+
+  G_LOCK (pool_lock);
+  if (self->pool != NULL)
+    {
+      g_queue_unlink (&self->pool->escaped, &self->pool_link);
+      self->pool = NULL;
+    }
+  G_UNLOCK (pool_lock);
+
+  pb_message_release_record (self);
+  pb_message_clear_cache (self);
+  g_clear_pointer (&self->topic, g_free);
+
+  G_OBJECT_CLASS (pb_message_parent_class)->finalize (object);
+}
+
+static void
+pb_message_get_property (GObject    *object,
+                         guint       prop_id,
+                         GValue     *value,
+                         GParamSpec *pspec)
+{
+  PbMessage *self = PB_MESSAGE (object);
+
+  switch (prop_id)
+    {
+    case PROP_TOPIC:
+      g_value_set_string (value, pb_message_get_topic (self));
+      break;
+
+    case PROP_PARTITION:
+      g_value_set_int (value, pb_message_get_partition (self));
+      break;
+
+    case PROP_OFFSET:
+      g_value_set_int64 (value, pb_message_get_offset (self));
+      break;
+
+    case PROP_TIMESTAMP:
+      g_value_set_int64 (value, pb_message_get_timestamp (self));
+      break;
+
+    case PROP_KEY:
+      g_value_set_boxed (value, pb_message_get_key (self));
+      break;
+
+    case PROP_VALUE:
+      g_value_set_boxed (value, pb_message_get_value (self));
+      break;
+
+    case PROP_HEADERS:
+      g_value_set_variant (value, pb_message_get_headers (self));
+      break;
+
+    case PROP_IS_TOMBSTONE:
+      g_value_set_boolean (value, pb_message_is_tombstone (self));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+pb_message_class_init (PbMessageClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = pb_message_finalize;
+  object_class->get_property = pb_message_get_property;
+
+  /**
+   * PbMessage:topic:
+   *
+   * The topic the record was read from.
+   */
+  properties[PROP_TOPIC] =
+    g_param_spec_string ("topic", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbMessage:partition:
+   *
+   * The partition the record was read from.
+   */
+  properties[PROP_PARTITION] =
+    g_param_spec_int ("partition", NULL, NULL,
+                      -1, G_MAXINT, -1,
+                      (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbMessage:offset:
+   *
+   * The record's offset in its partition.
+   */
+  properties[PROP_OFFSET] =
+    g_param_spec_int64 ("offset", NULL, NULL,
+                        -1, G_MAXINT64, -1,
+                        (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbMessage:timestamp:
+   *
+   * The record's timestamp in milliseconds since the Unix epoch, or -1 when
+   * it has none.
+   */
+  properties[PROP_TIMESTAMP] =
+    g_param_spec_int64 ("timestamp", NULL, NULL,
+                        -1, G_MAXINT64, -1,
+                        (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbMessage:key:
+   *
+   * The record's key, or %NULL when the key is null.
+   */
+  properties[PROP_KEY] =
+    g_param_spec_boxed ("key", NULL, NULL,
+                        G_TYPE_BYTES,
+                        (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbMessage:value:
+   *
+   * The record's value, or %NULL for a tombstone.
+   */
+  properties[PROP_VALUE] =
+    g_param_spec_boxed ("value", NULL, NULL,
+                        G_TYPE_BYTES,
+                        (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbMessage:headers:
+   *
+   * The record's headers in order, as a `a(smay)` variant: each header's
+   * name and its value, `nothing` for a null value.
+   */
+  properties[PROP_HEADERS] =
+    g_param_spec_variant ("headers", NULL, NULL,
+                          G_VARIANT_TYPE ("a(smay)"),
+                          NULL,
+                          (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbMessage:is-tombstone:
+   *
+   * Whether the record's value is null.
+   */
+  properties[PROP_IS_TOMBSTONE] =
+    g_param_spec_boolean ("is-tombstone", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+pb_message_init (PbMessage *self)
+{
+  self->partition = -1;
+  self->offset = -1;
+  self->timestamp = -1;
+  self->pool_link.data = self;
+}
+
+/**
+ * pb_message_new_full: (constructor)
+ * @topic: the topic
+ * @partition: the partition, or -1
+ * @offset: the offset, or -1
+ * @timestamp: the timestamp in milliseconds since the Unix epoch, or -1
+ * @key: (nullable): the key, or %NULL for a null key
+ * @value: (nullable): the value, or %NULL for a tombstone
+ * @headers: (nullable): the headers as a `a(smay)` variant, or %NULL for none
+ *
+ * Creates a message that is not backed by a fetched record: for tests, and
+ * for a [vfunc@Paperboy.Handler.did_receive_message] that replaces a record.
+ *
+ * A floating @headers is consumed.
+ *
+ * Returns: (transfer full): a new message
+ */
+PbMessage *
+pb_message_new_full (const char *topic,
+                     int         partition,
+                     gint64      offset,
+                     gint64      timestamp,
+                     GBytes     *key,
+                     GBytes     *value,
+                     GVariant   *headers)
+{
+  PbMessage *self;
+
+  g_return_val_if_fail (topic != NULL, NULL);
+  g_return_val_if_fail (partition >= -1, NULL);
+  g_return_val_if_fail (offset >= -1, NULL);
+  g_return_val_if_fail (headers == NULL ||
+                        g_variant_is_of_type (headers, G_VARIANT_TYPE ("a(smay)")), NULL);
+
+  self = g_object_new (PB_TYPE_MESSAGE, NULL);
+  self->topic = g_strdup (topic);
+  self->partition = partition;
+  self->offset = offset;
+  self->timestamp = MAX (timestamp, -1);
+  self->key = key != NULL ? g_bytes_ref (key) : NULL;
+  self->value = value != NULL ? g_bytes_ref (value) : NULL;
+  if (headers != NULL)
+    self->headers = g_variant_ref_sink (headers);
+  else
+    self->headers = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(smay)"), NULL, 0));
+  self->key_cached = TRUE;
+  self->value_cached = TRUE;
+  self->headers_cached = TRUE;
+
+  return self;
+}
+
+static PbMessage *
+pb_message_copy_with (PbMessage *self,
+                      GBytes    *key,
+                      GBytes    *value)
+{
+  return pb_message_new_full (pb_message_get_topic (self),
+                              self->partition,
+                              self->offset,
+                              pb_message_get_timestamp (self),
+                              key,
+                              value,
+                              pb_message_get_headers (self));
+}
+
+/**
+ * pb_message_with_key:
+ * @self: a [class@Paperboy.Message]
+ * @key: (nullable): the new key, or %NULL for a null key
+ *
+ * Creates a message like @self (same topic, partition, offset, timestamp,
+ * value and headers) with another key.
+ *
+ * Returns: (transfer full): a new message
+ */
+PbMessage *
+pb_message_with_key (PbMessage *self,
+                     GBytes    *key)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  return pb_message_copy_with (self, key, pb_message_get_value (self));
+}
+
+/**
+ * pb_message_with_value:
+ * @self: a [class@Paperboy.Message]
+ * @value: (nullable): the new value, or %NULL for a tombstone
+ *
+ * Creates a message like @self (same topic, partition, offset, timestamp,
+ * key and headers) with another value.
+ *
+ * Returns: (transfer full): a new message
+ */
+PbMessage *
+pb_message_with_value (PbMessage *self,
+                       GBytes    *value)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  return pb_message_copy_with (self, pb_message_get_key (self), value);
+}
+
+/**
+ * pb_message_dup:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Copies @self into a message that no longer refers to librdkafka's fetch
+ * buffers, to keep beyond the engine's run.
+ *
+ * Returns: (transfer full): a detached copy of @self
+ */
+PbMessage *
+pb_message_dup (PbMessage *self)
+{
+  g_autoptr(GBytes) key = NULL;
+  g_autoptr(GBytes) value = NULL;
+
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  key = copy_bytes (pb_message_get_key (self));
+  value = copy_bytes (pb_message_get_value (self));
+
+  return pb_message_copy_with (self, key, value);
+}
+
+/**
+ * pb_message_get_topic:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:topic].
+ *
+ * Returns: the topic of the record
+ */
+const char *
+pb_message_get_topic (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  if (self->rkm != NULL)
+    return rd_kafka_topic_name (self->rkm->rkt);
+
+  return self->topic;
+}
+
+/**
+ * pb_message_get_partition:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:partition].
+ *
+ * Returns: the partition of the record
+ */
+int
+pb_message_get_partition (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), -1);
+
+  return self->partition;
+}
+
+/**
+ * pb_message_get_offset:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:offset].
+ *
+ * Returns: the offset of the record in its partition
+ */
+gint64
+pb_message_get_offset (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), -1);
+
+  return self->offset;
+}
+
+/**
+ * pb_message_get_timestamp:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:timestamp].
+ *
+ * Returns: the timestamp in milliseconds since the Unix epoch, or -1
+ */
+gint64
+pb_message_get_timestamp (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), -1);
+
+  if (self->rkm != NULL)
+    return MAX (rd_kafka_message_timestamp (self->rkm, NULL), -1);
+
+  return self->timestamp;
+}
+
+/**
+ * pb_message_get_key:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:key].
+ *
+ * Returns: (transfer none) (nullable): the key, or %NULL when it is null
+ */
+GBytes *
+pb_message_get_key (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  if (!self->key_cached)
+    {
+      self->key = pb_message_wrap (self, self->rkm->key, self->rkm->key_len);
+      self->key_cached = TRUE;
+    }
+
+  return self->key;
+}
+
+/**
+ * pb_message_get_value:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:value].
+ *
+ * Returns: (transfer none) (nullable): the value, or %NULL for a tombstone
+ */
+GBytes *
+pb_message_get_value (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  if (!self->value_cached)
+    {
+      self->value = pb_message_wrap (self, self->rkm->payload, self->rkm->len);
+      self->value_cached = TRUE;
+    }
+
+  return self->value;
+}
+
+/**
+ * pb_message_is_tombstone:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:is-tombstone].
+ *
+ * Returns: %TRUE if the value of the record is null
+ */
+gboolean
+pb_message_is_tombstone (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), FALSE);
+
+  if (!self->value_cached)
+    return self->rkm->payload == NULL;
+
+  return self->value == NULL;
+}
+
+/**
+ * pb_message_get_headers:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets [property@Paperboy.Message:headers].
+ *
+ * Returns: (transfer none): the headers, as a `a(smay)` variant
+ */
+GVariant *
+pb_message_get_headers (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  if (!self->headers_cached)
+    {
+      self->headers = pb_message_headers_from_record (self->rkm);
+      self->headers_cached = TRUE;
+    }
+
+  return self->headers;
+}
+
+/**
+ * pb_message_get_header:
+ * @self: a [class@Paperboy.Message]
+ * @name: a header name
+ *
+ * Looks up the last header named @name. Use
+ * [method@Paperboy.Message.get_headers] to see repeated headers, or to tell
+ * a missing header from one with a null value.
+ *
+ * Returns: (transfer full) (nullable): the value of the last header named
+ *   @name, or %NULL when there is none or its value is null
+ */
+GBytes *
+pb_message_get_header (PbMessage  *self,
+                       const char *name)
+{
+  GVariant *headers;
+  GBytes *found = NULL;
+  GVariantIter iter;
+  const char *header_name;
+  GVariant *value;
+
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  headers = pb_message_get_headers (self);
+
+  g_variant_iter_init (&iter, headers);
+  while (g_variant_iter_next (&iter, "(&s@may)", &header_name, &value))
+    {
+      if (strcmp (header_name, name) == 0)
+        {
+          g_autoptr(GVariant) bytes = g_variant_get_maybe (value);
+
+          g_clear_pointer (&found, g_bytes_unref);
+          if (bytes != NULL)
+            found = g_variant_get_data_as_bytes (bytes);
+        }
+
+      g_variant_unref (value);
+    }
+
+  return found;
+}
+
+/* Pool */
+
+PbMessagePool *
+_pb_message_pool_new (PbKafkaHandle *handle)
+{
+  PbMessagePool *pool = g_new0 (PbMessagePool, 1);
+
+  pool->handle = handle;
+
+  return pool;
+}
+
+void
+_pb_message_pool_free (PbMessagePool *pool)
+{
+  if (pool == NULL)
+    return;
+
+  G_LOCK (pool_lock);
+  while (pool->escaped.head != NULL)
+    {
+      GList *link = pool->escaped.head;
+      PbMessage *message = link->data;
+
+      g_queue_unlink (&pool->escaped, link);
+      message->pool = NULL;
+      pb_message_detach (message);
+    }
+  G_UNLOCK (pool_lock);
+
+  g_clear_object (&pool->spare);
+  g_free (pool);
+}
+
+PbMessage *
+_pb_message_pool_take (PbMessagePool      *pool,
+                       rd_kafka_message_t *rkm)
+{
+  PbMessage *message = g_steal_pointer (&pool->spare);
+
+  if (message == NULL)
+    message = g_object_new (PB_TYPE_MESSAGE, NULL);
+
+  message->rkm = rkm;
+  message->handle = pool->handle;
+  message->partition = rkm->partition;
+  message->offset = rkm->offset;
+
+  return message;
+}
+
+void
+_pb_message_pool_return (PbMessagePool *pool,
+                         PbMessage     *message)
+{
+  if (g_atomic_int_get (&G_OBJECT (message)->ref_count) == 1)
+    {
+      pb_message_release_record (message);
+      if (message->key_cached || message->value_cached || message->headers_cached)
+        pb_message_clear_cache (message);
+
+      if (pool->spare == NULL)
+        pool->spare = message;
+      else
+        g_object_unref (message);
+
+      return;
+    }
+
+  if (message->rkm != NULL)
+    {
+      G_LOCK (pool_lock);
+      message->pool = pool;
+      g_queue_push_tail_link (&pool->escaped, &message->pool_link);
+      G_UNLOCK (pool_lock);
+    }
+
+  g_object_unref (message);
+}
