@@ -1,0 +1,445 @@
+/* pb-test-util.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-test-util.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <librdkafka/rdkafka.h>
+
+static PbMockCluster *cluster;
+static char *external_bootstrap;
+static rd_kafka_t *producer;
+
+static void
+quiet_log_cb (const rd_kafka_t *rk,
+              int               level,
+              const char       *facility,
+              const char       *buf)
+{
+  if (level <= 3)
+    g_test_message ("rdkafka %s: %s", facility, buf);
+}
+
+void
+pb_test_init (int    *argc,
+              char ***argv)
+{
+  g_test_init (argc, argv, NULL);
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+
+  external_bootstrap = g_strdup (g_getenv ("PAPERBOY_TEST_BOOTSTRAP"));
+  if (external_bootstrap != NULL && *external_bootstrap == '\0')
+    g_clear_pointer (&external_bootstrap, g_free);
+}
+
+gboolean
+pb_test_is_external (void)
+{
+  return external_bootstrap != NULL;
+}
+
+PbMockCluster *
+pb_test_mock_cluster (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (external_bootstrap != NULL)
+    return NULL;
+
+  if (cluster == NULL)
+    {
+      cluster = pb_mock_cluster_new (1, &error);
+      g_assert_no_error (error);
+    }
+
+  return cluster;
+}
+
+const char *
+pb_test_bootstrap (void)
+{
+  if (external_bootstrap != NULL)
+    return external_bootstrap;
+
+  return pb_mock_cluster_get_bootstrap_servers (pb_test_mock_cluster ());
+}
+
+char *
+pb_test_unique (const char *prefix)
+{
+  static guint counter;
+
+  return g_strdup_printf ("%s-%d-%u-%u", prefix, (int)getpid (),
+                          (guint)(g_get_real_time () % 100000), ++counter);
+}
+
+void
+pb_test_create_topic (const char *topic,
+                      int         partitions)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (pb_test_mock_cluster () != NULL)
+    {
+      pb_mock_cluster_create_topic (pb_test_mock_cluster (), topic, partitions, &error);
+      g_assert_no_error (error);
+      return;
+    }
+
+  {
+    rd_kafka_NewTopic_t *new_topic;
+    rd_kafka_queue_t *queue;
+    rd_kafka_event_t *event;
+    char errstr[256];
+
+    pb_test_produce (NULL, 0, NULL, NULL);   /* creates the producer */
+    new_topic = rd_kafka_NewTopic_new (topic, partitions, -1, errstr, sizeof errstr);
+    queue = rd_kafka_queue_new (producer);
+    rd_kafka_CreateTopics (producer, &new_topic, 1, NULL, queue);
+    event = rd_kafka_queue_poll (queue, 30000);
+    g_assert_nonnull (event);
+    rd_kafka_event_destroy (event);
+    rd_kafka_queue_destroy (queue);
+    rd_kafka_NewTopic_destroy (new_topic);
+  }
+}
+
+typedef struct
+{
+  gboolean            done;
+  rd_kafka_resp_err_t err;
+  gint64              offset;
+} Delivery;
+
+static void
+delivery_cb (rd_kafka_t               *rk,
+             const rd_kafka_message_t *rkm,
+             void                     *opaque)
+{
+  Delivery *delivery = rkm->_private;
+
+  if (delivery != NULL)
+    {
+      delivery->err = rkm->err;
+      delivery->offset = rkm->offset;
+      delivery->done = TRUE;
+    }
+  else if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    g_error ("Delivery failed: %s", rd_kafka_err2str (rkm->err));
+}
+
+static void
+ensure_producer (void)
+{
+  rd_kafka_conf_t *conf;
+  char errstr[512];
+
+  if (producer != NULL)
+    return;
+
+  conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers", pb_test_bootstrap (), NULL, 0);
+  rd_kafka_conf_set (conf, "linger.ms", "1", NULL, 0);
+  rd_kafka_conf_set_dr_msg_cb (conf, delivery_cb);
+  rd_kafka_conf_set_log_cb (conf, quiet_log_cb);
+  producer = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  g_assert_nonnull (producer);
+}
+
+gint64
+pb_test_produce (const char *topic,
+                 int         partition,
+                 const char *key,
+                 const char *value)
+{
+  Delivery delivery = { FALSE, 0, -1 };
+  rd_kafka_resp_err_t err;
+
+  ensure_producer ();
+  if (topic == NULL)
+    return -1;
+
+  err = rd_kafka_producev (producer,
+                           RD_KAFKA_V_TOPIC (topic),
+                           RD_KAFKA_V_PARTITION (partition),
+                           RD_KAFKA_V_KEY ((const void *)key, (size_t)(key != NULL ? strlen (key) : 0)),
+                           RD_KAFKA_V_VALUE ((void *)value, (size_t)(value != NULL ? strlen (value) : 0)),
+                           RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY),
+                           RD_KAFKA_V_OPAQUE (&delivery),
+                           RD_KAFKA_V_END);
+  g_assert_cmpint (err, ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  while (!delivery.done)
+    rd_kafka_poll (producer, 50);
+
+  g_assert_cmpint (delivery.err, ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  return delivery.offset;
+}
+
+void
+pb_test_produce_many (const char *topic,
+                      int         partition,
+                      guint       n,
+                      const char *prefix)
+{
+  ensure_producer ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("k-%u", i);
+      g_autofree char *value = g_strdup_printf ("%s-%u", prefix, i);
+      rd_kafka_resp_err_t err;
+
+      do
+        {
+          err = rd_kafka_producev (producer,
+                                   RD_KAFKA_V_TOPIC (topic),
+                                   RD_KAFKA_V_PARTITION (partition),
+                                   RD_KAFKA_V_KEY (key, strlen (key)),
+                                   RD_KAFKA_V_VALUE (value, strlen (value)),
+                                   RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY),
+                                   RD_KAFKA_V_END);
+          if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll (producer, 10);
+        }
+      while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+
+      g_assert_cmpint (err, ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+
+  g_assert_cmpint (rd_kafka_flush (producer, 30000), ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+gint64
+pb_test_committed (const char *group,
+                   const char *topic,
+                   int         partition)
+{
+  g_autoptr(GError) error = NULL;
+  rd_kafka_topic_partition_list_t *list;
+  rd_kafka_conf_t *conf;
+  rd_kafka_t *consumer;
+  char errstr[512];
+  gint64 offset;
+
+  if (pb_test_mock_cluster () != NULL)
+    {
+      offset = pb_mock_cluster_get_committed_offset (pb_test_mock_cluster (),
+                                                     group, topic, partition, &error);
+      g_assert_no_error (error);
+      return offset;
+    }
+
+  conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers", pb_test_bootstrap (), NULL, 0);
+  rd_kafka_conf_set (conf, "group.id", group, NULL, 0);
+  rd_kafka_conf_set_log_cb (conf, quiet_log_cb);
+  consumer = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  g_assert_nonnull (consumer);
+
+  list = rd_kafka_topic_partition_list_new (1);
+  rd_kafka_topic_partition_list_add (list, topic, partition);
+  g_assert_cmpint (rd_kafka_committed (consumer, list, 30000), ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+  offset = list->elems[0].offset >= 0 ? list->elems[0].offset : -1;
+  rd_kafka_topic_partition_list_destroy (list);
+  rd_kafka_consumer_close (consumer);
+  rd_kafka_destroy (consumer);
+
+  return offset;
+}
+
+PbEngine *
+pb_test_engine_new (const char *group_id)
+{
+  g_autoptr(GError) error = NULL;
+  PbEngine *engine;
+
+  if (pb_test_mock_cluster () != NULL)
+    engine = g_object_new (PB_TYPE_ENGINE,
+                           "mock-cluster", pb_test_mock_cluster (),
+                           "group-id", group_id,
+                           "commit-interval-ms", 200,
+                           NULL);
+  else
+    engine = g_object_new (PB_TYPE_ENGINE,
+                           "bootstrap-servers", pb_test_bootstrap (),
+                           "group-id", group_id,
+                           "commit-interval-ms", 200,
+                           NULL);
+
+  pb_engine_set_config (engine, "session.timeout.ms", "6000", &error);
+  g_assert_no_error (error);
+  pb_engine_set_config (engine, "heartbeat.interval.ms", "500", &error);
+  g_assert_no_error (error);
+  pb_engine_set_config (engine, "fetch.wait.max.ms", "10", &error);
+  g_assert_no_error (error);
+  pb_engine_set_config (engine, "reconnect.backoff.max.ms", "1000", &error);
+  if (g_getenv ("PB_TEST_RDKAFKA_DEBUG"))
+    pb_engine_set_config (engine, "debug", g_getenv ("PB_TEST_RDKAFKA_DEBUG"), &error);
+  g_assert_no_error (error);
+
+  return engine;
+}
+
+static gboolean
+wake_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+void
+pb_test_wait_until (PbTestCondition condition,
+                    gpointer        user_data,
+                    guint           timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+  guint wake = g_timeout_add (50, wake_cb, NULL);
+
+  while (!condition (user_data))
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("Timed out after %u ms waiting for a condition", timeout_ms);
+      g_main_context_iteration (NULL, TRUE);
+    }
+
+  g_source_remove (wake);
+}
+
+struct _PbTestRun
+{
+  PbEngine     *engine;
+  GAsyncResult *result;
+};
+
+static void
+run_done_cb (GObject      *source_object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  PbTestRun *run = user_data;
+
+  run->result = g_object_ref (result);
+}
+
+PbTestRun *
+pb_test_start (PbEngine *engine)
+{
+  PbTestRun *run = g_new0 (PbTestRun, 1);
+
+  run->engine = g_object_ref (engine);
+  pb_engine_run_async (engine, NULL, run_done_cb, run);
+
+  return run;
+}
+
+gboolean
+pb_test_run_is_done (PbTestRun *run)
+{
+  return run->result != NULL;
+}
+
+static gboolean
+run_is_done_cb (gpointer user_data)
+{
+  return pb_test_run_is_done (user_data);
+}
+
+gboolean
+pb_test_finish (PbTestRun  *run,
+                gboolean    stop,
+                GError    **error)
+{
+  gboolean ret;
+
+  if (stop)
+    pb_engine_stop (run->engine);
+
+  pb_test_wait_until (run_is_done_cb, run, 60000);
+
+  ret = pb_engine_run_finish (run->engine, run->result, error);
+
+  g_object_unref (run->result);
+  g_object_unref (run->engine);
+  g_free (run);
+
+  return ret;
+}
+
+typedef struct
+{
+  PbTestRun       *run;
+  PbTestCondition  condition;
+  gpointer         user_data;
+} RunUntil;
+
+static gboolean
+run_until_cb (gpointer user_data)
+{
+  RunUntil *data = user_data;
+
+  return pb_test_run_is_done (data->run) ||
+         (data->condition != NULL && data->condition (data->user_data));
+}
+
+gboolean
+pb_test_run_until (PbEngine        *engine,
+                   PbTestCondition  condition,
+                   gpointer         user_data,
+                   guint            timeout_ms,
+                   GError         **error)
+{
+  RunUntil data = { pb_test_start (engine), condition, user_data };
+
+  pb_test_wait_until (run_until_cb, &data, timeout_ms);
+
+  return pb_test_finish (data.run, TRUE, error);
+}
+
+static void
+assigned_cb (PbEngine *engine,
+             GVariant *partitions,
+             gpointer  user_data)
+{
+  gboolean *assigned = user_data;
+
+  *assigned = TRUE;
+}
+
+static gboolean
+flag_is_set (gpointer user_data)
+{
+  return *(gboolean *)user_data;
+}
+
+void
+pb_test_wait_assigned (PbEngine *engine,
+                       guint     timeout_ms)
+{
+  gboolean assigned = FALSE;
+  gulong id = g_signal_connect (engine, "partitions-assigned", G_CALLBACK (assigned_cb), &assigned);
+
+  pb_test_wait_until (flag_is_set, &assigned, timeout_ms);
+  g_signal_handler_disconnect (engine, id);
+}
+
+char *
+pb_test_bytes_to_string (GBytes *bytes)
+{
+  gsize len;
+  const char *data;
+
+  if (bytes == NULL)
+    return NULL;
+
+  data = g_bytes_get_data (bytes, &len);
+
+  return g_strndup (data != NULL ? data : "", len);
+}

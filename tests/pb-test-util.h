@@ -1,0 +1,81 @@
+/* pb-test-util.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <paperboy.h>
+
+G_BEGIN_DECLS
+
+/* g_test_init() plus what every Paperboy test needs: warnings are not
+ * fatal (fault tests expect them), criticals are. */
+void           pb_test_init           (int          *argc,
+                                       char       ***argv);
+
+/* The cluster the tests run against: a mock cluster shared by the test
+ * binary, or the one PAPERBOY_TEST_BOOTSTRAP names. */
+const char    *pb_test_bootstrap      (void);
+/* NULL when running against an external cluster. */
+PbMockCluster *pb_test_mock_cluster   (void);
+gboolean       pb_test_is_external    (void);
+
+/* A name no other test of this run uses. */
+char          *pb_test_unique         (const char   *prefix);
+
+void           pb_test_create_topic   (const char   *topic,
+                                       int           partitions);
+/* Produces and waits for the acknowledgement. @key or @value NULL
+ * produces a null one. Returns the offset. */
+gint64         pb_test_produce        (const char   *topic,
+                                       int           partition,
+                                       const char   *key,
+                                       const char   *value);
+/* Produces @n records "<prefix>-<i>" with keys "k-<i>". */
+void           pb_test_produce_many   (const char   *topic,
+                                       int           partition,
+                                       guint         n,
+                                       const char   *prefix);
+/* The committed offset of @group, or -1. */
+gint64         pb_test_committed      (const char   *group,
+                                       const char   *topic,
+                                       int           partition);
+
+/* An engine on the test cluster with settings that keep group tests
+ * fast (session.timeout.ms 6000, fetch.wait.max.ms 10...). */
+PbEngine      *pb_test_engine_new     (const char   *group_id);
+
+typedef gboolean (*PbTestCondition) (gpointer user_data);
+
+/* Iterates the thread-default main context until @condition holds;
+ * fails the test after @timeout_ms. */
+void           pb_test_wait_until     (PbTestCondition  condition,
+                                       gpointer         user_data,
+                                       guint            timeout_ms);
+
+/* Runs @engine until @condition holds (NULL: until it stops by itself),
+ * then stops it and waits for the run to end. Returns the run's result. */
+gboolean       pb_test_run_until      (PbEngine        *engine,
+                                       PbTestCondition  condition,
+                                       gpointer         user_data,
+                                       guint            timeout_ms,
+                                       GError         **error);
+
+/* Starts @engine; pb_test_finish() stops it and returns the result. */
+typedef struct _PbTestRun PbTestRun;
+PbTestRun     *pb_test_start          (PbEngine        *engine);
+gboolean       pb_test_run_is_done    (PbTestRun       *run);
+gboolean       pb_test_finish         (PbTestRun       *run,
+                                       gboolean         stop,
+                                       GError         **error);
+
+/* Waits until @engine has partitions assigned. */
+void           pb_test_wait_assigned  (PbEngine        *engine,
+                                       guint            timeout_ms);
+
+char          *pb_test_bytes_to_string (GBytes         *bytes);
+
+G_END_DECLS
