@@ -1672,6 +1672,44 @@ schedule_finish (PbEngine *self)
   g_source_attach (self->finish_source, self->context);
 }
 
+/* While closing, librdkafka forwards everything to the close queue, whose
+ * rd_kafka_queue_poll() returns rebalances, commits and logs as events
+ * instead of calling the callbacks. */
+static void
+serve_close_event (PbEngine         *self,
+                   rd_kafka_event_t *event)
+{
+  const char *facility;
+  const char *text;
+  int level;
+
+  switch (rd_kafka_event_type (event))
+    {
+    case RD_KAFKA_EVENT_LOG:
+      if (rd_kafka_event_log (event, &facility, &text, &level) == 0)
+        _pb_kafka_log (self->rk, level, facility, text);
+      break;
+
+    case RD_KAFKA_EVENT_REBALANCE:
+      rebalance_cb (self->rk, rd_kafka_event_error (event),
+                    rd_kafka_event_topic_partition_list (event), self);
+      break;
+
+    case RD_KAFKA_EVENT_OFFSET_COMMIT:
+      offset_commit_cb (self->rk, rd_kafka_event_error (event),
+                        rd_kafka_event_topic_partition_list (event), self);
+      break;
+
+    case RD_KAFKA_EVENT_ERROR:
+      error_cb (self->rk, rd_kafka_event_error (event),
+                rd_kafka_event_error_string (event), self);
+      break;
+
+    default:
+      break;
+    }
+}
+
 static gboolean
 close_dispatch (gpointer user_data)
 {
@@ -1684,14 +1722,12 @@ close_dispatch (gpointer user_data)
     {
       self->in_poll = TRUE;
       event = rd_kafka_queue_poll (self->close_queue, 0);
+      if (event != NULL)
+        serve_close_event (self, event);
       self->in_poll = FALSE;
 
       if (event == NULL)
         break;
-
-      if (rd_kafka_event_type (event) == RD_KAFKA_EVENT_ERROR &&
-          rd_kafka_event_error (event) != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        g_debug ("While closing: %s", rd_kafka_event_error_string (event));
 
       rd_kafka_event_destroy (event);
     }
@@ -1699,7 +1735,10 @@ close_dispatch (gpointer user_data)
   flush_pending (self);
 
   if (rd_kafka_consumer_closed (self->rk))
-    schedule_finish (self);
+    {
+      g_debug ("Consumer closed");
+      schedule_finish (self);
+    }
 
   g_object_unref (self);
 
@@ -1711,6 +1750,8 @@ begin_close (PbEngine *self)
 {
   g_autoptr(GError) error = NULL;
   rd_kafka_error_t *kerror;
+
+  g_debug ("Closing the consumer");
 
   self->closing = TRUE;
 
@@ -1839,6 +1880,8 @@ request_stop (PbEngine *self)
   if (!is_running (self) || self->stop_requested)
     return;
 
+  g_debug ("Stopping (%u handlings in flight)", self->in_flight);
+
   self->stop_requested = TRUE;
   set_state (self, PB_ENGINE_STATE_STOPPING);
 
@@ -1963,14 +2006,12 @@ stop_source_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static GSource *
-attach_stop_source (PbEngine *self,
-                    GSource  *source)
+static gboolean
+cancelled_cb (GCancellable *cancellable,
+              gpointer      user_data)
 {
-  g_source_set_callback (source, stop_source_cb, self, NULL);
-  g_source_attach (source, self->context);
-
-  return source;
+  request_stop (user_data);
+  return G_SOURCE_REMOVE;
 }
 
 /* Starting */
@@ -3072,12 +3113,21 @@ pb_engine_run_async (PbEngine            *self,
   set_state (self, PB_ENGINE_STATE_JOINING);
 
   if (cancellable != NULL)
-    self->cancel_source = attach_stop_source (self, g_cancellable_source_new (cancellable));
+    {
+      self->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (self->cancel_source, G_SOURCE_FUNC (cancelled_cb), self, NULL);
+      g_source_attach (self->cancel_source, self->context);
+    }
 
   if (self->handle_signals)
     {
-      self->sigint_source = attach_stop_source (self, g_unix_signal_source_new (SIGINT));
-      self->sigterm_source = attach_stop_source (self, g_unix_signal_source_new (SIGTERM));
+      self->sigint_source = g_unix_signal_source_new (SIGINT);
+      g_source_set_callback (self->sigint_source, stop_source_cb, self, NULL);
+      g_source_attach (self->sigint_source, self->context);
+
+      self->sigterm_source = g_unix_signal_source_new (SIGTERM);
+      g_source_set_callback (self->sigterm_source, stop_source_cb, self, NULL);
+      g_source_attach (self->sigterm_source, self->context);
     }
 }
 

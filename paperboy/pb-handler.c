@@ -226,8 +226,12 @@ inner_state_free (gpointer data)
   /* Runs while the inner task is finalized, maybe in a binding's garbage
    * collector: report a dropped task from an idle instead. */
   if (!state->done)
-    _pb_invoke_later (g_task_get_context (state->outer),
-                      inner_dropped_cb, g_steal_pointer (&state->outer), g_object_unref);
+    {
+      GMainContext *context = g_task_get_context (state->outer);
+
+      _pb_invoke_later (context, inner_dropped_cb, g_steal_pointer (&state->outer),
+                        g_object_unref);
+    }
 
   g_clear_object (&state->outer);
   g_free (state);
