@@ -1281,7 +1281,8 @@ on_assign (PbEngine                        *self,
     set_state (self, PB_ENGINE_STATE_RUNNING);
 
   g_debug ("Assigned %d partitions", partitions->cnt);
-  emit_later (self, signals[PARTITIONS_ASSIGNED], partitions, FALSE);
+  if (partitions->cnt > 0)
+    emit_later (self, signals[PARTITIONS_ASSIGNED], partitions, FALSE);
 }
 
 static void
@@ -1530,6 +1531,14 @@ offset_commit_cb (rd_kafka_t                      *rk,
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
     return;
 
+  /* A commit that fails is retried with the next one; during a rebalance
+   * that is expected. */
+  if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
+    {
+      g_debug ("Could not commit offsets during a rebalance: %s", rd_kafka_err2str (err));
+      return;
+    }
+
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
     {
       if (warning_allowed (self))
@@ -1734,7 +1743,7 @@ close_dispatch (gpointer user_data)
 
   flush_pending (self);
 
-  if (rd_kafka_consumer_closed (self->rk))
+  if (self->finish_source == NULL && rd_kafka_consumer_closed (self->rk))
     {
       g_debug ("Consumer closed");
       schedule_finish (self);
@@ -2722,19 +2731,6 @@ pb_engine_new (const char *bootstrap_servers,
                        NULL);
 }
 
-static gboolean
-check_not_running (PbEngine    *self,
-                   const char  *what,
-                   GError     **error)
-{
-  if (!is_running (self))
-    return TRUE;
-
-  g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
-               _("Cannot %s while the engine is running"), what);
-  return FALSE;
-}
-
 /**
  * pb_engine_add_handler:
  * @self: a [class@Paperboy.Engine]
@@ -2761,8 +2757,12 @@ pb_engine_add_handler (PbEngine   *self,
   g_return_val_if_fail (PB_IS_HANDLER (handler), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!check_not_running (self, _("add a handler"), error))
-    return FALSE;
+  if (is_running (self))
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
+                           _("Cannot add a handler while the engine is running"));
+      return FALSE;
+    }
 
   topics = pb_handler_get_topics (handler);
   if (topics == NULL || topics[0] == NULL)
@@ -2780,12 +2780,18 @@ pb_engine_add_handler (PbEngine   *self,
       const char *name = topics[i];
       Topic *existing = find_topic (self, name);
 
-      if (*name == '\0' || *name == '^')
+      if (*name == '\0')
         {
           g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
-                       *name == '\0'
-                       ? _("Handler %s has an empty topic name%s")
-                       : _("Handler %s has the topic pattern “%s”: only exact topic names are supported"),
+                       _("Handler %s has an empty topic name"),
+                       G_OBJECT_TYPE_NAME (handler));
+          return FALSE;
+        }
+
+      if (*name == '^')
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                       _("Handler %s has the topic pattern “%s”: only exact topic names are supported"),
                        G_OBJECT_TYPE_NAME (handler), name);
           return FALSE;
         }

@@ -35,6 +35,10 @@
  *    [enum@Paperboy.ErrorAction] decides what happens next;
  * 5. [vfunc@Paperboy.Handler.on_finished_handling], always last.
  *
+ * (An asynchronous handling the engine stopped waiting for, because its
+ * partition went away or the engine stopped, ends without steps 4 and 5:
+ * the record counts as not handled and is read again.)
+ *
  * Virtual functions that can fail return %TRUE on success and %FALSE with
  * an error otherwise; %FALSE without an error (which is what PyGObject
  * reports for a Python exception that is not a `GLib.Error`) is a failure
@@ -675,7 +679,9 @@ pb_handler_on_error (PbHandler    *self,
  * Runs last for every record, after it was handled, after
  * [vfunc@Paperboy.Handler.on_error] when it failed, and after
  * [vfunc@Paperboy.Handler.did_receive_message] skipped it (then with the
- * original message). A failure here goes to
+ * original message). The only records it does not run for are those whose
+ * asynchronous handling the engine stopped waiting for (see
+ * [vfunc@Paperboy.Handler.handle]): they count as not handled. A failure here goes to
  * [vfunc@Paperboy.Handler.on_error], and this function is not called again
  * for that record.
  *
@@ -715,8 +721,13 @@ pb_handler_on_finished_handling (PbHandler  *self,
  * [method@Gio.Task.return_boolean] (%TRUE) or
  * [method@Gio.Task.return_error]. The engine handles the next record of
  * the same partition only after @task returned. @task's cancellable is
- * cancelled when the partition is revoked or lost and when the engine
- * stops.
+ * cancelled when the partition is revoked or lost, when
+ * [property@Paperboy.Engine:handling-timeout-ms] passes, and when the
+ * engine stops without @task having returned within
+ * [property@Paperboy.Engine:stop-timeout-ms]. A result that arrives after
+ * that is ignored, and so is a %G_IO_ERROR_CANCELLED failure while the
+ * partition is being revoked: the record was not handled, and the
+ * partition's next owner handles it.
  *
  * This is the asynchronous override point that works in every language.
  * Keep a reference to @task until it returns: a task dropped without a

@@ -39,6 +39,7 @@
  */
 
 #define OPERATION_TIMEOUT_MS 30000
+#define MAX_BROKERS          64
 
 struct _PbMockCluster
 {
@@ -150,8 +151,8 @@ pb_mock_cluster_constructed (GObject *object)
   self->mcluster = rd_kafka_mock_cluster_new (self->host, (int)self->n_brokers);
   if (self->mcluster == NULL)
     {
-      g_set_error (&self->init_error, PB_ERROR, PB_ERROR_KAFKA,
-                   _("Could not create the mock cluster"));
+      g_set_error_literal (&self->init_error, PB_ERROR, PB_ERROR_KAFKA,
+                           _("Could not create the mock cluster"));
       return;
     }
 
@@ -233,7 +234,7 @@ pb_mock_cluster_class_init (PbMockClusterClass *klass)
    */
   properties[PROP_N_BROKERS] =
     g_param_spec_uint ("n-brokers", NULL, NULL,
-                       1, 64, 1,
+                       1, MAX_BROKERS, 1,
                        (G_PARAM_READWRITE |
                         G_PARAM_CONSTRUCT_ONLY |
                         G_PARAM_STATIC_STRINGS));
@@ -275,7 +276,7 @@ pb_mock_cluster_initable_iface_init (GInitableIface *iface)
 
 /**
  * pb_mock_cluster_new: (constructor)
- * @n_brokers: the number of brokers, at least 1
+ * @n_brokers: the number of brokers, from 1 to 64
  * @error: return location for a #GError
  *
  * Starts a mock Kafka cluster of @n_brokers brokers.
@@ -287,7 +288,14 @@ PbMockCluster *
 pb_mock_cluster_new (guint    n_brokers,
                      GError **error)
 {
-  g_return_val_if_fail (n_brokers >= 1, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (n_brokers < 1 || n_brokers > MAX_BROKERS)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("A mock cluster has 1 to %d brokers, not %u"), MAX_BROKERS, n_brokers);
+      return NULL;
+    }
 
   return g_initable_new (PB_TYPE_MOCK_CLUSTER, NULL, error,
                          "n-brokers", n_brokers,

@@ -1,2 +1,295 @@
+/* test-rebalance.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
 #include "pb-test-util.h"
-int main (int argc, char *argv[]) { pb_test_init (&argc, &argv); return g_test_run (); }
+#include "test-handlers.h"
+
+#define N_PARTITIONS 4
+#define PER_PARTITION 150
+
+typedef struct
+{
+  GHashTable *handled;      /* "partition/offset" → count */
+  guint       n_duplicates;
+  guint       n_revoked;
+  guint       n_lost;
+  guint       n_assigned;
+} Tally;
+
+static void
+tally_add (Tally     *tally,
+           GPtrArray *ids)
+{
+  for (guint i = 0; i < ids->len; i++)
+    {
+      const char *id = g_ptr_array_index (ids, i);
+      guint count = GPOINTER_TO_UINT (g_hash_table_lookup (tally->handled, id));
+
+      if (count > 0)
+        tally->n_duplicates++;
+      g_hash_table_insert (tally->handled, g_strdup (id), GUINT_TO_POINTER (count + 1));
+    }
+}
+
+static void
+revoked_cb (PbEngine *engine,
+            GVariant *partitions,
+            gboolean  lost,
+            Tally    *tally)
+{
+  g_assert_true (g_variant_is_of_type (partitions, G_VARIANT_TYPE ("a(si)")));
+  tally->n_revoked += g_variant_n_children (partitions);
+  if (lost)
+    tally->n_lost += g_variant_n_children (partitions);
+}
+
+static void
+assigned_cb (PbEngine *engine,
+             GVariant *partitions,
+             Tally    *tally)
+{
+  tally->n_assigned += g_variant_n_children (partitions);
+}
+
+typedef struct
+{
+  TestAsync *a;
+  TestAsync *b;
+  guint      n;
+} Both;
+
+static gboolean
+both_done (gpointer user_data)
+{
+  Both *both = user_data;
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; i < both->a->done->len; i++)
+    g_hash_table_add (seen, g_ptr_array_index (both->a->done, i));
+  for (guint i = 0; i < both->b->done->len; i++)
+    g_hash_table_add (seen, g_ptr_array_index (both->b->done, i));
+
+  return g_hash_table_size (seen) >= both->n;
+}
+
+static gboolean
+has_started (gpointer user_data)
+{
+  return TEST_ASYNC (user_data)->done->len >= 10;
+}
+
+static gboolean
+a_has_everything_back (gpointer user_data)
+{
+  Tally *tally = user_data;
+
+  return tally->n_assigned - tally->n_revoked == N_PARTITIONS;
+}
+
+static gboolean
+has_assignment (gpointer user_data)
+{
+  return ((Tally *)user_data)->n_assigned > 0;
+}
+
+static void
+test_handover (void)
+{
+  g_autofree char *topic = pb_test_unique ("handover");
+  g_autofree char *group = pb_test_unique ("group");
+  g_autoptr(PbEngine) engine_a = pb_test_engine_new (group);
+  g_autoptr(PbEngine) engine_b = pb_test_engine_new (group);
+  g_autoptr(TestAsync) handler_a = test_async_new (topic, TEST_ASYNC_COMPLETE);
+  g_autoptr(TestAsync) handler_b = test_async_new (topic, TEST_ASYNC_COMPLETE);
+  g_autoptr(GError) error = NULL;
+  Tally tally_a = { NULL, 0, 0, 0, 0 };
+  Tally tally_b = { NULL, 0, 0, 0, 0 };
+  Tally all = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), 0, 0, 0, 0 };
+  Both both = { handler_a, handler_b, N_PARTITIONS * PER_PARTITION };
+  PbTestRun *run_a;
+  PbTestRun *run_b;
+
+  g_test_summary ("A second member joins while the first is handling asynchronously: "
+                  "revoked partitions wait for in-flight work and commit, so no record "
+                  "is lost or handled twice; when it leaves, the first takes them back");
+
+  pb_test_create_topic (topic, N_PARTITIONS);
+  for (int p = 0; p < N_PARTITIONS; p++)
+    pb_test_produce_many (topic, p, PER_PARTITION, "v");
+
+  /* Slow enough that A is still busy when B joins (a rebalance takes
+   * about 5 s on the mock). */
+  handler_a->base_delay_ms = 80;
+  handler_b->base_delay_ms = 80;
+  pb_engine_set_max_in_flight (engine_a, N_PARTITIONS);
+  pb_engine_set_max_in_flight (engine_b, N_PARTITIONS);
+  g_assert_true (pb_engine_add_handler (engine_a, PB_HANDLER (handler_a), &error));
+  g_assert_true (pb_engine_add_handler (engine_b, PB_HANDLER (handler_b), &error));
+  g_assert_no_error (error);
+  g_signal_connect (engine_a, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_a);
+  g_signal_connect (engine_a, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_a);
+  g_signal_connect (engine_b, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_b);
+  g_signal_connect (engine_b, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_b);
+
+  run_a = pb_test_start (engine_a);
+  pb_test_wait_until (has_started, handler_a, 30000);
+  g_assert_cmpuint (tally_a.n_assigned, ==, N_PARTITIONS);
+
+  /* B joins: A gives up some partitions, B gets them. */
+  run_b = pb_test_start (engine_b);
+  pb_test_wait_until (has_assignment, &tally_b, 60000);
+  g_assert_cmpuint (tally_a.n_revoked, >, 0);
+  g_assert_cmpuint (tally_a.n_lost, ==, 0);
+  g_assert_cmpuint (tally_b.n_assigned, ==, tally_a.n_revoked);
+  pb_test_wait_until (has_started, handler_b, 30000);
+
+  /* B leaves before the end: A takes its partitions back. */
+  g_assert_true (pb_test_finish (run_b, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (tally_b.n_revoked, ==, tally_b.n_assigned);
+  pb_test_wait_until (a_has_everything_back, &tally_a, 60000);
+
+  pb_test_wait_until (both_done, &both, 120000);
+  g_assert_true (pb_test_finish (run_a, TRUE, &error));
+  g_assert_no_error (error);
+
+  tally_add (&all, handler_a->done);
+  tally_add (&all, handler_b->done);
+  g_assert_cmpuint (g_hash_table_size (all.handled), ==, N_PARTITIONS * PER_PARTITION);
+  g_assert_cmpuint (all.n_duplicates, ==, 0);
+  g_assert_cmpuint (handler_a->errors->len + handler_b->errors->len, ==, 0);
+  g_assert_cmpuint (handler_b->done->len, >, 0);
+
+  for (int p = 0; p < N_PARTITIONS; p++)
+    g_assert_cmpint (pb_test_committed (group, topic, p), ==, PER_PARTITION);
+
+  g_hash_table_unref (all.handled);
+}
+
+/* A handler that blocks the main loop once, past max.poll.interval.ms, so
+ * that the group moves on without its member. */
+#define TEST_TYPE_SLEEPER (test_sleeper_get_type ())
+G_DECLARE_FINAL_TYPE (TestSleeper, test_sleeper, TEST, SLEEPER, PbHandler)
+
+struct _TestSleeper
+{
+  PbHandler  parent_instance;
+  GPtrArray *handled;
+  gboolean   slept;
+};
+
+G_DEFINE_FINAL_TYPE (TestSleeper, test_sleeper, PB_TYPE_HANDLER)
+
+static gboolean
+test_sleeper_on_message (PbHandler  *handler,
+                         PbMessage  *message,
+                         GObject    *context,
+                         GError    **error)
+{
+  TestSleeper *self = TEST_SLEEPER (handler);
+
+  if (!self->slept && pb_message_get_offset (message) == 5)
+    {
+      self->slept = TRUE;
+      g_usleep (9 * G_USEC_PER_SEC);
+    }
+
+  g_ptr_array_add (self->handled, g_strdup_printf ("%d/%" G_GINT64_FORMAT,
+                                                   pb_message_get_partition (message),
+                                                   pb_message_get_offset (message)));
+  return TRUE;
+}
+
+static void
+test_sleeper_finalize (GObject *object)
+{
+  g_ptr_array_unref (TEST_SLEEPER (object)->handled);
+
+  G_OBJECT_CLASS (test_sleeper_parent_class)->finalize (object);
+}
+
+static void
+test_sleeper_class_init (TestSleeperClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = test_sleeper_finalize;
+  PB_HANDLER_CLASS (klass)->on_message = test_sleeper_on_message;
+}
+
+static void
+test_sleeper_init (TestSleeper *self)
+{
+  self->handled = g_ptr_array_new_with_free_func (g_free);
+}
+
+static gboolean
+lost_something (gpointer user_data)
+{
+  return ((Tally *)user_data)->n_lost > 0;
+}
+
+static gboolean
+everything_seen (gpointer user_data)
+{
+  TestSleeper *sleeper = user_data;
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; i < sleeper->handled->len; i++)
+    g_hash_table_add (seen, g_ptr_array_index (sleeper->handled, i));
+
+  return g_hash_table_size (seen) >= 20;
+}
+
+static void
+test_lost_assignment (void)
+{
+  g_autofree char *topic = pb_test_unique ("lost");
+  g_autofree char *group = pb_test_unique ("group");
+  g_autoptr(PbEngine) engine = pb_test_engine_new (group);
+  g_autoptr(TestSleeper) sleeper = g_object_new (TEST_TYPE_SLEEPER, "topic", topic, NULL);
+  g_autoptr(GError) error = NULL;
+  Tally tally = { NULL, 0, 0, 0, 0 };
+  PbTestRun *run;
+
+  g_test_summary ("A member evicted for exceeding max.poll.interval.ms loses its "
+                  "partitions: it drops them at once, rejoins, and no record is lost");
+
+  pb_test_create_topic (topic, 1);
+  pb_test_produce_many (topic, 0, 20, "v");
+
+  pb_engine_set_config (engine, "max.poll.interval.ms", "7000", &error);
+  g_assert_no_error (error);
+  g_assert_true (pb_engine_add_handler (engine, PB_HANDLER (sleeper), &error));
+  g_signal_connect (engine, "partitions-revoked", G_CALLBACK (revoked_cb), &tally);
+  g_signal_connect (engine, "partitions-assigned", G_CALLBACK (assigned_cb), &tally);
+
+  run = pb_test_start (engine);
+  pb_test_wait_until (lost_something, &tally, 90000);
+  pb_test_wait_until (everything_seen, sleeper, 90000);
+
+  g_assert_true (pb_test_finish (run, TRUE, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (tally.n_lost, ==, 1);
+  g_assert_cmpuint (tally.n_assigned, ==, 2);
+  g_assert_cmpint (pb_test_committed (group, topic, 0), ==, 20);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  pb_test_init (&argc, &argv);
+
+  g_test_add_func ("/Paperboy/Rebalance/handover", test_handover);
+  g_test_add_func ("/Paperboy/Rebalance/lost", test_lost_assignment);
+
+  return g_test_run ();
+}
