@@ -427,7 +427,7 @@ headers_from_variant (GVariant *headers)
  * blocks the calling thread for a network round trip: it is meant for
  * demos and tests. A floating @headers is consumed.
  *
- * Returns: %TRUE on success, %FALSE with @error set otherwise
+ * Returns: (skip): %TRUE on success, %FALSE with @error set otherwise
  */
 gboolean
 pb_mock_cluster_produce (PbMockCluster  *self,

@@ -1,0 +1,182 @@
+# Paperboy.py: PyGObject overrides for Paperboy
+#
+# Copyright 2026 The Paperboy authors
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+"""Python conveniences for Paperboy.
+
+PyGObject turns only ``GLib.Error`` exceptions raised in a virtual function
+into a ``GError``; any other exception is printed and the function returns
+``False`` (or ``None``) without an error, so the engine cannot tell a
+skipped record from a crash. These overrides wrap the ``do_*`` methods of
+every ``Paperboy.Handler`` subclass so that:
+
+* any exception becomes a ``GLib.Error`` in the ``Paperboy.Error`` domain,
+  code ``HANDLER``, whose message names the handler, the virtual function,
+  the exception type and message, followed by the traceback;
+* ``do_on_message``, ``do_on_tombstone``, ``do_on_finished_handling`` and
+  ``do_handle`` may return ``None`` for success, like the original
+  kafka-paperboy handlers;
+* an exception in ``do_handle_async`` completes the operation with that
+  error instead of leaving the engine waiting forever.
+
+``Paperboy.Message`` gains ``key``, ``value`` (``bytes`` or ``None``) and
+``headers`` (a list of ``(name, bytes or None)``) attributes, and ``Paperboy.MockCluster.produce`` accepts ``str`` and
+``bytes`` keys and values and headers as a list of ``(name, value)`` pairs.
+"""
+
+import functools
+import traceback
+
+from gi.repository import Gio, GLib
+
+from ..module import get_introspection_module
+from ..overrides import override
+
+Paperboy = get_introspection_module('Paperboy')
+
+__all__ = []
+
+# Virtual functions that report failure through a GError and return a
+# boolean: None means success.
+_BOOLEAN_VFUNCS = ('on_message', 'on_tombstone', 'on_finished_handling',
+                   'handle', 'handle_finish')
+# Virtual functions that report failure through a GError and return an
+# object: None keeps its meaning (no context, skip the record).
+_OBJECT_VFUNCS = ('define_context', 'did_receive_message')
+
+
+def _handler_error(handler, vfunc, exc):
+    text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = '%s.%s() raised %s: %s\n%s' % (handler.__gtype__.name, vfunc,
+                                             type(exc).__name__, exc, text.rstrip())
+    return GLib.Error.new_literal(Paperboy.error_quark(), message,
+                                  Paperboy.Error.HANDLER)
+
+
+def _wrap_throwing(vfunc, func, none_means_true):
+    @functools.wraps(func)
+    def wrapper(self, *args):
+        try:
+            result = func(self, *args)
+        except GLib.Error:
+            raise
+        except Exception as exc:
+            raise _handler_error(self, vfunc, exc) from exc
+        if result is None and none_means_true:
+            return True
+        return result
+    wrapper._paperboy_wrapped = True
+    return wrapper
+
+
+def _wrap_on_error(func):
+    @functools.wraps(func)
+    def wrapper(self, error, message, context):
+        try:
+            return func(self, error, message, context)
+        except Exception as exc:
+            GLib.log_default_handler(
+                'Paperboy', GLib.LogLevelFlags.LEVEL_WARNING,
+                str(_handler_error(self, 'on_error', exc).message), None)
+            return Paperboy.ErrorAction.STOP
+    wrapper._paperboy_wrapped = True
+    return wrapper
+
+
+def _wrap_handle_async(func):
+    # PyGObject passes (message, context, cancellable, callback, user_data);
+    # the callback already carries its user_data.
+    @functools.wraps(func)
+    def wrapper(self, message, context, cancellable, callback, *user_data):
+        try:
+            return func(self, message, context, cancellable, callback, *user_data)
+        except Exception as exc:
+            task = Gio.Task.new(self, cancellable, callback)
+            task.return_error(_handler_error(self, 'handle_async', exc))
+    wrapper._paperboy_wrapped = True
+    return wrapper
+
+
+class Handler(Paperboy.Handler):
+    def __init_subclass__(cls, **kwargs):
+        # Runs before PyGObject hooks the do_* methods up as vfuncs.
+        super().__init_subclass__(**kwargs)
+        for name, func in list(vars(cls).items()):
+            if not name.startswith('do_') or getattr(func, '_paperboy_wrapped', False):
+                continue
+            vfunc = name[3:]
+            if vfunc in _BOOLEAN_VFUNCS:
+                setattr(cls, name, _wrap_throwing(vfunc, func, True))
+            elif vfunc in _OBJECT_VFUNCS:
+                setattr(cls, name, _wrap_throwing(vfunc, func, False))
+            elif vfunc == 'on_error':
+                setattr(cls, name, _wrap_on_error(func))
+            elif vfunc == 'handle_async':
+                setattr(cls, name, _wrap_handle_async(func))
+
+
+Handler = override(Handler)
+__all__.append('Handler')
+
+
+def _bytes_or_none(data):
+    return None if data is None else data.get_data()
+
+
+class Message(Paperboy.Message):
+    @property
+    def key(self):
+        """The key as ``bytes``, or ``None`` when it is null."""
+        return _bytes_or_none(self.get_key())
+
+    @property
+    def value(self):
+        """The value as ``bytes``, or ``None`` for a tombstone."""
+        return _bytes_or_none(self.get_value())
+
+    @property
+    def headers(self):
+        """The headers as a list of ``(name, bytes or None)`` pairs."""
+        return [(name, None if value is None else bytes(value))
+                for name, value in self.get_headers().unpack()]
+
+
+Message = override(Message)
+__all__.append('Message')
+
+
+def _to_bytes(data):
+    if data is None or isinstance(data, GLib.Bytes):
+        return data
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    return GLib.Bytes.new(bytes(data))
+
+
+def _to_headers(headers):
+    if headers is None or isinstance(headers, GLib.Variant):
+        return headers
+    pairs = []
+    for name, value in headers:
+        if isinstance(value, str):
+            value = value.encode('utf-8')
+        pairs.append((name, None if value is None else bytes(value)))
+    return GLib.Variant('a(smay)', pairs)
+
+
+class MockCluster(Paperboy.MockCluster):
+    def produce(self, topic, partition=-1, key=None, value=None, headers=None):
+        """Produces one record and returns its offset.
+
+        ``key`` and ``value`` may be ``str``, ``bytes``, ``GLib.Bytes`` or
+        ``None``; ``headers`` a list of ``(name, value)`` pairs or a
+        ``a(smay)`` ``GLib.Variant``.
+        """
+        return Paperboy.MockCluster.produce(self, topic, partition, _to_bytes(key),
+                                            _to_bytes(value), _to_headers(headers))
+
+
+MockCluster = override(MockCluster)
+__all__.append('MockCluster')
