@@ -148,13 +148,14 @@ struct _Partition
   guint           in_dirty : 1;
 };
 
-/* An asynchronous handling: handle() or handle_async() overridden. */
+/* An asynchronous handling: handle() or handle_async() overridden. It does
+ * not own the engine: a running engine is kept alive by its run's task,
+ * and every handling still in flight is abandoned when the run ends. */
 struct _Handling
 {
   gatomicrefcount  ref_count;
-  PbEngine        *engine;
+  PbEngine        *engine;       /* valid while not abandoned */
   GMainContext    *context;
-  guint            run_id;
   Partition       *partition;    /* valid while not abandoned */
   guint            epoch;
   Topic           *topic;
@@ -211,7 +212,6 @@ struct _PbEngine
   GMutex           lock;                 /* guards context, for stop() */
   GMainContext    *context;
   GTask           *task;
-  guint            run_id;
   PbKafkaHandle   *handle;
   rd_kafka_t      *rk;
   PbMessagePool   *pool;
@@ -680,12 +680,12 @@ handling_release_objects (Handling *h)
   g_clear_object (&h->handler_context);
   g_clear_object (&h->handled);
 
-  if (h->message != NULL)
+  if (h->message_returned)
+    g_clear_object (&h->message);
+  else if (h->message != NULL)
     {
-      if (h->message_returned || h->run_id != h->engine->run_id)
-        g_clear_object (&h->message);
-      else
-        _pb_message_pool_return (h->engine->pool, g_steal_pointer (&h->message));
+      _pb_message_pool_return (h->engine->pool, g_steal_pointer (&h->message));
+      h->message_returned = TRUE;
     }
 }
 
@@ -697,7 +697,6 @@ handling_unref (Handling *h)
       g_assert (h->timeout == NULL);
       handling_release_objects (h);
       g_main_context_unref (h->context);
-      g_object_unref (h->engine);
       g_free (h);
     }
 }
@@ -717,6 +716,7 @@ abandon (PbEngine *self,
               h->topic->name, p->id, h->offset);
 
   h->abandoned = TRUE;
+  h->engine = NULL;
   h->partition = NULL;
   p->current = NULL;
   self->in_flight--;
@@ -819,8 +819,11 @@ complete_async (Handling *h,
   PbEngine *self = h->engine;
   Partition *p = h->partition;
 
-  if (h->completed)
+  /* Results of abandoned handlings are discarded: the handler was told
+   * through its cancellable. */
+  if (h->completed || h->abandoned)
     {
+      h->completed = TRUE;
       g_clear_error (&error);
       return;
     }
@@ -831,14 +834,6 @@ complete_async (Handling *h,
     {
       g_source_destroy (h->timeout);
       g_clear_pointer (&h->timeout, g_source_unref);
-    }
-
-  /* Results of abandoned handlings, and of earlier runs, are discarded:
-   * the handler was told through its cancellable. */
-  if (h->abandoned || h->run_id != self->run_id)
-    {
-      g_clear_error (&error);
-      return;
     }
 
   g_object_ref (self);
@@ -854,7 +849,6 @@ complete_async (Handling *h,
        * not a failure either; the next owner handles the record again. */
       g_clear_error (&error);
       handling_release_objects (h);
-      h->message_returned = TRUE;
     }
   else
     {
@@ -912,7 +906,7 @@ handling_dropped_cb (gpointer user_data)
 {
   Handling *h = user_data;
 
-  if (!h->completed)
+  if (!h->completed && !h->abandoned)
     complete_async (h, g_error_new (PB_ERROR, PB_ERROR_HANDLER,
                                     _("%s.handle() dropped its task without returning a result"),
                                     G_OBJECT_TYPE_NAME (h->topic->handler)));
@@ -929,7 +923,7 @@ handling_task_notify (gpointer data)
 {
   Handling *h = data;
 
-  if (!h->completed)
+  if (!h->completed && !h->abandoned)
     _pb_invoke_later (h->context, handling_dropped_cb, handling_ref (h),
                       (GDestroyNotify) handling_unref);
 
@@ -974,9 +968,8 @@ start_async (PbEngine  *self,
 
   h = g_new0 (Handling, 1);
   g_atomic_ref_count_init (&h->ref_count);
-  h->engine = g_object_ref (self);
+  h->engine = self;
   h->context = g_main_context_ref (self->context);
-  h->run_id = self->run_id;
   h->partition = p;
   h->epoch = p->epoch;
   h->topic = topic;
@@ -1977,9 +1970,6 @@ finish_run (PbEngine *self)
   self->in_flight = 0;
   self->last_rkt = NULL;
   self->last_topic = NULL;
-
-  /* Late results of abandoned handlings are discarded from now on. */
-  self->run_id++;
 
   g_clear_pointer (&self->pool, _pb_message_pool_free);
 

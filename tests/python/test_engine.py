@@ -203,18 +203,16 @@ class GioAsync(Paperboy.Handler):
         return Paperboy.ErrorAction.CONTINUE
 
 
-TYPED_TOPIC = None
+TYPED_TOPIC = unique('py-typed')
 
 
 class Typed(Paperboy.Handler):
-    """Registered by type: created by the engine with no arguments."""
+    """Registered by type: created by the engine with no arguments, it
+    declares its topic as a class attribute, as in kafka-paperboy."""
 
     __gtype_name__ = 'PyTyped'
+    topic = TYPED_TOPIC
     handled = []
-
-    def __init__(self):
-        super().__init__()
-        self.props.topic = TYPED_TOPIC
 
     def do_on_message(self, msg, ctx):
         Typed.handled.append(msg.get_offset())
@@ -445,8 +443,7 @@ class AsyncTests(TestCase):
 
 class EngineTests(TestCase):
     def test_register_by_type_and_instance(self):
-        global TYPED_TOPIC
-        TYPED_TOPIC = self.topic
+        self.topic = TYPED_TOPIC
         Typed.handled.clear()
         other = unique('py-other')
         CLUSTER.create_topic(self.topic, 1)

@@ -21,6 +21,9 @@ every ``Paperboy.Handler`` subclass so that:
 * an exception in ``do_handle_async`` completes the operation with that
   error instead of leaving the engine waiting forever.
 
+A ``Paperboy.Handler`` subclass may declare its topics as a class
+attribute (``topic = 'name'`` or ``topics = [...]``).
+
 ``Paperboy.Message`` gains ``key``, ``value`` (``bytes`` or ``None``) and
 ``headers`` (a list of ``(name, bytes or None)``) attributes, and ``Paperboy.MockCluster.produce`` accepts ``str`` and
 ``bytes`` keys and values and headers as a list of ``(name, value)`` pairs.
@@ -100,9 +103,28 @@ def _wrap_handle_async(func):
 
 
 class Handler(Paperboy.Handler):
+    """Subclass it and override ``do_on_message()`` and the other ``do_*``
+    methods. Like kafka-paperboy, a subclass may declare its topics as a
+    class attribute, ``topic = 'name'`` or ``topics = ['a', 'b']``: this
+    also works for handlers the engine creates by type, whose ``__init__``
+    gets no arguments.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        topics = getattr(type(self), '_paperboy_topics', None)
+        if topics and not self.get_topics():
+            self.set_topics(topics)
+
     def __init_subclass__(cls, **kwargs):
         # Runs before PyGObject hooks the do_* methods up as vfuncs.
         super().__init_subclass__(**kwargs)
+        topic = vars(cls).get('topic')
+        topics = vars(cls).get('topics')
+        if isinstance(topic, str):
+            cls._paperboy_topics = [topic]
+        elif isinstance(topics, (list, tuple)):
+            cls._paperboy_topics = list(topics)
         for name, func in list(vars(cls).items()):
             if not name.startswith('do_') or getattr(func, '_paperboy_wrapped', False):
                 continue
