@@ -250,6 +250,7 @@ struct _PbEngine
   guint            closing : 1;
   guint            assigned_once : 1;
   guint            first_assign_wait_over : 1;
+  guint            all_brokers_down : 1;
   guint            stop_timed_out : 1;
   guint            revoke_timed_out : 1;
   guint            notify_state_pending : 1;
@@ -1509,6 +1510,9 @@ error_cb (rd_kafka_t *rk,
       return;
     }
 
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    self->all_brokers_down = TRUE;
+
   if (warning_allowed (self))
     g_warning ("Kafka: %s (%s)", reason, rd_kafka_err2name (err));
 }
@@ -1796,15 +1800,27 @@ first_assign_timeout_cb (gpointer user_data)
 }
 
 /* librdkafka before 2.3.0 aborts when a sticky consumer closes before its
- * first assignment in a group another member just left (#4381). */
+ * first assignment in a group another member just left (#4381). A member
+ * that never reached a broker has nothing to wait for. */
 static gboolean
 must_wait_for_first_assignment (PbEngine *self)
 {
-  return self->sticky &&
-         !self->assigned_once &&
-         !self->first_assign_wait_over &&
-         self->error == NULL &&
-         rd_kafka_version () < 0x020300ff;
+  char *member_id;
+  gboolean joined;
+
+  if (!self->sticky ||
+      self->assigned_once ||
+      self->first_assign_wait_over ||
+      self->error != NULL ||
+      rd_kafka_version () >= 0x020300ff)
+    return FALSE;
+
+  member_id = rd_kafka_memberid (self->rk);
+  joined = member_id != NULL && *member_id != '\0';
+  if (member_id != NULL)
+    rd_kafka_mem_free (self->rk, member_id);
+
+  return joined || !self->all_brokers_down;
 }
 
 static void
@@ -3092,6 +3108,7 @@ pb_engine_run_async (PbEngine            *self,
   self->closing = FALSE;
   self->assigned_once = FALSE;
   self->first_assign_wait_over = FALSE;
+  self->all_brokers_down = FALSE;
   self->stop_timed_out = FALSE;
   self->revoke_timed_out = FALSE;
   g_clear_error (&self->error);

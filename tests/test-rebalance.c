@@ -95,6 +95,12 @@ a_has_everything_back (gpointer user_data)
 }
 
 static gboolean
+time_has_come (gpointer user_data)
+{
+  return g_get_monotonic_time () >= *(gint64 *)user_data;
+}
+
+static gboolean
 has_assignment (gpointer user_data)
 {
   return ((Tally *)user_data)->n_assigned > 0;
@@ -282,6 +288,52 @@ test_lost_assignment (void)
   g_assert_cmpint (pb_test_committed (group, topic, 0), ==, 20);
 }
 
+static gboolean
+counter_has_one (gpointer user_data)
+{
+  return TEST_COUNTER (user_data)->n_handled >= 1;
+}
+
+static void
+test_idle_keepalive (void)
+{
+  g_autofree char *topic = pb_test_unique ("idle");
+  g_autofree char *group = pb_test_unique ("group");
+  g_autoptr(PbEngine) engine = pb_test_engine_new (group);
+  g_autoptr(TestCounter) counter = test_counter_new (topic);
+  g_autoptr(GError) error = NULL;
+  Tally tally = { NULL, 0, 0, 0, 0 };
+  gint64 until;
+  PbTestRun *run;
+
+  g_test_summary ("An idle engine polls often enough to stay in its group past "
+                  "max.poll.interval.ms, and still handles a record that comes later");
+
+  pb_test_create_topic (topic, 1);
+  pb_engine_set_config (engine, "max.poll.interval.ms", "7000", &error);
+  g_assert_no_error (error);
+  g_assert_true (pb_engine_add_handler (engine, PB_HANDLER (counter), &error));
+  g_signal_connect (engine, "partitions-revoked", G_CALLBACK (revoked_cb), &tally);
+  g_signal_connect (engine, "partitions-assigned", G_CALLBACK (assigned_cb), &tally);
+
+  run = pb_test_start (engine);
+  pb_test_wait_until (has_assignment, &tally, 30000);
+
+  /* Well past max.poll.interval.ms with nothing to consume. */
+  until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  pb_test_wait_until (time_has_come, &until, 30000);
+
+  pb_test_produce (topic, 0, "k", "late");
+  pb_test_wait_until (counter_has_one, counter, 30000);
+  g_assert_true (pb_test_finish (run, TRUE, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (tally.n_assigned, ==, 1);
+  g_assert_cmpuint (tally.n_revoked, ==, 1);   /* only at the stop */
+  g_assert_cmpuint (tally.n_lost, ==, 0);
+  g_assert_cmpint (pb_test_committed (group, topic, 0), ==, 1);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -290,6 +342,7 @@ main (int   argc,
 
   g_test_add_func ("/Paperboy/Rebalance/handover", test_handover);
   g_test_add_func ("/Paperboy/Rebalance/lost", test_lost_assignment);
+  g_test_add_func ("/Paperboy/Rebalance/idle-keepalive", test_idle_keepalive);
 
   return g_test_run ();
 }

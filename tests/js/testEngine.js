@@ -8,9 +8,9 @@
 //
 // Rules this file follows, because GJS needs them:
 // - `engine.run(null)` and nested main loops are only started from code that
-//   does not itself run inside a promise continuation: GJS 1.74 drains its
-//   promise jobs from a main-loop source, which cannot be dispatched again
-//   while one of its jobs runs a nested loop, so nothing would progress.
+//   does not itself run inside a promise continuation (after an `await`, or
+//   in a `.then()` callback): with GJS 1.74 a main loop run from there
+//   dispatches nothing, not even GLib timeouts, and the process hangs.
 //   Synchronous tests call `engine.run(null)`; asynchronous tests use the
 //   promisified `run_async` and only await.
 // - Every run has a safety timeout that stops the engine and fails the test,
