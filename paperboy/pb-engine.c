@@ -139,6 +139,7 @@ struct _Partition
   Handling       *current;       /* the asynchronous handling in flight */
   gint64          committable;   /* the offset to commit next, or -1 */
   gint64          stored;        /* the offset last stored, or -1 */
+  gint64          committed;     /* the offset last committed, or -1 */
   GCancellable   *cancellable;
   PauseReasons    pause_reasons;
 
@@ -223,6 +224,7 @@ struct _PbEngine
   GSource         *sigterm_source;
   GSource         *stop_timeout;
   GSource         *revoke_timeout;
+  GSource         *revoke_retry;
   GSource         *first_assign_timeout;
   GSource         *finish_source;
   GError          *error;
@@ -253,6 +255,7 @@ struct _PbEngine
   guint            all_brokers_down : 1;
   guint            stop_timed_out : 1;
   guint            revoke_timed_out : 1;
+  guint            revoke_committing : 1;
   guint            notify_state_pending : 1;
 };
 
@@ -442,6 +445,7 @@ get_partition (Topic *topic,
       p->id = id;
       p->committable = -1;
       p->stored = -1;
+      p->committed = -1;
       p->ready_link.data = p;
       p->dirty_link.data = p;
       g_ptr_array_index (topic->partitions, id) = p;
@@ -650,6 +654,16 @@ flush_pending (PbEngine *self)
     }
 
   g_object_unref (self);
+}
+
+static void
+clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
 }
 
 /* Failures */
@@ -1252,6 +1266,7 @@ on_assign (PbEngine                        *self,
       p->epoch++;
       p->committable = -1;
       p->stored = -1;
+      p->committed = -1;
       p->pause_reasons &= ~PAUSE_TRANSIENT;
       g_set_object (&p->cancellable, NULL);
       p->cancellable = g_cancellable_new ();
@@ -1358,6 +1373,77 @@ revoke_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+revoke_retry_cb (gpointer user_data)
+{
+  PbEngine *self = user_data;
+
+  g_clear_pointer (&self->revoke_retry, g_source_unref);
+  check_revoke (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static GSource *
+add_timeout (PbEngine    *self,
+             guint        interval_ms,
+             const char  *name,
+             GSourceFunc  func)
+{
+  GSource *source = g_timeout_source_new (interval_ms);
+
+  g_source_set_static_name (source, name);
+  g_source_set_callback (source, func, self, NULL);
+  g_source_attach (source, self->context);
+
+  return source;
+}
+
+/* Commits the final offsets of the revoked partitions that are not
+ * committed yet, and says whether such a commit is still under way. The
+ * partitions are given up only after it succeeded: the next owner then
+ * starts exactly after the last record handled here. librdkafka's own
+ * commit on unassign is not enough: a broker may reject it while the group
+ * rebalances (the mock does), and it is not retried. */
+static gboolean
+commit_revoked (PbEngine                              *self,
+                const rd_kafka_topic_partition_list_t *revoking)
+{
+  rd_kafka_topic_partition_list_t *offsets;
+  rd_kafka_resp_err_t err;
+
+  if (self->revoke_committing)
+    return TRUE;
+
+  offsets = rd_kafka_topic_partition_list_new (revoking->cnt);
+  for (int i = 0; i < revoking->cnt; i++)
+    {
+      Partition *p = find_partition (self, revoking->elems[i].topic, revoking->elems[i].partition);
+
+      if (p != NULL && p->state == PARTITION_REVOKING && p->committable > p->committed)
+        rd_kafka_topic_partition_list_add (offsets, p->topic->name, p->id)->offset = p->committable;
+    }
+
+  if (offsets->cnt == 0)
+    {
+      rd_kafka_topic_partition_list_destroy (offsets);
+      return FALSE;
+    }
+
+  /* The result comes to offset_commit_cb(). */
+  err = rd_kafka_commit (self->rk, offsets, TRUE);
+  rd_kafka_topic_partition_list_destroy (offsets);
+
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+      g_debug ("Could not commit the revoked partitions: %s", rd_kafka_err2str (err));
+      return FALSE;
+    }
+
+  self->revoke_committing = TRUE;
+  return TRUE;
+}
+
 static void
 check_revoke (PbEngine *self)
 {
@@ -1383,28 +1469,26 @@ check_revoke (PbEngine *self)
         }
     }
 
+  if (!busy)
+    {
+      flush_offsets (self);
+      busy = !self->revoke_timed_out &&
+             (self->revoke_retry != NULL || commit_revoked (self, revoking));
+    }
+
   if (busy)
     {
       if (self->revoke_timeout == NULL)
-        {
-          self->revoke_timeout = g_timeout_source_new (self->revoke_timeout_ms);
-          g_source_set_static_name (self->revoke_timeout, "[paperboy] revoke timeout");
-          g_source_set_callback (self->revoke_timeout, revoke_timeout_cb, self, NULL);
-          g_source_attach (self->revoke_timeout, self->context);
-        }
+        self->revoke_timeout = add_timeout (self, self->revoke_timeout_ms,
+                                            "[paperboy] revoke timeout", revoke_timeout_cb);
       return;
     }
 
-  /* Store the final offsets; librdkafka commits them on unassign. */
-  flush_offsets (self);
-
   self->revoking = NULL;
   self->revoke_timed_out = FALSE;
-  if (self->revoke_timeout != NULL)
-    {
-      g_source_destroy (self->revoke_timeout);
-      g_clear_pointer (&self->revoke_timeout, g_source_unref);
-    }
+  self->revoke_committing = FALSE;
+  clear_source (&self->revoke_timeout);
+  clear_source (&self->revoke_retry);
 
   unassign (self, revoking);
 
@@ -1430,12 +1514,10 @@ on_lost (PbEngine                        *self,
 
   /* A pending revocation is moot now. */
   g_clear_pointer (&self->revoking, rd_kafka_topic_partition_list_destroy);
-  if (self->revoke_timeout != NULL)
-    {
-      g_source_destroy (self->revoke_timeout);
-      g_clear_pointer (&self->revoke_timeout, g_source_unref);
-    }
+  clear_source (&self->revoke_timeout);
+  clear_source (&self->revoke_retry);
   self->revoke_timed_out = FALSE;
+  self->revoke_committing = FALSE;
 
   for (int i = 0; i < partitions->cnt; i++)
     {
@@ -1524,29 +1606,50 @@ offset_commit_cb (rd_kafka_t                      *rk,
                   void                            *opaque)
 {
   PbEngine *self = opaque;
+  gboolean revoked_partitions = FALSE;
 
-  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+  for (int i = 0; offsets != NULL && i < offsets->cnt; i++)
+    {
+      Partition *p = find_partition (self, offsets->elems[i].topic, offsets->elems[i].partition);
+
+      if (p == NULL)
+        continue;
+
+      if (p->state == PARTITION_REVOKING)
+        revoked_partitions = TRUE;
+
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          offsets->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          offsets->elems[i].offset >= 0)
+        {
+          p->committed = MAX (p->committed, offsets->elems[i].offset);
+          g_debug ("Committed %s[%d]@%" G_GINT64_FORMAT,
+                   offsets->elems[i].topic, (int)offsets->elems[i].partition,
+                   (gint64)offsets->elems[i].offset);
+        }
+    }
+
+  if (revoked_partitions && self->revoke_committing)
+    {
+      self->revoke_committing = FALSE;
+
+      /* A group that is rebalancing may refuse commits for a while. */
+      if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS && self->revoke_retry == NULL)
+        self->revoke_retry = add_timeout (self, 100, "[paperboy] revoke commit retry",
+                                          revoke_retry_cb);
+
+      check_revoke (self);
+    }
+
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
     return;
 
   /* A commit that fails is retried with the next one; during a rebalance
    * that is expected. */
   if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
-    {
-      g_debug ("Could not commit offsets during a rebalance: %s", rd_kafka_err2str (err));
-      return;
-    }
-
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-    {
-      if (warning_allowed (self))
-        g_warning ("Could not commit offsets: %s", rd_kafka_err2str (err));
-      return;
-    }
-
-  for (int i = 0; offsets != NULL && i < offsets->cnt; i++)
-    g_debug ("Committed %s[%d]@%" G_GINT64_FORMAT,
-             offsets->elems[i].topic, (int)offsets->elems[i].partition,
-             (gint64)offsets->elems[i].offset);
+    g_debug ("Could not commit offsets during a rebalance: %s", rd_kafka_err2str (err));
+  else if (warning_allowed (self))
+    g_warning ("Could not commit offsets: %s", rd_kafka_err2str (err));
 }
 
 static void
@@ -1930,16 +2033,6 @@ request_stop (PbEngine *self)
 }
 
 static void
-clear_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
-static void
 finish_run (PbEngine *self)
 {
   g_autoptr(GTask) task = g_steal_pointer (&self->task);
@@ -1961,6 +2054,7 @@ finish_run (PbEngine *self)
   clear_source (&self->sigterm_source);
   clear_source (&self->stop_timeout);
   clear_source (&self->revoke_timeout);
+  clear_source (&self->revoke_retry);
   clear_source (&self->first_assign_timeout);
   clear_source (&self->finish_source);
   g_clear_pointer (&self->revoking, rd_kafka_topic_partition_list_destroy);
@@ -3111,6 +3205,7 @@ pb_engine_run_async (PbEngine            *self,
   self->all_brokers_down = FALSE;
   self->stop_timed_out = FALSE;
   self->revoke_timed_out = FALSE;
+  self->revoke_committing = FALSE;
   g_clear_error (&self->error);
   set_state (self, PB_ENGINE_STATE_STARTING);
 
