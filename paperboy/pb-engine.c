@@ -56,9 +56,11 @@
  * the records handled since the last commit are handled again.
  *
  * A revoked partition is given up only after its in-flight handling
- * finished (its [class@Gio.Cancellable] is cancelled at once) or
- * [property@Paperboy.Engine:revoke-timeout-ms] passed; a lost partition
- * is dropped at once and nothing more is stored for it.
+ * finished (its [class@Gio.Cancellable] is cancelled at once) and its
+ * final offset was committed, or after
+ * [property@Paperboy.Engine:revoke-timeout-ms]; its next owner starts
+ * right after the last record handled here. A lost partition is dropped at
+ * once and nothing more is stored for it.
  *
  * [method@Paperboy.Engine.stop], the cancellable given to
  * [method@Paperboy.Engine.run], and SIGINT or SIGTERM when

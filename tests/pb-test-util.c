@@ -35,6 +35,8 @@ pb_test_init (int    *argc,
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 
   external_bootstrap = g_strdup (g_getenv ("PAPERBOY_TEST_BOOTSTRAP"));
+  if (external_bootstrap == NULL)
+    external_bootstrap = g_strdup (g_getenv ("PAPERBOY_TEST_BOOTSTRAP_DEFAULT"));
   if (external_bootstrap != NULL && *external_bootstrap == '\0')
     g_clear_pointer (&external_bootstrap, g_free);
 }
