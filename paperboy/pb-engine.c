@@ -749,11 +749,7 @@ abandon (PbEngine *self,
       h->message_returned = TRUE;
     }
 
-  if (h->timeout != NULL)
-    {
-      g_source_destroy (h->timeout);
-      g_clear_pointer (&h->timeout, g_source_unref);
-    }
+  clear_source (&h->timeout);
 }
 
 /* Runs on_error() and on_finished_handling() and decides what the record's
@@ -846,12 +842,7 @@ complete_async (Handling *h,
     }
 
   h->completed = TRUE;
-
-  if (h->timeout != NULL)
-    {
-      g_source_destroy (h->timeout);
-      g_clear_pointer (&h->timeout, g_source_unref);
-    }
+  clear_source (&h->timeout);
 
   g_object_ref (self);
 
@@ -1934,11 +1925,7 @@ check_stop (PbEngine *self)
   if (!self->stop_requested || self->closing || self->in_poll || self->in_flight > 0)
     return;
 
-  if (self->stop_timeout != NULL)
-    {
-      g_source_destroy (self->stop_timeout);
-      g_clear_pointer (&self->stop_timeout, g_source_unref);
-    }
+  clear_source (&self->stop_timeout);
 
   if (self->rk == NULL)
     {
@@ -1954,20 +1941,14 @@ check_stop (PbEngine *self)
       if (self->first_assign_timeout == NULL)
         {
           g_debug ("Waiting for the first assignment before leaving the group");
-          self->first_assign_timeout = g_timeout_source_new (self->session_timeout_ms + 1000);
-          g_source_set_static_name (self->first_assign_timeout, "[paperboy] first assignment");
-          g_source_set_callback (self->first_assign_timeout, first_assign_timeout_cb, self, NULL);
-          g_source_attach (self->first_assign_timeout, self->context);
+          self->first_assign_timeout = add_timeout (self, self->session_timeout_ms + 1000,
+                                                    "[paperboy] first assignment",
+                                                    first_assign_timeout_cb);
         }
       return;
     }
 
-  if (self->first_assign_timeout != NULL)
-    {
-      g_source_destroy (self->first_assign_timeout);
-      g_clear_pointer (&self->first_assign_timeout, g_source_unref);
-    }
-
+  clear_source (&self->first_assign_timeout);
   begin_close (self);
 }
 
@@ -2024,12 +2005,8 @@ request_stop (PbEngine *self)
     }
 
   if (self->in_flight > 0 && self->stop_timeout == NULL)
-    {
-      self->stop_timeout = g_timeout_source_new (self->stop_timeout_ms);
-      g_source_set_static_name (self->stop_timeout, "[paperboy] stop timeout");
-      g_source_set_callback (self->stop_timeout, stop_timeout_cb, self, NULL);
-      g_source_attach (self->stop_timeout, self->context);
-    }
+    self->stop_timeout = add_timeout (self, self->stop_timeout_ms, "[paperboy] stop timeout",
+                                      stop_timeout_cb);
 
   check_stop (self);
 }
