@@ -46,7 +46,8 @@
  *
  * Records of one partition are handled in order, one at a time; an
  * asynchronous handler's task is awaited before the next record of its
- * partition. [property@Paperboy.Engine:max-in-flight] bounds how many
+ * partition (or until [property@Paperboy.Engine:handling-timeout-ms], after
+ * which the next record may start while the handler still finishes). [property@Paperboy.Engine:max-in-flight] bounds how many
  * records are handled at once across partitions (1 by default).
  *
  * Commits are at-least-once: the offset of a record is stored only after
@@ -94,6 +95,9 @@
 /* Per-record warnings: at most this many a second. */
 #define WARNINGS_PER_SECOND         10
 
+/* A revoked partition's final commit is retried this often. */
+#define REVOKE_COMMIT_INTERVAL_MS   200
+
 typedef enum
 {
   PARTITION_UNASSIGNED,
@@ -120,7 +124,7 @@ typedef struct _Handling  Handling;
 
 struct _Topic
 {
-  char             *name;
+  const char       *name;        /* interned: messages point to it */
   PbHandler        *handler;     /* owned by PbEngine.handlers */
   PbHandlerClass   *klass;
   PbHandlerVfuncs   vfuncs;
@@ -229,6 +233,7 @@ struct _PbEngine
   GSource         *revoke_retry;
   GSource         *first_assign_timeout;
   GSource         *finish_source;
+  GSource         *pump_source;
   GError          *error;
 
   gboolean         cooperative;
@@ -241,6 +246,7 @@ struct _PbEngine
   GQueue           ready;                /* Partition with records, idle */
   GQueue           dirty;                /* Partition with offsets to store */
   guint            in_flight;
+  guint            handler_depth;        /* handler code on the stack */
   rd_kafka_topic_partition_list_t *revoking;
   GQueue           pending_emissions;
 
@@ -257,7 +263,6 @@ struct _PbEngine
   guint            all_brokers_down : 1;
   guint            stop_timed_out : 1;
   guint            revoke_timed_out : 1;
-  guint            revoke_committing : 1;
   guint            notify_state_pending : 1;
 };
 
@@ -414,7 +419,6 @@ topic_free (Topic *topic)
   g_assert (topic->partitions == NULL);
   g_assert (topic->rkt == NULL);
 
-  g_free (topic->name);
   g_free (topic);
 }
 
@@ -861,11 +865,13 @@ complete_async (Handling *h,
   else
     {
       h->message_returned = TRUE;
+      self->handler_depth++;
       finish_handling (self, p,
                        g_steal_pointer (&h->message),
                        g_steal_pointer (&h->handled),
                        g_steal_pointer (&h->handler_context),
                        error);
+      self->handler_depth--;
     }
 
   if (p->state == PARTITION_ASSIGNED && p->fifo.length > 0)
@@ -1100,14 +1106,19 @@ handle_record (PbEngine           *self,
 {
   Topic *topic = p->topic;
   gint64 offset = rkm->offset;
-  PbMessage *message = _pb_message_pool_take (self->pool, rkm);
+  PbMessage *message = _pb_message_pool_take (self->pool, rkm, topic->name);
   GError *error = NULL;
   gboolean tombstone;
   gboolean ok;
 
+  /* While handler code runs, the engine does not close: a handler may
+   * stop the engine, or even iterate the main context. */
+  self->handler_depth++;
+
   if (topic->vfuncs != 0)
     {
       handle_message_full (self, p, message);
+      self->handler_depth--;
       return;
     }
 
@@ -1121,6 +1132,7 @@ handle_record (PbEngine           *self,
     {
       mark_handled (self, p, offset);
       _pb_message_pool_return (self->pool, message);
+      self->handler_depth--;
       return;
     }
 
@@ -1131,15 +1143,37 @@ handle_record (PbEngine           *self,
     g_clear_error (&error);
 
   finish_handling (self, p, message, g_object_ref (message), NULL, error);
+  self->handler_depth--;
 }
 
+static gboolean
+pump_cb (gpointer user_data)
+{
+  PbEngine *self = user_data;
+
+  g_clear_pointer (&self->pump_source, g_source_unref);
+  pump (self);
+  flush_offsets (self);
+  check_revoke (self);
+  check_stop (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the records queued behind other handlings, within a time budget;
+ * what is left continues from an idle. Never inside a librdkafka callback:
+ * the dispatch that polled pumps afterwards. */
 static void
 pump (PbEngine *self)
 {
-  if (self->pumping)
+  gint64 start;
+  guint n = 0;
+
+  if (self->pumping || self->in_poll || self->ready.length == 0)
     return;
 
   self->pumping = TRUE;
+  start = g_get_monotonic_time ();
 
   while (!self->stop_requested &&
          self->in_flight < self->max_in_flight &&
@@ -1147,6 +1181,20 @@ pump (PbEngine *self)
     {
       Partition *p = g_queue_peek_head (&self->ready);
       rd_kafka_message_t *rkm;
+
+      if ((++n & DISPATCH_CHECK_MASK) == 0 &&
+          g_get_monotonic_time () - start > DISPATCH_BUDGET_US)
+        {
+          if (self->pump_source == NULL)
+            {
+              self->pump_source = g_idle_source_new ();
+              g_source_set_priority (self->pump_source, self->priority);
+              g_source_set_static_name (self->pump_source, "[paperboy] queued records");
+              g_source_set_callback (self->pump_source, pump_cb, self, NULL);
+              g_source_attach (self->pump_source, self->context);
+            }
+          break;
+        }
 
       ready_remove (self, p);
       rkm = g_queue_pop_head (&p->fifo);
@@ -1265,8 +1313,10 @@ on_assign (PbEngine                        *self,
       p->cancellable = g_cancellable_new ();
 
       /* librdkafka keeps a partition's pause flag across revocation and
-       * re-assignment: set it explicitly either way. */
-      rd_kafka_topic_partition_list_add (p->pause_reasons != 0 ? paused : resumed,
+       * re-assignment: set it explicitly either way. A stopping engine
+       * fetches nothing more. */
+      rd_kafka_topic_partition_list_add (p->pause_reasons != 0 || self->stop_requested
+                                         ? paused : resumed,
                                          topic->name, p->id);
     }
 
@@ -1393,20 +1443,18 @@ add_timeout (PbEngine    *self,
 }
 
 /* Commits the final offsets of the revoked partitions that are not
- * committed yet, and says whether such a commit is still under way. The
- * partitions are given up only after it succeeded: the next owner then
- * starts exactly after the last record handled here. librdkafka's own
- * commit on unassign is not enough: a broker may reject it while the group
- * rebalances (the mock does), and it is not retried. */
+ * committed yet, and says whether some still are not. The partitions are
+ * given up only once they are: the next owner then starts right after the
+ * last record handled here. librdkafka's own commit on unassign is not
+ * enough: a broker may refuse it while the group rebalances (the mock
+ * does), and it is not retried. A commit goes out at most every
+ * REVOKE_COMMIT_INTERVAL_MS, until revoke-timeout-ms. */
 static gboolean
 commit_revoked (PbEngine                              *self,
                 const rd_kafka_topic_partition_list_t *revoking)
 {
   rd_kafka_topic_partition_list_t *offsets;
   rd_kafka_resp_err_t err;
-
-  if (self->revoke_committing)
-    return TRUE;
 
   offsets = rd_kafka_topic_partition_list_new (revoking->cnt);
   for (int i = 0; i < revoking->cnt; i++)
@@ -1423,17 +1471,19 @@ commit_revoked (PbEngine                              *self,
       return FALSE;
     }
 
-  /* The result comes to offset_commit_cb(). */
-  err = rd_kafka_commit (self->rk, offsets, TRUE);
-  rd_kafka_topic_partition_list_destroy (offsets);
-
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (self->revoke_retry == NULL)
     {
-      g_debug ("Could not commit the revoked partitions: %s", rd_kafka_err2str (err));
-      return FALSE;
+      /* The result comes to offset_commit_cb(). */
+      err = rd_kafka_commit (self->rk, offsets, TRUE);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        g_debug ("Could not commit the revoked partitions: %s", rd_kafka_err2str (err));
+
+      self->revoke_retry = add_timeout (self, REVOKE_COMMIT_INTERVAL_MS,
+                                        "[paperboy] revoke commit", revoke_retry_cb);
     }
 
-  self->revoke_committing = TRUE;
+  rd_kafka_topic_partition_list_destroy (offsets);
+
   return TRUE;
 }
 
@@ -1465,8 +1515,7 @@ check_revoke (PbEngine *self)
   if (!busy)
     {
       flush_offsets (self);
-      busy = !self->revoke_timed_out &&
-             (self->revoke_retry != NULL || commit_revoked (self, revoking));
+      busy = !self->revoke_timed_out && commit_revoked (self, revoking);
     }
 
   if (busy)
@@ -1479,7 +1528,6 @@ check_revoke (PbEngine *self)
 
   self->revoking = NULL;
   self->revoke_timed_out = FALSE;
-  self->revoke_committing = FALSE;
   clear_source (&self->revoke_timeout);
   clear_source (&self->revoke_retry);
 
@@ -1510,7 +1558,6 @@ on_lost (PbEngine                        *self,
   clear_source (&self->revoke_timeout);
   clear_source (&self->revoke_retry);
   self->revoke_timed_out = FALSE;
-  self->revoke_committing = FALSE;
 
   for (int i = 0; i < partitions->cnt; i++)
     {
@@ -1540,6 +1587,17 @@ rebalance_cb (rd_kafka_t                      *rk,
               void                            *opaque)
 {
   PbEngine *self = opaque;
+
+  /* Only an rd_kafka_destroy() that closes the consumer itself, after a
+   * failed close, gets here without the engine: just let go. */
+  if (self->rk == NULL)
+    {
+      if (strcmp (rd_kafka_rebalance_protocol (rk), "COOPERATIVE") == 0)
+        rd_kafka_error_destroy (rd_kafka_incremental_unassign (rk, partitions));
+      else
+        rd_kafka_assign (rk, NULL);
+      return;
+    }
 
   self->cooperative = strcmp (rd_kafka_rebalance_protocol (rk), "COOPERATIVE") == 0;
 
@@ -1622,17 +1680,9 @@ offset_commit_cb (rd_kafka_t                      *rk,
         }
     }
 
-  if (revoked_partitions && self->revoke_committing)
-    {
-      self->revoke_committing = FALSE;
-
-      /* A group that is rebalancing may refuse commits for a while. */
-      if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS && self->revoke_retry == NULL)
-        self->revoke_retry = add_timeout (self, 100, "[paperboy] revoke commit retry",
-                                          revoke_retry_cb);
-
-      check_revoke (self);
-    }
+  /* Done once every revoked partition is committed. */
+  if (revoked_partitions)
+    check_revoke (self);
 
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
     return;
@@ -1674,6 +1724,15 @@ consumer_error (PbEngine           *self,
                                rd_kafka_message_errstr (rkm)));
       break;
 
+    /* With auto-offset-reset "error", a partition without a valid
+     * offset stops being fetched: that is the end of the run. */
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+      fail (self, g_error_new (PB_ERROR, PB_ERROR_KAFKA,
+                               _("Partition %d of topic “%s” has no offset to start from: %s"),
+                               (int)rkm->partition, topic != NULL ? topic : "?",
+                               rd_kafka_message_errstr (rkm)));
+      break;
+
     default:
       if (warning_allowed (self))
         g_warning ("Kafka consumer error%s%s: %s",
@@ -1695,7 +1754,7 @@ consumer_dispatch (gpointer user_data)
 
   g_object_ref (self);
 
-  for (;;)
+  while (!self->closing)
     {
       rd_kafka_message_t *rkm;
       Partition *p;
@@ -1922,7 +1981,8 @@ must_wait_for_first_assignment (PbEngine *self)
 static void
 check_stop (PbEngine *self)
 {
-  if (!self->stop_requested || self->closing || self->in_poll || self->in_flight > 0)
+  if (!self->stop_requested || self->closing || self->in_poll ||
+      self->in_flight > 0 || self->handler_depth > 0)
     return;
 
   clear_source (&self->stop_timeout);
@@ -1979,6 +2039,33 @@ stop_timeout_cb (gpointer user_data)
 }
 
 static void
+pause_all (PbEngine *self)
+{
+  rd_kafka_topic_partition_list_t *list;
+
+  if (self->rk == NULL)
+    return;
+
+  list = rd_kafka_topic_partition_list_new (8);
+  for (guint i = 0; i < self->topics->len; i++)
+    {
+      Topic *topic = g_ptr_array_index (self->topics, i);
+
+      for (guint j = 0; topic->partitions != NULL && j < topic->partitions->len; j++)
+        {
+          Partition *p = g_ptr_array_index (topic->partitions, j);
+
+          if (p != NULL && p->state == PARTITION_ASSIGNED)
+            rd_kafka_topic_partition_list_add (list, topic->name, p->id);
+        }
+    }
+
+  if (list->cnt > 0)
+    rd_kafka_pause_partitions (self->rk, list);
+  rd_kafka_topic_partition_list_destroy (list);
+}
+
+static void
 request_stop (PbEngine *self)
 {
   if (!is_running (self) || self->stop_requested)
@@ -2004,6 +2091,10 @@ request_stop (PbEngine *self)
         }
     }
 
+  /* Nothing more is handled: stop fetching too (the consumer still polls,
+   * to keep its group membership while in-flight work finishes). */
+  pause_all (self);
+
   if (self->in_flight > 0 && self->stop_timeout == NULL)
     self->stop_timeout = add_timeout (self, self->stop_timeout_ms, "[paperboy] stop timeout",
                                       stop_timeout_cb);
@@ -2016,6 +2107,7 @@ finish_run (PbEngine *self)
 {
   g_autoptr(GTask) task = g_steal_pointer (&self->task);
   PbKafkaHandle *handle;
+  GError *error;
 
   g_assert (task != NULL);
 
@@ -2036,6 +2128,7 @@ finish_run (PbEngine *self)
   clear_source (&self->revoke_retry);
   clear_source (&self->first_assign_timeout);
   clear_source (&self->finish_source);
+  clear_source (&self->pump_source);
   g_clear_pointer (&self->revoking, rd_kafka_topic_partition_list_destroy);
 
   for (guint i = 0; i < self->topics->len; i++)
@@ -2067,22 +2160,22 @@ finish_run (PbEngine *self)
   if (handle != NULL)
     _pb_kafka_handle_unref (handle);
 
+  /* The run's last signals, while the engine still counts as running. */
   flush_pending (self);
 
+  /* Everything of this run is let go before anyone hears of its end: a
+   * handler of notify::state or the task's callback may start a new run. */
+  error = g_steal_pointer (&self->error);
   g_mutex_lock (&self->lock);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_mutex_unlock (&self->lock);
 
-  if (self->error != NULL)
-    {
-      set_state (self, PB_ENGINE_STATE_FAILED);
-      g_task_return_error (task, g_steal_pointer (&self->error));
-    }
+  set_state (self, error != NULL ? PB_ENGINE_STATE_FAILED : PB_ENGINE_STATE_STOPPED);
+
+  if (error != NULL)
+    g_task_return_error (task, error);
   else
-    {
-      set_state (self, PB_ENGINE_STATE_STOPPED);
-      g_task_return_boolean (task, TRUE);
-    }
+    g_task_return_boolean (task, TRUE);
 
   g_object_unref (self);
 }
@@ -2660,9 +2753,10 @@ pb_engine_class_init (PbEngineClass *klass)
   /**
    * PbEngine:revoke-timeout-ms:
    *
-   * How long a revoked partition waits for its in-flight handling, in
-   * milliseconds, before the engine gives it up anyway. Keep it well below
-   * the `max.poll.interval.ms` of librdkafka: the whole group waits.
+   * How long a revoked partition waits for its in-flight handling and the
+   * commit of its final offset, in milliseconds, before the engine gives
+   * it up anyway. Keep it well below the `max.poll.interval.ms` of
+   * librdkafka: the whole group waits.
    */
   properties[PROP_REVOKE_TIMEOUT_MS] =
     g_param_spec_uint ("revoke-timeout-ms", NULL, NULL,
@@ -2891,7 +2985,7 @@ pb_engine_add_handler (PbEngine   *self,
     {
       Topic *topic = g_new0 (Topic, 1);
 
-      topic->name = g_strdup (g_ptr_array_index (added, i));
+      topic->name = g_intern_string (g_ptr_array_index (added, i));
       topic->handler = handler;
       topic->klass = PB_HANDLER_GET_CLASS (handler);
       topic->vfuncs = _pb_handler_get_overrides (handler);
@@ -3184,7 +3278,6 @@ pb_engine_run_async (PbEngine            *self,
   self->all_brokers_down = FALSE;
   self->stop_timed_out = FALSE;
   self->revoke_timed_out = FALSE;
-  self->revoke_committing = FALSE;
   g_clear_error (&self->error);
   set_state (self, PB_ENGINE_STATE_STARTING);
 
@@ -3256,7 +3349,13 @@ stop_invoke_cb (gpointer user_data)
  * handling may finish (see [property@Paperboy.Engine:stop-timeout-ms]),
  * the offsets of handled records are committed and the consumer leaves its
  * group; then the run ends successfully. Does nothing when the engine is
- * not running. May be called from any thread.
+ * not running.
+ *
+ * May be called from any thread: from another thread than the engine's,
+ * the stop happens soon after, on the engine's main context. A run started
+ * by another thread only counts as running once
+ * [method@Paperboy.Engine.run_async] (or run) began there; to stop a run
+ * whatever its progress, cancel the cancellable it was given.
  */
 void
 pb_engine_stop (PbEngine *self)
@@ -3276,8 +3375,7 @@ pb_engine_stop (PbEngine *self)
   if (g_main_context_is_owner (context))
     request_stop (self);
   else
-    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, stop_invoke_cb,
-                                g_object_ref (self), g_object_unref);
+    _pb_invoke_later (context, stop_invoke_cb, g_object_ref (self), g_object_unref);
 }
 
 /**
@@ -3577,7 +3675,8 @@ pb_engine_get_max_in_flight (PbEngine *self)
  * @self: a [class@Paperboy.Engine]
  * @max_in_flight: how many records may be handled at once, at least 1
  *
- * Sets [property@Paperboy.Engine:max-in-flight].
+ * Sets [property@Paperboy.Engine:max-in-flight]. On a running engine, a
+ * higher value takes effect with the next records polled.
  */
 void
 pb_engine_set_max_in_flight (PbEngine *self,
@@ -3587,7 +3686,4 @@ pb_engine_set_max_in_flight (PbEngine *self,
   g_return_if_fail (max_in_flight >= 1);
 
   set_uint_property (self, &self->max_in_flight, max_in_flight, PROP_MAX_IN_FLIGHT);
-
-  if (is_running (self))
-    pump (self);
 }

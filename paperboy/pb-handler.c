@@ -274,14 +274,18 @@ pb_handler_real_handle_async (PbHandler           *self,
   InnerState *state;
   GError *error = NULL;
 
+  /* A result is a result: whether a cancellation stopped the handling is
+   * for handle() to say, not for the tasks to guess. */
   outer = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (outer, pb_handler_real_handle_async);
+  g_task_set_check_cancellable (outer, FALSE);
 
   state = g_new0 (InnerState, 1);
   state->outer = g_object_ref (outer);
 
   inner = g_task_new (self, cancellable, inner_done_cb, NULL);
   g_task_set_source_tag (inner, pb_handler_handle);
+  g_task_set_check_cancellable (inner, FALSE);
   g_object_set_qdata_full (G_OBJECT (inner), inner_state_quark, state, inner_state_free);
 
   if (!pb_handler_handle (self, message, context, inner, &error))
@@ -681,9 +685,10 @@ pb_handler_on_error (PbHandler    *self,
  * [vfunc@Paperboy.Handler.did_receive_message] skipped it (then with the
  * original message). The only records it does not run for are those whose
  * asynchronous handling the engine stopped waiting for (see
- * [vfunc@Paperboy.Handler.handle]): they count as not handled. A failure here goes to
- * [vfunc@Paperboy.Handler.on_error], and this function is not called again
- * for that record.
+ * [vfunc@Paperboy.Handler.handle]): they count as not handled. When the
+ * handling had succeeded, a failure here goes to
+ * [vfunc@Paperboy.Handler.on_error] (and this function is not called again
+ * for that record); after a failed handling it is only logged.
  *
  * The default does nothing, and the engine does not call this virtual
  * function (nor build the array) when it is not overridden.
@@ -724,10 +729,15 @@ pb_handler_on_finished_handling (PbHandler  *self,
  * cancelled when the partition is revoked or lost, when
  * [property@Paperboy.Engine:handling-timeout-ms] passes, and when the
  * engine stops without @task having returned within
- * [property@Paperboy.Engine:stop-timeout-ms]. A result that arrives after
- * that is ignored, and so is a %G_IO_ERROR_CANCELLED failure while the
- * partition is being revoked: the record was not handled, and the
- * partition's next owner handles it.
+ * [property@Paperboy.Engine:stop-timeout-ms].
+ *
+ * While the partition is being revoked, the engine waits for @task (up to
+ * [property@Paperboy.Engine:revoke-timeout-ms]): a success is committed
+ * before the partition is given up, and a %G_IO_ERROR_CANCELLED failure
+ * means "not handled": no [vfunc@Paperboy.Handler.on_error], and the
+ * partition's next owner handles the record. A result that arrives after
+ * the engine stopped waiting (a lost partition, a timeout, a stop) is
+ * ignored.
  *
  * This is the asynchronous override point that works in every language.
  * Keep a reference to @task until it returns: a task dropped without a

@@ -23,9 +23,11 @@ PbMessagePool *_pb_message_pool_new    (PbKafkaHandle *handle);
 void           _pb_message_pool_free   (PbMessagePool *pool);
 
 /* Gives @rkm (owned) to a message, reusing the pool's spare one when its
- * only reference is the pool's. Returns a new reference. */
+ * only reference is the pool's. @topic is @rkm's topic name, interned.
+ * Returns a new reference. */
 PbMessage     *_pb_message_pool_take   (PbMessagePool      *pool,
-                                        rd_kafka_message_t *rkm);
+                                        rd_kafka_message_t *rkm,
+                                        const char         *topic);
 /* Drops the engine's reference to @message: a message nobody else holds
  * becomes the spare one, any other is tracked until it is finalized. */
 void           _pb_message_pool_return (PbMessagePool      *pool,

@@ -23,9 +23,14 @@
  *
  * The engine may reuse a message object once its handling ended and no one
  * else holds a reference, so do not attach data or weak references to it.
- * A handler may keep a message (take a reference) for as long as it likes;
- * to keep one beyond the engine's run without pinning librdkafka's fetch
- * buffers, keep the copy [method@Paperboy.Message.dup] returns.
+ *
+ * A handler may keep a message (take a reference) for as long as it likes,
+ * and what its getters returned stays valid as long as the message lives,
+ * from any thread. When the engine's run ends, a message still alive is
+ * detached from librdkafka (its fields are copied) unless its key or value
+ * was already handed out: then those bytes keep the fetched record, and
+ * with it librdkafka's handle, alive until they are released. To keep
+ * records for long, keep the copies [method@Paperboy.Message.dup] returns.
  *
  * Messages are made by the engine, or by [ctor@Paperboy.Message.new_full]
  * for tests and for a handler's [vfunc@Paperboy.Handler.did_receive_message]
@@ -38,6 +43,17 @@ typedef struct
   rd_kafka_message_t *rkm;
   PbKafkaHandle      *handle;
 } PbRecord;
+
+/* Bits of PbMessage.cached: which lazy fields are filled in. */
+enum {
+  CACHED_KEY     = 1 << 0,
+  CACHED_VALUE   = 1 << 1,
+  CACHED_HEADERS = 1 << 2,
+};
+
+/* Bit of PbMessage.lock, held while a lazy field is filled in or the
+ * message is detached: getters may be called from any thread. */
+#define LOCK_BIT 0
 
 struct _PbMessage
 {
@@ -53,7 +69,7 @@ struct _PbMessage
   PbMessagePool      *pool;
   GList               pool_link;
 
-  char               *topic;     /* NULL while @rkm is set */
+  const char         *topic;     /* interned */
   int                 partition;
   gint64              offset;
   gint64              timestamp;
@@ -62,9 +78,8 @@ struct _PbMessage
   GBytes             *value;
   GVariant           *headers;
 
-  guint               key_cached : 1;
-  guint               value_cached : 1;
-  guint               headers_cached : 1;
+  int                 cached;
+  int                 lock;
 };
 
 struct _PbMessagePool
@@ -181,9 +196,36 @@ pb_message_clear_cache (PbMessage *self)
   g_clear_pointer (&self->key, g_bytes_unref);
   g_clear_pointer (&self->value, g_bytes_unref);
   g_clear_pointer (&self->headers, g_variant_unref);
-  self->key_cached = FALSE;
-  self->value_cached = FALSE;
-  self->headers_cached = FALSE;
+  self->cached = 0;
+}
+
+static inline gboolean
+is_cached (PbMessage *self,
+           int        bit)
+{
+  return (g_atomic_int_get (&self->cached) & bit) != 0;
+}
+
+/* Fills in one lazy field from the fetched record, once. */
+static void
+pb_message_fill (PbMessage *self,
+                 int        bit)
+{
+  g_bit_lock (&self->lock, LOCK_BIT);
+
+  if (!(self->cached & bit))
+    {
+      if (bit == CACHED_KEY)
+        self->key = pb_message_wrap (self, self->rkm->key, self->rkm->key_len);
+      else if (bit == CACHED_VALUE)
+        self->value = pb_message_wrap (self, self->rkm->payload, self->rkm->len);
+      else
+        self->headers = pb_message_headers_from_record (self->rkm);
+
+      g_atomic_int_or (&self->cached, bit);
+    }
+
+  g_bit_unlock (&self->lock, LOCK_BIT);
 }
 
 static void
@@ -212,29 +254,39 @@ copy_bytes (GBytes *bytes)
   return g_bytes_new (data, len);
 }
 
-/* Copies what still points into the fetched record and lets it go. */
+static GBytes *
+copy_buffer (const void *data,
+             gsize       len)
+{
+  return data != NULL ? g_bytes_new (data, len) : NULL;
+}
+
+/* Copies the record's fields and lets the record go, unless zero-copy
+ * bytes were handed out: those must stay valid, so the record stays. */
 static void
 pb_message_detach (PbMessage *self)
 {
-  GBytes *key;
-  GBytes *value;
+  g_bit_lock (&self->lock, LOCK_BIT);
 
-  if (self->rkm == NULL)
-    return;
+  if (self->rkm != NULL && self->record == NULL)
+    {
+      self->timestamp = MAX (rd_kafka_message_timestamp (self->rkm, NULL), -1);
 
-  self->timestamp = pb_message_get_timestamp (self);
+      /* Without a record, cached key and value are NULL or empty. */
+      if (!(self->cached & CACHED_KEY))
+        self->key = copy_buffer (self->rkm->key, self->rkm->key_len);
+      if (!(self->cached & CACHED_VALUE))
+        self->value = copy_buffer (self->rkm->payload, self->rkm->len);
+      if (!(self->cached & CACHED_HEADERS))
+        self->headers = pb_message_headers_from_record (self->rkm);
+      g_atomic_int_or (&self->cached, CACHED_KEY | CACHED_VALUE | CACHED_HEADERS);
 
-  key = copy_bytes (pb_message_get_key (self));
-  value = copy_bytes (pb_message_get_value (self));
-  pb_message_get_headers (self);
+      rd_kafka_message_destroy (self->rkm);
+      self->rkm = NULL;
+      self->handle = NULL;
+    }
 
-  g_bytes_unref (self->key);
-  self->key = key;
-  g_bytes_unref (self->value);
-  self->value = value;
-  self->topic = g_strdup (rd_kafka_topic_name (self->rkm->rkt));
-
-  pb_message_release_record (self);
+  g_bit_unlock (&self->lock, LOCK_BIT);
 }
 
 static void
@@ -252,7 +304,6 @@ pb_message_finalize (GObject *object)
 
   pb_message_release_record (self);
   pb_message_clear_cache (self);
-  g_clear_pointer (&self->topic, g_free);
 
   G_OBJECT_CLASS (pb_message_parent_class)->finalize (object);
 }
@@ -442,7 +493,7 @@ pb_message_new_full (const char *topic,
                         g_variant_is_of_type (headers, G_VARIANT_TYPE ("a(smay)")), NULL);
 
   self = g_object_new (PB_TYPE_MESSAGE, NULL);
-  self->topic = g_strdup (topic);
+  self->topic = g_intern_string (topic);
   self->partition = partition;
   self->offset = offset;
   self->timestamp = MAX (timestamp, -1);
@@ -452,9 +503,7 @@ pb_message_new_full (const char *topic,
     self->headers = g_variant_ref_sink (headers);
   else
     self->headers = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(smay)"), NULL, 0));
-  self->key_cached = TRUE;
-  self->value_cached = TRUE;
-  self->headers_cached = TRUE;
+  self->cached = CACHED_KEY | CACHED_VALUE | CACHED_HEADERS;
 
   return self;
 }
@@ -547,9 +596,6 @@ pb_message_get_topic (PbMessage *self)
 {
   g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
 
-  if (self->rkm != NULL)
-    return rd_kafka_topic_name (self->rkm->rkt);
-
   return self->topic;
 }
 
@@ -596,12 +642,18 @@ pb_message_get_offset (PbMessage *self)
 gint64
 pb_message_get_timestamp (PbMessage *self)
 {
+  gint64 timestamp;
+
   g_return_val_if_fail (PB_IS_MESSAGE (self), -1);
 
+  g_bit_lock (&self->lock, LOCK_BIT);
   if (self->rkm != NULL)
-    return MAX (rd_kafka_message_timestamp (self->rkm, NULL), -1);
+    timestamp = MAX (rd_kafka_message_timestamp (self->rkm, NULL), -1);
+  else
+    timestamp = self->timestamp;
+  g_bit_unlock (&self->lock, LOCK_BIT);
 
-  return self->timestamp;
+  return timestamp;
 }
 
 /**
@@ -617,11 +669,8 @@ pb_message_get_key (PbMessage *self)
 {
   g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
 
-  if (!self->key_cached)
-    {
-      self->key = pb_message_wrap (self, self->rkm->key, self->rkm->key_len);
-      self->key_cached = TRUE;
-    }
+  if (!is_cached (self, CACHED_KEY))
+    pb_message_fill (self, CACHED_KEY);
 
   return self->key;
 }
@@ -639,11 +688,8 @@ pb_message_get_value (PbMessage *self)
 {
   g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
 
-  if (!self->value_cached)
-    {
-      self->value = pb_message_wrap (self, self->rkm->payload, self->rkm->len);
-      self->value_cached = TRUE;
-    }
+  if (!is_cached (self, CACHED_VALUE))
+    pb_message_fill (self, CACHED_VALUE);
 
   return self->value;
 }
@@ -659,12 +705,18 @@ pb_message_get_value (PbMessage *self)
 gboolean
 pb_message_is_tombstone (PbMessage *self)
 {
+  gboolean tombstone;
+
   g_return_val_if_fail (PB_IS_MESSAGE (self), FALSE);
 
-  if (!self->value_cached)
-    return self->rkm->payload == NULL;
+  if (is_cached (self, CACHED_VALUE))
+    return self->value == NULL;
 
-  return self->value == NULL;
+  g_bit_lock (&self->lock, LOCK_BIT);
+  tombstone = self->rkm != NULL ? self->rkm->payload == NULL : self->value == NULL;
+  g_bit_unlock (&self->lock, LOCK_BIT);
+
+  return tombstone;
 }
 
 /**
@@ -680,11 +732,8 @@ pb_message_get_headers (PbMessage *self)
 {
   g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
 
-  if (!self->headers_cached)
-    {
-      self->headers = pb_message_headers_from_record (self->rkm);
-      self->headers_cached = TRUE;
-    }
+  if (!is_cached (self, CACHED_HEADERS))
+    pb_message_fill (self, CACHED_HEADERS);
 
   return self->headers;
 }
@@ -770,7 +819,8 @@ _pb_message_pool_free (PbMessagePool *pool)
 
 PbMessage *
 _pb_message_pool_take (PbMessagePool      *pool,
-                       rd_kafka_message_t *rkm)
+                       rd_kafka_message_t *rkm,
+                       const char         *topic)
 {
   PbMessage *message = g_steal_pointer (&pool->spare);
 
@@ -778,6 +828,7 @@ _pb_message_pool_take (PbMessagePool      *pool,
     message = g_object_new (PB_TYPE_MESSAGE, NULL);
 
   message->rkm = rkm;
+  message->topic = topic;
   message->handle = pool->handle;
   message->partition = rkm->partition;
   message->offset = rkm->offset;
@@ -792,7 +843,7 @@ _pb_message_pool_return (PbMessagePool *pool,
   if (g_atomic_int_get (&G_OBJECT (message)->ref_count) == 1)
     {
       pb_message_release_record (message);
-      if (message->key_cached || message->value_cached || message->headers_cached)
+      if (message->cached != 0)
         pb_message_clear_cache (message);
 
       if (pool->spare == NULL)

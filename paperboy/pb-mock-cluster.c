@@ -98,6 +98,10 @@ delivery_cb (rd_kafka_t               *rk,
   result->done = TRUE;
 }
 
+/* The clients that talk to the cluster keep their logs on their main
+ * queue, which the calls below serve on the calling thread: they never log
+ * from a librdkafka thread. The host handle of the cluster itself logs
+ * warnings only. */
 static rd_kafka_conf_t *
 client_conf_new (PbMockCluster *self)
 {
@@ -105,10 +109,34 @@ client_conf_new (PbMockCluster *self)
 
   rd_kafka_conf_set_log_cb (conf, log_cb);
   if (self->bootstrap_servers != NULL)
-    _pb_kafka_conf_set (conf, "bootstrap.servers", self->bootstrap_servers, NULL);
+    {
+      _pb_kafka_conf_set (conf, "bootstrap.servers", self->bootstrap_servers, NULL);
+      _pb_kafka_conf_set (conf, "log.queue", "true", NULL);
+    }
   _pb_kafka_conf_set (conf, "client.id", "paperboy-mock-cluster", NULL);
 
   return conf;
+}
+
+static rd_kafka_t *
+client_new (rd_kafka_type_t   type,
+            rd_kafka_conf_t  *conf,
+            GError          **error)
+{
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new (type, conf, errstr, sizeof errstr);
+
+  if (rk == NULL)
+    {
+      rd_kafka_conf_destroy (conf);
+      g_set_error (error, PB_ERROR, PB_ERROR_KAFKA,
+                   _("Could not create a Kafka client: %s"), errstr);
+      return NULL;
+    }
+
+  rd_kafka_set_log_queue (rk, NULL);
+
+  return rk;
 }
 
 static gboolean
@@ -467,20 +495,14 @@ pb_mock_cluster_produce (PbMockCluster  *self,
   if (self->producer == NULL)
     {
       rd_kafka_conf_t *conf = client_conf_new (self);
-      char errstr[512];
 
       _pb_kafka_conf_set (conf, "linger.ms", "0", NULL);
       _pb_kafka_conf_set (conf, "message.timeout.ms", G_STRINGIFY (OPERATION_TIMEOUT_MS), NULL);
       rd_kafka_conf_set_dr_msg_cb (conf, delivery_cb);
 
-      self->producer = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+      self->producer = client_new (RD_KAFKA_PRODUCER, conf, error);
       if (self->producer == NULL)
-        {
-          rd_kafka_conf_destroy (conf);
-          g_set_error (error, PB_ERROR, PB_ERROR_KAFKA,
-                       _("Could not create a producer: %s"), errstr);
-          return FALSE;
-        }
+        return FALSE;
     }
 
   if (key != NULL)
@@ -554,7 +576,6 @@ pb_mock_cluster_get_committed_offset (PbMockCluster  *self,
   rd_kafka_conf_t *conf;
   rd_kafka_resp_err_t err;
   rd_kafka_t *consumer;
-  char errstr[512];
   gint64 offset = -1;
 
   g_return_val_if_fail (PB_IS_MOCK_CLUSTER (self), -1);
@@ -569,14 +590,9 @@ pb_mock_cluster_get_committed_offset (PbMockCluster  *self,
   conf = client_conf_new (self);
   _pb_kafka_conf_set (conf, "group.id", group_id, NULL);
   _pb_kafka_conf_set (conf, "enable.auto.commit", "false", NULL);
-  consumer = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  consumer = client_new (RD_KAFKA_CONSUMER, conf, error);
   if (consumer == NULL)
-    {
-      rd_kafka_conf_destroy (conf);
-      g_set_error (error, PB_ERROR, PB_ERROR_KAFKA,
-                   _("Could not create a consumer: %s"), errstr);
-      return -1;
-    }
+    return -1;
 
   list = rd_kafka_topic_partition_list_new (1);
   rd_kafka_topic_partition_list_add (list, topic, partition);

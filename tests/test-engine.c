@@ -1022,9 +1022,12 @@ G_DECLARE_FINAL_TYPE (TestKeeper, test_keeper, TEST, KEEPER, PbHandler)
 
 struct _TestKeeper
 {
-  PbHandler  parent_instance;
-  GPtrArray *kept;       /* the messages themselves */
-  GPtrArray *values;     /* their value bytes */
+  PbHandler   parent_instance;
+  GPtrArray  *kept;       /* the messages themselves */
+  GPtrArray  *values;     /* their value bytes */
+  const char *topic;      /* as get_topic() returned it */
+  const char *value_data; /* as g_bytes_get_data() returned it */
+  gsize       value_len;
 };
 
 G_DEFINE_FINAL_TYPE (TestKeeper, test_keeper, PB_TYPE_HANDLER)
@@ -1039,7 +1042,15 @@ test_keeper_on_message (PbHandler  *handler,
   GBytes *value = pb_message_get_value (message);
 
   g_ptr_array_add (self->kept, g_object_ref (message));
-  if (value != NULL)
+
+  /* Plain pointers a handler got from a message it keeps (transfer none),
+   * or its own references to the bytes. */
+  if (pb_message_get_offset (message) == 1)
+    {
+      self->topic = pb_message_get_topic (message);
+      self->value_data = g_bytes_get_data (value, &self->value_len);
+    }
+  else if (value != NULL)
     g_ptr_array_add (self->values, g_bytes_ref (value));
 
   return TRUE;
@@ -1165,9 +1176,188 @@ test_message_contents (Fixture       *fixture,
   g_assert_true (pb_message_is_tombstone (message));
   g_assert_null (pb_message_get_value (message));
 
-  /* Value bytes handed out during the handling still read right. */
-  g_assert_cmpuint (keeper->values->len, ==, 2);
-  g_assert_true (g_bytes_equal (g_ptr_array_index (keeper->values, 1), key));
+  /* Bytes referenced during the handling still read right, and so do the
+   * plain pointers the getters returned. */
+  g_assert_cmpuint (keeper->values->len, ==, 1);
+  g_assert_cmpuint (g_bytes_get_size (g_ptr_array_index (keeper->values, 0)), ==, 0);
+  g_assert_cmpstr (keeper->topic, ==, fixture->topic);
+  g_assert_cmpmem (keeper->value_data, keeper->value_len, "key", 3);
+}
+
+/* Re-entrancy */
+
+#define TEST_TYPE_NESTED_STOP (test_nested_stop_get_type ())
+G_DECLARE_FINAL_TYPE (TestNestedStop, test_nested_stop, TEST, NESTED_STOP, PbHandler)
+
+struct _TestNestedStop
+{
+  PbHandler  parent_instance;
+  PbEngine  *engine;
+  guint      n;
+};
+
+G_DEFINE_FINAL_TYPE (TestNestedStop, test_nested_stop, PB_TYPE_HANDLER)
+
+static gboolean
+test_nested_stop_on_message (PbHandler  *handler,
+                             PbMessage  *message,
+                             GObject    *context,
+                             GError    **error)
+{
+  TestNestedStop *self = TEST_NESTED_STOP (handler);
+
+  self->n++;
+  pb_engine_stop (self->engine);
+
+  /* A handler that waits in a nested loop must not see the engine close
+   * under its feet. */
+  for (guint i = 0; i < 50; i++)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+
+  g_assert_cmpint (pb_engine_get_state (self->engine), ==, PB_ENGINE_STATE_STOPPING);
+  g_assert_cmpstr (pb_message_get_topic (message), !=, NULL);
+
+  return TRUE;
+}
+
+static void
+test_nested_stop_class_init (TestNestedStopClass *klass)
+{
+  PB_HANDLER_CLASS (klass)->on_message = test_nested_stop_on_message;
+}
+
+static void
+test_nested_stop_init (TestNestedStop *self)
+{
+}
+
+static void
+test_reentrant_stop (Fixture       *fixture,
+                     gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestNestedStop) handler = g_object_new (TEST_TYPE_NESTED_STOP,
+                                                    "topic", fixture->topic, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A handler that stops the engine and then iterates the main context "
+                  "finishes its record, which is committed, before the engine closes");
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_many (fixture->topic, 0, 3, "v");
+  handler->engine = engine;
+  add_handler (engine, handler);
+
+  g_assert_true (pb_test_run_until (engine, NULL, NULL, 30000, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (handler->n, ==, 1);
+  g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 1);
+}
+
+typedef struct
+{
+  PbEngine  *engine;
+  GPtrArray *results;   /* "ok" or the error's code */
+  PbHandler *handler;
+  gboolean   restarted;
+} Restart;
+
+static void
+restart_done_cb (GObject      *source_object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Restart *restart = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (pb_engine_run_finish (PB_ENGINE (source_object), result, &error))
+    g_ptr_array_add (restart->results, g_strdup ("ok"));
+  else
+    g_ptr_array_add (restart->results, g_strdup_printf ("%s:%d",
+                                                        g_quark_to_string (error->domain),
+                                                        error->code));
+}
+
+static void
+restart_on_failure_cb (PbEngine   *engine,
+                       GParamSpec *pspec,
+                       Restart    *restart)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* A supervisor: once the first run failed, fix it and run again. */
+  if (pb_engine_get_state (engine) != PB_ENGINE_STATE_FAILED || restart->restarted)
+    return;
+
+  restart->restarted = TRUE;
+  g_assert_true (pb_engine_add_handler (engine, restart->handler, &error));
+  g_assert_no_error (error);
+  pb_engine_run_async (engine, NULL, restart_done_cb, restart);
+}
+
+static gboolean
+restart_has_first_result (gpointer user_data)
+{
+  Restart *restart = user_data;
+
+  return restart->results->len >= 1 && pb_engine_get_state (restart->engine) == PB_ENGINE_STATE_RUNNING;
+}
+
+static gboolean
+restart_has_both_results (gpointer user_data)
+{
+  return ((Restart *)user_data)->results->len >= 2;
+}
+
+static void
+test_restart_from_notify (Fixture       *fixture,
+                          gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestCounter) counter = test_counter_new (fixture->topic);
+  g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *no_handler = g_strdup_printf ("pb-error-quark:%d", PB_ERROR_NO_HANDLER);
+  Restart restart = { engine, results, PB_HANDLER (counter), FALSE };
+
+  g_test_summary ("A run started from notify::state when the previous one failed does "
+                  "not swallow the previous run's result");
+
+  pb_test_create_topic (fixture->topic, 1);
+  g_signal_connect (engine, "notify::state", G_CALLBACK (restart_on_failure_cb), &restart);
+
+  pb_engine_run_async (engine, NULL, restart_done_cb, &restart);
+  pb_test_wait_until (restart_has_first_result, &restart, 30000);
+  g_assert_cmpstr (g_ptr_array_index (results, 0), ==, no_handler);
+
+  pb_engine_stop (engine);
+  pb_test_wait_until (restart_has_both_results, &restart, 30000);
+  g_assert_cmpstr (g_ptr_array_index (results, 1), ==, "ok");
+  g_signal_handlers_disconnect_by_data (engine, &restart);
+}
+
+static void
+test_auto_offset_reset_error (Fixture       *fixture,
+                              gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestCounter) counter = test_counter_new (fixture->topic);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("With auto-offset-reset \"error\", a partition without a committed offset "
+                  "fails the run instead of stalling");
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_many (fixture->topic, 0, 2, "v");
+  pb_engine_set_auto_offset_reset (engine, "error");
+  add_handler (engine, counter);
+
+  g_assert_false (pb_test_run_until (engine, NULL, NULL, 30000, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_KAFKA);
+  g_assert_nonnull (strstr (error->message, fixture->topic));
+  g_assert_cmpuint (counter->n_handled, ==, 0);
 }
 
 /* Embedded cluster and threads */
@@ -1334,6 +1524,9 @@ main (int   argc,
   ADD ("bad-input/missing-topic", test_missing_topic, NULL);
   ADD ("bad-input/unreachable-broker", test_unreachable_broker, NULL);
   ADD ("message/contents", test_message_contents, NULL);
+  ADD ("reentrancy/stop-and-iterate", test_reentrant_stop, NULL);
+  ADD ("reentrancy/restart-from-notify", test_restart_from_notify, NULL);
+  ADD ("bad-input/auto-offset-reset-error", test_auto_offset_reset_error, NULL);
   ADD ("mock/url", test_mock_url, NULL);
   ADD ("thread/run", test_run_in_thread, NULL);
 
