@@ -2105,11 +2105,11 @@ request_stop (PbEngine *self)
 static void
 finish_run (PbEngine *self)
 {
-  g_autoptr(GTask) task = g_steal_pointer (&self->task);
+  g_autoptr(GTask) task = NULL;
   PbKafkaHandle *handle;
   GError *error;
 
-  g_assert (task != NULL);
+  g_assert (self->task != NULL);
 
   g_object_ref (self);
 
@@ -2165,6 +2165,7 @@ finish_run (PbEngine *self)
 
   /* Everything of this run is let go before anyone hears of its end: a
    * handler of notify::state or the task's callback may start a new run. */
+  task = g_steal_pointer (&self->task);
   error = g_steal_pointer (&self->error);
   g_mutex_lock (&self->lock);
   g_clear_pointer (&self->context, g_main_context_unref);
