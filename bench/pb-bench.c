@@ -112,6 +112,24 @@ split_config (const char  *entry,
   *value = g_strdup (eq + 1);
 }
 
+/* Applies the -X key=value options to a librdkafka configuration. */
+static void
+conf_set_extra (rd_kafka_conf_t *conf,
+                const Options   *opts)
+{
+  char errstr[512];
+
+  for (guint i = 0; i < opts->config->len; i++)
+    {
+      g_autofree char *k = NULL;
+      g_autofree char *v = NULL;
+
+      split_config (g_ptr_array_index (opts->config, i), &k, &v);
+      if (rd_kafka_conf_set (conf, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        die ("%s", errstr);
+    }
+}
+
 /* Result of a consumer run. */
 typedef struct
 {
@@ -258,15 +276,7 @@ run_produce (Options *opts)
   if (rd_kafka_conf_set (conf, "bootstrap.servers", opts->bootstrap, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
     die ("%s", errstr);
 
-  for (guint i = 0; i < opts->config->len; i++)
-    {
-      g_autofree char *k = NULL;
-      g_autofree char *v = NULL;
-
-      split_config (g_ptr_array_index (opts->config, i), &k, &v);
-      if (rd_kafka_conf_set (conf, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-        die ("%s", errstr);
-    }
+  conf_set_extra (conf, opts);
 
   rd_kafka_conf_set_opaque (conf, &failed);
   rd_kafka_conf_set_dr_msg_cb (conf, dr_msg_cb);
@@ -466,15 +476,7 @@ run_bare (Options *opts)
         die ("%s", errstr);
   }
 
-  for (guint i = 0; i < opts->config->len; i++)
-    {
-      g_autofree char *k = NULL;
-      g_autofree char *v = NULL;
-
-      split_config (g_ptr_array_index (opts->config, i), &k, &v);
-      if (rd_kafka_conf_set (conf, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-        die ("%s", errstr);
-    }
+  conf_set_extra (conf, opts);
 
   b.rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (b.rk == NULL)

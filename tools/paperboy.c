@@ -132,6 +132,15 @@ usage_error (GOptionContext *context,
   return EXIT_USAGE;
 }
 
+static int
+unknown_command (GOptionContext *context,
+                 const char     *name)
+{
+  g_autofree char *message = g_strdup_printf (_("Unknown command “%s”"), name);
+
+  return usage_error (context, message);
+}
+
 static void
 set_command_prgname (const char *command)
 {
@@ -177,12 +186,7 @@ command_help (int    argc,
 
   command = find_command (argv[1]);
   if (command == NULL)
-    {
-      g_autofree char *message =
-        g_strdup_printf (_("Unknown command “%s”"), argv[1]);
-
-      return usage_error (context, message);
-    }
+    return unknown_command (context, argv[1]);
 
   /* A command's own --help prints its options and exits. */
   set_command_prgname (command->name);
@@ -461,12 +465,7 @@ main (int    argc,
 
   command = find_command (argv[1]);
   if (command == NULL)
-    {
-      g_autofree char *message =
-        g_strdup_printf (_("Unknown command “%s”"), argv[1]);
-
-      return usage_error (context, message);
-    }
+    return unknown_command (context, argv[1]);
 
   set_command_prgname (command->name);
 
