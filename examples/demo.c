@@ -259,7 +259,7 @@ main (int   argc,
       if (events[i].value != NULL)
         value = g_bytes_new (events[i].value, strlen (events[i].value));
 
-      if (!pb_mock_cluster_produce (cluster, TOPIC, -1, key, value, NULL, NULL, &error))
+      if (pb_mock_cluster_produce (cluster, TOPIC, -1, key, value, NULL, &error) < 0)
         goto failed;
     }
 

@@ -91,8 +91,8 @@ main (int   argc,
       g_autoptr(GBytes) key_bytes = g_bytes_new (key, strlen (key));
       g_autoptr(GBytes) value_bytes = g_bytes_new (value, strlen (value));
 
-      if (!pb_mock_cluster_produce (cluster, "example-topic", -1, key_bytes, value_bytes,
-                                    NULL, NULL, &error))
+      if (pb_mock_cluster_produce (cluster, "example-topic", -1, key_bytes, value_bytes,
+                                   NULL, &error) < 0)
         goto failed;
     }
 

@@ -448,23 +448,21 @@ headers_from_variant (GVariant *headers)
  * @key: (nullable): the key, or %NULL for a null key
  * @value: (nullable): the value, or %NULL for a tombstone
  * @headers: (nullable): headers as a `a(smay)` variant
- * @offset: (out) (optional): return location for the record's offset
  * @error: return location for a #GError
  *
  * Produces one record and waits until the cluster acknowledged it. This
  * blocks the calling thread for a network round trip: it is meant for
  * demos and tests. A floating @headers is consumed.
  *
- * Returns: (skip): %TRUE on success, %FALSE with @error set otherwise
+ * Returns: the record's offset, or -1 with @error set on failure
  */
-gboolean
+gint64
 pb_mock_cluster_produce (PbMockCluster  *self,
                          const char     *topic,
                          int             partition,
                          GBytes         *key,
                          GBytes         *value,
                          GVariant       *headers,
-                         gint64         *offset,
                          GError        **error)
 {
   g_autoptr(GMutexLocker) locker = NULL;
@@ -477,18 +475,18 @@ pb_mock_cluster_produce (PbMockCluster  *self,
   gsize key_len = 0;
   gsize value_len = 0;
 
-  g_return_val_if_fail (PB_IS_MOCK_CLUSTER (self), FALSE);
-  g_return_val_if_fail (topic != NULL, FALSE);
-  g_return_val_if_fail (partition >= -1, FALSE);
+  g_return_val_if_fail (PB_IS_MOCK_CLUSTER (self), -1);
+  g_return_val_if_fail (topic != NULL, -1);
+  g_return_val_if_fail (partition >= -1, -1);
   g_return_val_if_fail (headers == NULL ||
-                        g_variant_is_of_type (headers, G_VARIANT_TYPE ("a(smay)")), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+                        g_variant_is_of_type (headers, G_VARIANT_TYPE ("a(smay)")), -1);
+  g_return_val_if_fail (error == NULL || *error == NULL, -1);
 
   if (headers != NULL)
     owned_headers = g_variant_ref_sink (headers);
 
   if (!check_ready (self, error))
-    return FALSE;
+    return -1;
 
   locker = g_mutex_locker_new (&self->producer_lock);
 
@@ -502,7 +500,7 @@ pb_mock_cluster_produce (PbMockCluster  *self,
 
       self->producer = client_new (RD_KAFKA_PRODUCER, conf, error);
       if (self->producer == NULL)
-        return FALSE;
+        return -1;
     }
 
   if (key != NULL)
@@ -532,7 +530,7 @@ pb_mock_cluster_produce (PbMockCluster  *self,
     {
       g_clear_pointer (&hdrs, rd_kafka_headers_destroy);
       _pb_kafka_set_error (error, err, _("Could not produce a record"));
-      return FALSE;
+      return -1;
     }
 
   while (!result.done)
@@ -541,13 +539,10 @@ pb_mock_cluster_produce (PbMockCluster  *self,
   if (result.err != RD_KAFKA_RESP_ERR_NO_ERROR)
     {
       _pb_kafka_set_error (error, result.err, _("Could not produce a record"));
-      return FALSE;
+      return -1;
     }
 
-  if (offset != NULL)
-    *offset = result.offset;
-
-  return TRUE;
+  return result.offset;
 }
 
 /**

@@ -36,13 +36,12 @@ gboolean       pb_mock_cluster_create_topic          (PbMockCluster  *self,
                                                       int             partitions,
                                                       GError        **error);
 PB_AVAILABLE_IN_ALL
-gboolean       pb_mock_cluster_produce               (PbMockCluster  *self,
+gint64         pb_mock_cluster_produce               (PbMockCluster  *self,
                                                       const char     *topic,
                                                       int             partition,
                                                       GBytes         *key,
                                                       GBytes         *value,
                                                       GVariant       *headers,
-                                                      gint64         *offset,
                                                       GError        **error);
 PB_AVAILABLE_IN_ALL
 gint64         pb_mock_cluster_get_committed_offset  (PbMockCluster  *self,

@@ -235,19 +235,8 @@ function headersVariant(list) {
 
 const cluster = Paperboy.MockCluster.new(1);
 
-// GJS 1.74 returns [true, offset] for a throwing function with an out
-// argument; newer versions may drop the boolean.
-function offsetOf(result) {
-    if (Array.isArray(result)) {
-        assertEqual(result.length, 2, 'produce() result length');
-        assertEqual(result[0], true, 'produce() return value');
-        return result[1];
-    }
-    return result;
-}
-
 function produce(topic, partition, key, value, headers = null) {
-    return offsetOf(cluster.produce(topic, partition, bytes(key), bytes(value), headers));
+    return cluster.produce(topic, partition, bytes(key), bytes(value), headers);
 }
 
 function produceMany(topic, partition, n, prefix) {

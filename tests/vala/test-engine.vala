@@ -220,10 +220,8 @@ static void configure (Pb.Engine engine) throws GLib.Error {
 
 static void produce_many (Pb.MockCluster cluster, string topic, int partition, int n, string prefix) throws GLib.Error {
     for (int i = 0; i < n; i++) {
-        int64 offset;
-
-        cluster.produce (topic, partition, bytes ("k-%d".printf (i)), bytes ("%s-%d".printf (prefix, i)),
-                         null, out offset);
+        int64 offset = cluster.produce (topic, partition, bytes ("k-%d".printf (i)),
+                                        bytes ("%s-%d".printf (prefix, i)), null);
         assert_cmpint ((int) offset, CompareOperator.EQ, i);
     }
 }
