@@ -61,7 +61,9 @@
  * final offset was committed, or after
  * [property@Paperboy.Engine:revoke-timeout-ms]; its next owner starts
  * right after the last record handled here. A lost partition is dropped at
- * once and nothing more is stored for it.
+ * once and nothing more is stored for it; so is a revoked one whose final
+ * commit the group refused (it moved on, or it is rebalancing again and
+ * waits for this member), which is then reported lost.
  *
  * [method@Paperboy.Engine.stop], the cancellable given to
  * [method@Paperboy.Engine.run], and SIGINT or SIGTERM when
@@ -263,6 +265,7 @@ struct _PbEngine
   guint            all_brokers_down : 1;
   guint            stop_timed_out : 1;
   guint            revoke_timed_out : 1;
+  guint            revoke_refused : 1;
   guint            notify_state_pending : 1;
 };
 
@@ -1491,6 +1494,8 @@ static void
 check_revoke (PbEngine *self)
 {
   rd_kafka_topic_partition_list_t *revoking = self->revoking;
+  rd_kafka_topic_partition_list_t *handed_over;
+  rd_kafka_topic_partition_list_t *uncommitted;
   gboolean busy = FALSE;
 
   if (revoking == NULL)
@@ -1515,7 +1520,8 @@ check_revoke (PbEngine *self)
   if (!busy)
     {
       flush_offsets (self);
-      busy = !self->revoke_timed_out && commit_revoked (self, revoking);
+      busy = !self->revoke_timed_out && !self->revoke_refused &&
+             commit_revoked (self, revoking);
     }
 
   if (busy)
@@ -1527,21 +1533,46 @@ check_revoke (PbEngine *self)
     }
 
   self->revoking = NULL;
-  self->revoke_timed_out = FALSE;
   clear_source (&self->revoke_timeout);
   clear_source (&self->revoke_retry);
 
   unassign (self, revoking);
 
+  /* Those whose final commit the group refused are reported lost: their
+   * next owner handles their last records again. */
+  handed_over = rd_kafka_topic_partition_list_new (revoking->cnt);
+  uncommitted = rd_kafka_topic_partition_list_new (0);
   for (int i = 0; i < revoking->cnt; i++)
     {
       Partition *p = find_partition (self, revoking->elems[i].topic, revoking->elems[i].partition);
+
+      if (self->revoke_refused && p != NULL &&
+          p->state == PARTITION_REVOKING && p->committable > p->committed)
+        rd_kafka_topic_partition_list_add (uncommitted, revoking->elems[i].topic,
+                                           revoking->elems[i].partition);
+      else
+        rd_kafka_topic_partition_list_add (handed_over, revoking->elems[i].topic,
+                                           revoking->elems[i].partition);
 
       if (p != NULL)
         release_partition (self, p);
     }
 
-  emit_later (self, signals[PARTITIONS_REVOKED], revoking, FALSE);
+  self->revoke_timed_out = FALSE;
+  self->revoke_refused = FALSE;
+
+  if (uncommitted->cnt > 0)
+    g_message ("The group refused the final commit of %d revoked partitions: "
+               "their next owner will handle their last records again",
+               uncommitted->cnt);
+
+  if (handed_over->cnt > 0 || uncommitted->cnt == 0)
+    emit_later (self, signals[PARTITIONS_REVOKED], handed_over, FALSE);
+  if (uncommitted->cnt > 0)
+    emit_later (self, signals[PARTITIONS_REVOKED], uncommitted, TRUE);
+
+  rd_kafka_topic_partition_list_destroy (handed_over);
+  rd_kafka_topic_partition_list_destroy (uncommitted);
   rd_kafka_topic_partition_list_destroy (revoking);
 
   pump (self);
@@ -1558,6 +1589,7 @@ on_lost (PbEngine                        *self,
   clear_source (&self->revoke_timeout);
   clear_source (&self->revoke_retry);
   self->revoke_timed_out = FALSE;
+  self->revoke_refused = FALSE;
 
   for (int i = 0; i < partitions->cnt; i++)
     {
@@ -1650,6 +1682,29 @@ error_cb (rd_kafka_t *rk,
     g_warning ("Kafka: %s (%s)", reason, rd_kafka_err2name (err));
 }
 
+/* Whether a commit made while a revocation is held can never succeed.
+ * The group cannot finish a new rebalance without this member, which
+ * rejoins only once it gave the partitions up: a group that moved on
+ * (a new generation, this member removed or fenced) will not take the
+ * commit, and neither will the 2.0.2 mock while other members rejoin (it
+ * answers REBALANCE_IN_PROGRESS where a broker accepts the commit).
+ * Waiting longer would only get this member evicted. */
+static gboolean
+commit_refused (rd_kafka_resp_err_t err)
+{
+  switch ((int)err)
+    {
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
+      return TRUE;
+
+    default:
+      return FALSE;
+    }
+}
+
 static void
 offset_commit_cb (rd_kafka_t                      *rk,
                   rd_kafka_resp_err_t              err,
@@ -1658,6 +1713,7 @@ offset_commit_cb (rd_kafka_t                      *rk,
 {
   PbEngine *self = opaque;
   gboolean revoked_partitions = FALSE;
+  gboolean refused = FALSE;
 
   for (int i = 0; offsets != NULL && i < offsets->cnt; i++)
     {
@@ -1667,7 +1723,11 @@ offset_commit_cb (rd_kafka_t                      *rk,
         continue;
 
       if (p->state == PARTITION_REVOKING)
-        revoked_partitions = TRUE;
+        {
+          revoked_partitions = TRUE;
+          if (commit_refused (err) || commit_refused (offsets->elems[i].err))
+            refused = self->revoke_refused = TRUE;
+        }
 
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR &&
           offsets->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -1688,8 +1748,8 @@ offset_commit_cb (rd_kafka_t                      *rk,
     return;
 
   /* A commit that fails is retried with the next one; during a rebalance
-   * that is expected. */
-  if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
+   * that is expected, and a refused revocation was reported above. */
+  if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || refused)
     g_debug ("Could not commit offsets during a rebalance: %s", rd_kafka_err2str (err));
   else if (warning_allowed (self))
     g_warning ("Could not commit offsets: %s", rd_kafka_err2str (err));
@@ -2849,11 +2909,13 @@ pb_engine_class_init (PbEngineClass *klass)
    * @partitions: the revoked partitions, as a `a(si)` variant of topic and
    *   partition
    * @lost: %TRUE if the partitions were lost (the group moved on without
-   *   the engine) rather than revoked in a rebalance
+   *   the engine, or refused their final commit) rather than handed over
+   *   with their offsets committed
    *
    * Emitted when the engine gave up partitions: after their in-flight
-   * handling finished and their offsets were stored for a revocation, at
-   * once when they were lost.
+   * handling finished and their offsets were committed for a revocation,
+   * at once when they were lost. The next owner of a lost partition
+   * handles again its records since the last commit.
    */
   signals[PARTITIONS_REVOKED] =
     g_signal_new ("partitions-revoked",
