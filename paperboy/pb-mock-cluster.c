@@ -15,6 +15,7 @@
 
 #include "pb-error.h"
 #include "pb-kafka-private.h"
+#include "pb-mock-cluster-private.h"
 
 /**
  * PbMockCluster:
@@ -345,6 +346,14 @@ pb_mock_cluster_get_bootstrap_servers (PbMockCluster *self)
   g_return_val_if_fail (PB_IS_MOCK_CLUSTER (self), NULL);
 
   return self->bootstrap_servers;
+}
+
+rd_kafka_mock_cluster_t *
+_pb_mock_cluster_get_mock (PbMockCluster *self)
+{
+  g_return_val_if_fail (PB_IS_MOCK_CLUSTER (self), NULL);
+
+  return self->mcluster;
 }
 
 /**

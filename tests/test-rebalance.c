@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "pb-mock-cluster-private.h"
 #include "pb-test-util.h"
 #include "test-handlers.h"
 
@@ -19,6 +20,7 @@ typedef struct
 {
   GHashTable *handled;      /* "partition/offset" → count */
   guint       n_duplicates;
+  guint       n_repeated;   /* duplicates, lost partitions included */
   guint       n_revoked;
   guint       n_lost;
   guint       lost_mask;    /* partitions reported lost */
@@ -38,6 +40,8 @@ tally_add (Tally     *tally,
       guint count = GPOINTER_TO_UINT (g_hash_table_lookup (tally->handled, id));
       guint partition = (guint)g_ascii_strtoull (id, NULL, 10);
 
+      if (count > 0)
+        tally->n_repeated++;
       if (count > 0 && (lost_mask & (1u << partition)) == 0)
         tally->n_duplicates++;
       g_hash_table_insert (tally->handled, g_strdup (id), GUINT_TO_POINTER (count + 1));
@@ -129,9 +133,9 @@ test_handover (void)
   g_autoptr(TestAsync) handler_a = test_async_new (topic, TEST_ASYNC_COMPLETE);
   g_autoptr(TestAsync) handler_b = test_async_new (topic, TEST_ASYNC_COMPLETE);
   g_autoptr(GError) error = NULL;
-  Tally tally_a = { NULL, 0, 0, 0, 0, 0 };
-  Tally tally_b = { NULL, 0, 0, 0, 0, 0 };
-  Tally all = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), 0, 0, 0, 0, 0 };
+  Tally tally_a = { NULL, 0, 0, 0, 0, 0, 0 };
+  Tally tally_b = { NULL, 0, 0, 0, 0, 0, 0 };
+  Tally all = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), 0, 0, 0, 0, 0, 0 };
   Both both = { handler_a, handler_b, N_PARTITIONS * PER_PARTITION };
   PbTestRun *run_a;
   PbTestRun *run_b;
@@ -197,6 +201,126 @@ test_handover (void)
 
   for (int p = 0; p < N_PARTITIONS; p++)
     g_assert_cmpint (pb_test_committed (group, topic, p), ==, PER_PARTITION);
+
+  g_hash_table_unref (all.handled);
+}
+
+static gboolean
+has_revoked (gpointer user_data)
+{
+  return ((Tally *)user_data)->n_revoked > 0;
+}
+
+#define REFUSED_PER_PARTITION 300
+#define API_KEY_OFFSET_COMMIT 8       /* in the Kafka protocol */
+
+typedef struct
+{
+  const char *group;
+  const char *topic;
+} Committed;
+
+/* Stopping one member rebalances the group, which refuses the other's
+ * commits meanwhile: wait for the last commits first. */
+static gboolean
+all_committed (gpointer user_data)
+{
+  Committed *committed = user_data;
+
+  for (int p = 0; p < 2; p++)
+    if (pb_test_committed (committed->group, committed->topic, p) < REFUSED_PER_PARTITION)
+      return FALSE;
+
+  return TRUE;
+}
+
+
+static void
+test_refused_commit (void)
+{
+  g_autofree char *topic = pb_test_unique ("refused");
+  g_autofree char *group = pb_test_unique ("group");
+  g_autoptr(PbEngine) engine_a = pb_test_engine_new (group);
+  g_autoptr(PbEngine) engine_b = pb_test_engine_new (group);
+  g_autoptr(TestAsync) handler_a = test_async_new (topic, TEST_ASYNC_COMPLETE);
+  g_autoptr(TestAsync) handler_b = test_async_new (topic, TEST_ASYNC_COMPLETE);
+  g_autoptr(GError) error = NULL;
+  rd_kafka_resp_err_t refusals[1000];
+  rd_kafka_mock_cluster_t *mcluster;
+  Tally tally_a = { NULL, 0, 0, 0, 0, 0, 0 };
+  Tally tally_b = { NULL, 0, 0, 0, 0, 0, 0 };
+  Tally all = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), 0, 0, 0, 0, 0, 0 };
+  Both both = { handler_a, handler_b, 2 * REFUSED_PER_PARTITION };
+  Committed committed = { group, topic };
+  PbTestRun *run_a;
+  PbTestRun *run_b;
+
+  g_test_summary ("A revoked partition whose final commit the group refuses is given up "
+                  "at once and reported lost: its next owner handles its last records "
+                  "again, and no record is lost");
+
+  if (pb_test_is_external ())
+    {
+      g_test_skip ("Refusing commits needs the embedded cluster");
+      return;
+    }
+
+  mcluster = _pb_mock_cluster_get_mock (pb_test_mock_cluster ());
+  for (guint i = 0; i < G_N_ELEMENTS (refusals); i++)
+    refusals[i] = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+
+  pb_test_create_topic (topic, 2);
+  for (int p = 0; p < 2; p++)
+    pb_test_produce_many (topic, p, REFUSED_PER_PARTITION, "v");
+
+  handler_a->base_delay_ms = 40;
+  handler_b->base_delay_ms = 40;
+  pb_engine_set_max_in_flight (engine_a, 2);
+  pb_engine_set_max_in_flight (engine_b, 2);
+  g_assert_true (pb_engine_add_handler (engine_a, PB_HANDLER (handler_a), &error));
+  g_assert_true (pb_engine_add_handler (engine_b, PB_HANDLER (handler_b), &error));
+  g_assert_no_error (error);
+  g_signal_connect (engine_a, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_a);
+  g_signal_connect (engine_a, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_a);
+  g_signal_connect (engine_b, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_b);
+  g_signal_connect (engine_b, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_b);
+
+  run_a = pb_test_start (engine_a);
+  pb_test_wait_until (has_started, handler_a, 30000);
+
+  /* From now on the group refuses every commit, as the mock does while
+   * members rejoin. B joins: A gives one partition up without waiting for
+   * revoke-timeout-ms (whose 10 s would get it evicted here). */
+  rd_kafka_mock_push_request_errors_array (mcluster, API_KEY_OFFSET_COMMIT,
+                                           G_N_ELEMENTS (refusals), refusals);
+  run_b = pb_test_start (engine_b);
+  pb_test_wait_until (has_revoked, &tally_a, 60000);
+  g_assert_cmpuint (tally_a.n_revoked, ==, 1);
+  g_assert_cmpuint (tally_a.n_lost, ==, 1);
+
+  /* The group takes commits again once B owns the partition. */
+  pb_test_wait_until (has_assignment, &tally_b, 60000);
+  rd_kafka_mock_clear_request_errors (mcluster, API_KEY_OFFSET_COMMIT);
+  g_assert_cmpuint (tally_b.n_assigned, ==, 1);
+  g_assert_cmpuint (tally_a.n_assigned - tally_a.n_revoked, ==, 1);
+
+  pb_test_wait_until (both_done, &both, 120000);
+  pb_test_wait_until (all_committed, &committed, 30000);
+  g_assert_true (pb_test_finish (run_b, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_true (pb_test_finish (run_a, TRUE, &error));
+  g_assert_no_error (error);
+
+  tally_add (&all, handler_a->done, tally_a.lost_mask);
+  tally_add (&all, handler_b->done, tally_a.lost_mask);
+  g_assert_cmpuint (g_hash_table_size (all.handled), ==, 2 * REFUSED_PER_PARTITION);
+  g_assert_cmpuint (all.n_duplicates, ==, 0);
+  g_assert_cmpuint (all.n_repeated, >, 0);
+  g_assert_cmpuint (handler_a->errors->len + handler_b->errors->len, ==, 0);
+  g_assert_cmpuint (tally_b.n_lost, ==, 0);
+
+  for (int p = 0; p < 2; p++)
+    g_assert_cmpint (pb_test_committed (group, topic, p), ==, REFUSED_PER_PARTITION);
 
   g_hash_table_unref (all.handled);
 }
@@ -282,7 +406,7 @@ test_lost_assignment (void)
   g_autoptr(PbEngine) engine = pb_test_engine_new (group);
   g_autoptr(TestSleeper) sleeper = g_object_new (TEST_TYPE_SLEEPER, "topic", topic, NULL);
   g_autoptr(GError) error = NULL;
-  Tally tally = { NULL, 0, 0, 0, 0, 0 };
+  Tally tally = { NULL, 0, 0, 0, 0, 0, 0 };
   PbTestRun *run;
 
   g_test_summary ("A member evicted for exceeding max.poll.interval.ms loses its "
@@ -323,7 +447,7 @@ test_idle_keepalive (void)
   g_autoptr(PbEngine) engine = pb_test_engine_new (group);
   g_autoptr(TestCounter) counter = test_counter_new (topic);
   g_autoptr(GError) error = NULL;
-  Tally tally = { NULL, 0, 0, 0, 0, 0 };
+  Tally tally = { NULL, 0, 0, 0, 0, 0, 0 };
   gint64 until;
   PbTestRun *run;
 
@@ -362,6 +486,7 @@ main (int   argc,
   pb_test_init (&argc, &argv);
 
   g_test_add_func ("/Paperboy/Rebalance/handover", test_handover);
+  g_test_add_func ("/Paperboy/Rebalance/refused-commit", test_refused_commit);
   g_test_add_func ("/Paperboy/Rebalance/lost", test_lost_assignment);
   g_test_add_func ("/Paperboy/Rebalance/idle-keepalive", test_idle_keepalive);
 
