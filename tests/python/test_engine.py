@@ -491,7 +491,10 @@ class EngineTests(TestCase):
         states = []
         assigned = []
         engine.connect('notify::state', lambda e, p: states.append(e.props.state))
+        revoked = []
         engine.connect('partitions-assigned', lambda e, parts: assigned.extend(parts.unpack()))
+        engine.connect('partitions-revoked',
+                       lambda e, parts, lost: revoked.append((sorted(parts.unpack()), lost)))
         cancellable = Gio.Cancellable()
 
         def stop_when_done():
@@ -504,6 +507,7 @@ class EngineTests(TestCase):
                                   Paperboy.EngineState.RUNNING, Paperboy.EngineState.STOPPING,
                                   Paperboy.EngineState.STOPPED])
         self.assertEqual(sorted(assigned), [(self.topic, 0), (self.topic, 1)])
+        self.assertEqual(revoked, [([(self.topic, 0), (self.topic, 1)], False)])
 
     def test_blocking_run_in_a_thread(self):
         CLUSTER.create_topic(self.topic, 1)
