@@ -76,6 +76,58 @@ assigned_cb (PbEngine *engine,
   tally->n_assigned += g_variant_n_children (partitions);
 }
 
+/* One member of a group: an engine with an asynchronous handler, and what
+ * its signals reported. */
+typedef struct
+{
+  PbEngine  *engine;
+  TestAsync *handler;
+  Tally      tally;
+} Member;
+
+static void
+member_init (Member     *member,
+             const char *group,
+             const char *topic,
+             guint       delay_ms,
+             guint       max_in_flight)
+{
+  g_autoptr(GError) error = NULL;
+
+  member->engine = pb_test_engine_new (group);
+  member->handler = test_async_new (topic, TEST_ASYNC_COMPLETE);
+  member->handler->base_delay_ms = delay_ms;
+  member->tally = (Tally) { 0, };
+
+  pb_engine_set_max_in_flight (member->engine, max_in_flight);
+  g_assert_true (pb_engine_add_handler (member->engine, PB_HANDLER (member->handler), &error));
+  g_assert_no_error (error);
+  g_signal_connect (member->engine, "partitions-revoked", G_CALLBACK (revoked_cb), &member->tally);
+  g_signal_connect (member->engine, "partitions-assigned", G_CALLBACK (assigned_cb), &member->tally);
+}
+
+static void
+member_clear (Member *member)
+{
+  g_clear_object (&member->engine);
+  g_clear_object (&member->handler);
+}
+
+/* Tallies what both members handled into @all, and checks that neither
+ * handler failed. */
+static void
+tally_members (Tally  *all,
+               Member *a,
+               Member *b)
+{
+  guint lost_mask = a->tally.lost_mask | b->tally.lost_mask;
+
+  all->handled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  tally_add (all, a->handler->done, lost_mask);
+  tally_add (all, b->handler->done, lost_mask);
+  g_assert_cmpuint (a->handler->errors->len + b->handler->errors->len, ==, 0);
+}
+
 typedef struct
 {
   TestAsync *a;
@@ -128,15 +180,11 @@ test_handover (void)
 {
   g_autofree char *topic = pb_test_unique ("handover");
   g_autofree char *group = pb_test_unique ("group");
-  g_autoptr(PbEngine) engine_a = pb_test_engine_new (group);
-  g_autoptr(PbEngine) engine_b = pb_test_engine_new (group);
-  g_autoptr(TestAsync) handler_a = test_async_new (topic, TEST_ASYNC_COMPLETE);
-  g_autoptr(TestAsync) handler_b = test_async_new (topic, TEST_ASYNC_COMPLETE);
   g_autoptr(GError) error = NULL;
-  Tally tally_a = { NULL, 0, 0, 0, 0, 0, 0 };
-  Tally tally_b = { NULL, 0, 0, 0, 0, 0, 0 };
-  Tally all = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), 0, 0, 0, 0, 0, 0 };
-  Both both = { handler_a, handler_b, N_PARTITIONS * PER_PARTITION };
+  Member a;
+  Member b;
+  Tally all = { 0, };
+  Both both;
   PbTestRun *run_a;
   PbTestRun *run_b;
 
@@ -150,34 +198,26 @@ test_handover (void)
 
   /* Slow enough that A is still busy when B joins (a rebalance takes
    * about 5 s on the mock). */
-  handler_a->base_delay_ms = 80;
-  handler_b->base_delay_ms = 80;
-  pb_engine_set_max_in_flight (engine_a, N_PARTITIONS);
-  pb_engine_set_max_in_flight (engine_b, N_PARTITIONS);
-  g_assert_true (pb_engine_add_handler (engine_a, PB_HANDLER (handler_a), &error));
-  g_assert_true (pb_engine_add_handler (engine_b, PB_HANDLER (handler_b), &error));
-  g_assert_no_error (error);
-  g_signal_connect (engine_a, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_a);
-  g_signal_connect (engine_a, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_a);
-  g_signal_connect (engine_b, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_b);
-  g_signal_connect (engine_b, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_b);
+  member_init (&a, group, topic, 80, N_PARTITIONS);
+  member_init (&b, group, topic, 80, N_PARTITIONS);
+  both = (Both) { a.handler, b.handler, N_PARTITIONS * PER_PARTITION };
 
-  run_a = pb_test_start (engine_a);
-  pb_test_wait_until (has_started, handler_a, 30000);
-  g_assert_cmpuint (tally_a.n_assigned, ==, N_PARTITIONS);
+  run_a = pb_test_start (a.engine);
+  pb_test_wait_until (has_started, a.handler, 30000);
+  g_assert_cmpuint (a.tally.n_assigned, ==, N_PARTITIONS);
 
   /* B joins: A gives up some partitions, B gets them. */
-  run_b = pb_test_start (engine_b);
-  pb_test_wait_until (has_assignment, &tally_b, 60000);
-  g_assert_cmpuint (tally_a.n_revoked, >, 0);
-  g_assert_cmpuint (tally_b.n_assigned, ==, tally_a.n_revoked);
-  pb_test_wait_until (has_started, handler_b, 30000);
+  run_b = pb_test_start (b.engine);
+  pb_test_wait_until (has_assignment, &b.tally, 60000);
+  g_assert_cmpuint (a.tally.n_revoked, >, 0);
+  g_assert_cmpuint (b.tally.n_assigned, ==, a.tally.n_revoked);
+  pb_test_wait_until (has_started, b.handler, 30000);
 
   /* B leaves before the end: A takes its partitions back. */
   g_assert_true (pb_test_finish (run_b, TRUE, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (tally_b.n_revoked, ==, tally_b.n_assigned);
-  pb_test_wait_until (a_has_everything_back, &tally_a, 60000);
+  g_assert_cmpuint (b.tally.n_revoked, ==, b.tally.n_assigned);
+  pb_test_wait_until (a_has_everything_back, &a.tally, 60000);
 
   pb_test_wait_until (both_done, &both, 120000);
   g_assert_true (pb_test_finish (run_a, TRUE, &error));
@@ -188,21 +228,21 @@ test_handover (void)
    * refuses every commit until the revoking member rejoined too. The
    * engine reports such partitions lost rather than wait for a commit
    * that cannot succeed: only their records may come twice. */
-  if (tally_a.n_lost + tally_b.n_lost > 0)
+  if (a.tally.n_lost + b.tally.n_lost > 0)
     g_test_message ("The group refused the final commit of %u revoked partitions",
-                    tally_a.n_lost + tally_b.n_lost);
+                    a.tally.n_lost + b.tally.n_lost);
 
-  tally_add (&all, handler_a->done, tally_a.lost_mask | tally_b.lost_mask);
-  tally_add (&all, handler_b->done, tally_a.lost_mask | tally_b.lost_mask);
+  tally_members (&all, &a, &b);
   g_assert_cmpuint (g_hash_table_size (all.handled), ==, N_PARTITIONS * PER_PARTITION);
   g_assert_cmpuint (all.n_duplicates, ==, 0);
-  g_assert_cmpuint (handler_a->errors->len + handler_b->errors->len, ==, 0);
-  g_assert_cmpuint (handler_b->done->len, >, 0);
+  g_assert_cmpuint (b.handler->done->len, >, 0);
 
   for (int p = 0; p < N_PARTITIONS; p++)
     g_assert_cmpint (pb_test_committed (group, topic, p), ==, PER_PARTITION);
 
   g_hash_table_unref (all.handled);
+  member_clear (&a);
+  member_clear (&b);
 }
 
 static gboolean
@@ -240,17 +280,13 @@ test_refused_commit (void)
 {
   g_autofree char *topic = pb_test_unique ("refused");
   g_autofree char *group = pb_test_unique ("group");
-  g_autoptr(PbEngine) engine_a = pb_test_engine_new (group);
-  g_autoptr(PbEngine) engine_b = pb_test_engine_new (group);
-  g_autoptr(TestAsync) handler_a = test_async_new (topic, TEST_ASYNC_COMPLETE);
-  g_autoptr(TestAsync) handler_b = test_async_new (topic, TEST_ASYNC_COMPLETE);
   g_autoptr(GError) error = NULL;
   rd_kafka_resp_err_t refusals[1000];
   rd_kafka_mock_cluster_t *mcluster;
-  Tally tally_a = { NULL, 0, 0, 0, 0, 0, 0 };
-  Tally tally_b = { NULL, 0, 0, 0, 0, 0, 0 };
-  Tally all = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), 0, 0, 0, 0, 0, 0 };
-  Both both = { handler_a, handler_b, 2 * REFUSED_PER_PARTITION };
+  Member a;
+  Member b;
+  Tally all = { 0, };
+  Both both;
   Committed committed = { group, topic };
   PbTestRun *run_a;
   PbTestRun *run_b;
@@ -273,36 +309,28 @@ test_refused_commit (void)
   for (int p = 0; p < 2; p++)
     pb_test_produce_many (topic, p, REFUSED_PER_PARTITION, "v");
 
-  handler_a->base_delay_ms = 40;
-  handler_b->base_delay_ms = 40;
-  pb_engine_set_max_in_flight (engine_a, 2);
-  pb_engine_set_max_in_flight (engine_b, 2);
-  g_assert_true (pb_engine_add_handler (engine_a, PB_HANDLER (handler_a), &error));
-  g_assert_true (pb_engine_add_handler (engine_b, PB_HANDLER (handler_b), &error));
-  g_assert_no_error (error);
-  g_signal_connect (engine_a, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_a);
-  g_signal_connect (engine_a, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_a);
-  g_signal_connect (engine_b, "partitions-revoked", G_CALLBACK (revoked_cb), &tally_b);
-  g_signal_connect (engine_b, "partitions-assigned", G_CALLBACK (assigned_cb), &tally_b);
+  member_init (&a, group, topic, 40, 2);
+  member_init (&b, group, topic, 40, 2);
+  both = (Both) { a.handler, b.handler, 2 * REFUSED_PER_PARTITION };
 
-  run_a = pb_test_start (engine_a);
-  pb_test_wait_until (has_started, handler_a, 30000);
+  run_a = pb_test_start (a.engine);
+  pb_test_wait_until (has_started, a.handler, 30000);
 
   /* From now on the group refuses every commit, as the mock does while
    * members rejoin. B joins: A gives one partition up without waiting for
    * revoke-timeout-ms (whose 10 s would get it evicted here). */
   rd_kafka_mock_push_request_errors_array (mcluster, API_KEY_OFFSET_COMMIT,
                                            G_N_ELEMENTS (refusals), refusals);
-  run_b = pb_test_start (engine_b);
-  pb_test_wait_until (has_revoked, &tally_a, 60000);
-  g_assert_cmpuint (tally_a.n_revoked, ==, 1);
-  g_assert_cmpuint (tally_a.n_lost, ==, 1);
+  run_b = pb_test_start (b.engine);
+  pb_test_wait_until (has_revoked, &a.tally, 60000);
+  g_assert_cmpuint (a.tally.n_revoked, ==, 1);
+  g_assert_cmpuint (a.tally.n_lost, ==, 1);
 
   /* The group takes commits again once B owns the partition. */
-  pb_test_wait_until (has_assignment, &tally_b, 60000);
+  pb_test_wait_until (has_assignment, &b.tally, 60000);
   rd_kafka_mock_clear_request_errors (mcluster, API_KEY_OFFSET_COMMIT);
-  g_assert_cmpuint (tally_b.n_assigned, ==, 1);
-  g_assert_cmpuint (tally_a.n_assigned - tally_a.n_revoked, ==, 1);
+  g_assert_cmpuint (b.tally.n_assigned, ==, 1);
+  g_assert_cmpuint (a.tally.n_assigned - a.tally.n_revoked, ==, 1);
 
   pb_test_wait_until (both_done, &both, 120000);
   pb_test_wait_until (all_committed, &committed, 30000);
@@ -311,18 +339,18 @@ test_refused_commit (void)
   g_assert_true (pb_test_finish (run_a, TRUE, &error));
   g_assert_no_error (error);
 
-  tally_add (&all, handler_a->done, tally_a.lost_mask);
-  tally_add (&all, handler_b->done, tally_a.lost_mask);
+  g_assert_cmpuint (b.tally.n_lost, ==, 0);
+  tally_members (&all, &a, &b);
   g_assert_cmpuint (g_hash_table_size (all.handled), ==, 2 * REFUSED_PER_PARTITION);
   g_assert_cmpuint (all.n_duplicates, ==, 0);
   g_assert_cmpuint (all.n_repeated, >, 0);
-  g_assert_cmpuint (handler_a->errors->len + handler_b->errors->len, ==, 0);
-  g_assert_cmpuint (tally_b.n_lost, ==, 0);
 
   for (int p = 0; p < 2; p++)
     g_assert_cmpint (pb_test_committed (group, topic, p), ==, REFUSED_PER_PARTITION);
 
   g_hash_table_unref (all.handled);
+  member_clear (&a);
+  member_clear (&b);
 }
 
 /* A handler that blocks the main loop once, past max.poll.interval.ms, so
@@ -406,7 +434,7 @@ test_lost_assignment (void)
   g_autoptr(PbEngine) engine = pb_test_engine_new (group);
   g_autoptr(TestSleeper) sleeper = g_object_new (TEST_TYPE_SLEEPER, "topic", topic, NULL);
   g_autoptr(GError) error = NULL;
-  Tally tally = { NULL, 0, 0, 0, 0, 0, 0 };
+  Tally tally = { 0, };
   PbTestRun *run;
 
   g_test_summary ("A member evicted for exceeding max.poll.interval.ms loses its "
@@ -447,7 +475,7 @@ test_idle_keepalive (void)
   g_autoptr(PbEngine) engine = pb_test_engine_new (group);
   g_autoptr(TestCounter) counter = test_counter_new (topic);
   g_autoptr(GError) error = NULL;
-  Tally tally = { NULL, 0, 0, 0, 0, 0, 0 };
+  Tally tally = { 0, };
   gint64 until;
   PbTestRun *run;
 
