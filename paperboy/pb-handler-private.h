@@ -7,6 +7,10 @@
 
 #pragma once
 
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-handler-private.h is a private header of Paperboy."
+#endif
+
 #include "pb-handler.h"
 
 G_BEGIN_DECLS
@@ -28,18 +32,23 @@ PbHandlerVfuncs _pb_handler_get_overrides (PbHandler *self);
 GError   *_pb_handler_missing_error_new (PbHandler  *self,
                                          const char *vfunc);
 
-/* Applies the rule that a FALSE return without a GError is a failure. */
+/* The rules for what a virtual function that can fail returned, in one
+ * place: FALSE without a GError is a failure (a binding's exception), and
+ * TRUE with one is a bug of the handler, reported as a critical, whose
+ * error is ignored. Takes @local_error; returns @ret. */
 gboolean  _pb_handler_check_result      (PbHandler   *self,
                                          const char  *vfunc,
                                          gboolean     ret,
                                          GError      *local_error,
                                          GError     **error);
 
-/* Calls @func (@data) from an idle on @context: for work noticed while an
- * object is finalized, where calling into a binding is not allowed. */
-void      _pb_invoke_later              (GMainContext   *context,
-                                         GSourceFunc     func,
-                                         gpointer        data,
-                                         GDestroyNotify  notify);
+/* The same for a virtual function that returns an object, where NULL
+ * without an error means none (no context, skip the record). Takes
+ * @object and @local_error; returns @object, or NULL on failure. */
+gpointer  _pb_handler_check_object      (PbHandler   *self,
+                                         const char  *vfunc,
+                                         gpointer     object,
+                                         GError      *local_error,
+                                         GError     **error);
 
 G_END_DECLS

@@ -13,6 +13,7 @@
 
 #include "pb-enum-types.h"
 #include "pb-message.h"
+#include "pb-util-private.h"
 
 /**
  * PbHandler:
@@ -110,18 +111,23 @@ _pb_handler_check_result (PbHandler   *self,
   return FALSE;
 }
 
-void
-_pb_invoke_later (GMainContext   *context,
-                  GSourceFunc     func,
-                  gpointer        data,
-                  GDestroyNotify  notify)
+gpointer
+_pb_handler_check_object (PbHandler   *self,
+                          const char  *vfunc,
+                          gpointer     object,
+                          GError      *local_error,
+                          GError     **error)
 {
-  g_autoptr(GSource) source = g_idle_source_new ();
+  if (object != NULL && local_error != NULL)
+    {
+      g_critical ("%s.%s() returned an object but set an error: %s",
+                  G_OBJECT_TYPE_NAME (self), vfunc, local_error->message);
+      g_error_free (local_error);
+    }
+  else if (local_error != NULL)
+    g_propagate_error (error, local_error);
 
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_static_name (source, "[paperboy] deferred completion");
-  g_source_set_callback (source, func, data, notify);
-  g_source_attach (source, context);
+  return object;
 }
 
 static GObject *
@@ -200,8 +206,12 @@ pb_handler_real_handle (PbHandler  *self,
 }
 
 /* The default handle_async() runs handle() with an inner task and completes
- * the caller's (outer) task when the inner one returns. The inner task's
- * state lives in qdata, not in its task data, which handle() may use. */
+ * the caller's (outer) task when the inner one returns. The inner task has
+ * no callback (GLib would complain about a callback task dropped without a
+ * result, which is a handler's failure here, not a bug of the library):
+ * its completion is noticed through GTask:completed, and a drop when it is
+ * finalized. Its state lives in qdata, not in its task data, which
+ * handle() may use. */
 typedef struct
 {
   GTask    *outer;
@@ -242,18 +252,18 @@ inner_state_free (gpointer data)
 }
 
 static void
-inner_done_cb (GObject      *source_object,
-               GAsyncResult *result,
-               gpointer      user_data)
+inner_completed_cb (GTask      *inner,
+                    GParamSpec *pspec,
+                    gpointer    user_data)
 {
-  InnerState *state = g_object_get_qdata (G_OBJECT (result), inner_state_quark);
+  InnerState *state = g_object_get_qdata (G_OBJECT (inner), inner_state_quark);
   GError *error = NULL;
   gboolean ok;
 
   state->done = TRUE;
-  ok = g_task_propagate_boolean (G_TASK (result), &error);
+  ok = g_task_propagate_boolean (inner, &error);
   if (!ok && error == NULL)
-    error = _pb_handler_missing_error_new (PB_HANDLER (source_object), "handle");
+    error = _pb_handler_missing_error_new (PB_HANDLER (g_task_get_source_object (inner)), "handle");
 
   if (error != NULL)
     g_task_return_error (state->outer, error);
@@ -272,7 +282,9 @@ pb_handler_real_handle_async (PbHandler           *self,
   g_autoptr(GTask) outer = NULL;
   g_autoptr(GTask) inner = NULL;
   InnerState *state;
+  GError *local_error = NULL;
   GError *error = NULL;
+  gboolean ok;
 
   /* A result is a result: whether a cancellation stopped the handling is
    * for handle() to say, not for the tasks to guess. */
@@ -283,12 +295,14 @@ pb_handler_real_handle_async (PbHandler           *self,
   state = g_new0 (InnerState, 1);
   state->outer = g_object_ref (outer);
 
-  inner = g_task_new (self, cancellable, inner_done_cb, NULL);
+  inner = g_task_new (self, cancellable, NULL, NULL);
   g_task_set_source_tag (inner, pb_handler_handle);
   g_task_set_check_cancellable (inner, FALSE);
   g_object_set_qdata_full (G_OBJECT (inner), inner_state_quark, state, inner_state_free);
+  g_signal_connect (inner, "notify::completed", G_CALLBACK (inner_completed_cb), NULL);
 
-  if (!pb_handler_handle (self, message, context, inner, &error))
+  ok = PB_HANDLER_GET_CLASS (self)->handle (self, message, context, inner, &local_error);
+  if (!_pb_handler_check_result (self, "handle", ok, local_error, &error))
     {
       state->done = TRUE;
       g_task_return_error (outer, error);

@@ -7,7 +7,11 @@
 
 #pragma once
 
-#include <glib.h>
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-kafka-private.h is a private header of Paperboy."
+#endif
+
+#include <gio/gio.h>
 #include <librdkafka/rdkafka.h>
 
 G_BEGIN_DECLS
@@ -18,10 +22,18 @@ G_BEGIN_DECLS
  * reference is dropped, which is at once in the common case. */
 typedef struct _PbKafkaHandle PbKafkaHandle;
 
-PbKafkaHandle *_pb_kafka_handle_new   (rd_kafka_t    *rk);
-PbKafkaHandle *_pb_kafka_handle_ref   (PbKafkaHandle *handle);
-void           _pb_kafka_handle_unref (PbKafkaHandle *handle);
-rd_kafka_t    *_pb_kafka_handle_get   (PbKafkaHandle *handle);
+PbKafkaHandle *_pb_kafka_handle_new          (rd_kafka_t          *rk);
+PbKafkaHandle *_pb_kafka_handle_ref          (PbKafkaHandle       *handle);
+/* The last reference destroys the handle, without closing a consumer:
+ * its owner closes it first. */
+void           _pb_kafka_handle_unref        (PbKafkaHandle       *handle);
+/* The same, but the destruction, which blocks, runs in a worker thread;
+ * @callback runs on the thread-default main context once it is over, or
+ * at once when this was not the last reference. */
+void           _pb_kafka_handle_unref_async  (PbKafkaHandle       *handle,
+                                              GAsyncReadyCallback  callback,
+                                              gpointer             user_data);
+rd_kafka_t    *_pb_kafka_handle_get          (PbKafkaHandle       *handle);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PbKafkaHandle, _pb_kafka_handle_unref)
 

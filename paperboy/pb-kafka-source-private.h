@@ -20,6 +20,8 @@ typedef gboolean (*PbKafkaSourceFunc) (gpointer user_data);
 GSource *_pb_kafka_source_new     (rd_kafka_queue_t  *queue,
                                    guint              keepalive_ms,
                                    GError           **error);
+/* Whether the queue holds something to poll. */
+gboolean _pb_kafka_source_pending (GSource           *source);
 /* Stops librdkafka writing to the wake-up pipe and lets the queue go; the
  * source then never dispatches again. Safe to call more than once. */
 void     _pb_kafka_source_release (GSource           *source);

@@ -109,6 +109,14 @@ pb_kafka_source_dispatch (GSource     *source,
   return func (user_data);
 }
 
+gboolean
+_pb_kafka_source_pending (GSource *source)
+{
+  PbKafkaSource *self = (PbKafkaSource *)source;
+
+  return self->queue != NULL && rd_kafka_queue_length (self->queue) > 0;
+}
+
 void
 _pb_kafka_source_release (GSource *source)
 {

@@ -38,14 +38,50 @@ _pb_kafka_handle_ref (PbKafkaHandle *handle)
   return handle;
 }
 
+static void
+handle_destroy (PbKafkaHandle *handle)
+{
+  /* A consumer is closed by its owner before it lets go; one whose close
+   * failed must not close now, on whatever thread this is, calling back
+   * into an owner that is gone. */
+  rd_kafka_destroy_flags (handle->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  g_free (handle);
+}
+
 void
 _pb_kafka_handle_unref (PbKafkaHandle *handle)
 {
   if (g_atomic_ref_count_dec (&handle->ref_count))
+    handle_destroy (handle);
+}
+
+static void
+destroy_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  handle_destroy (task_data);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+_pb_kafka_handle_unref_async (PbKafkaHandle       *handle,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, callback, user_data);
+
+  g_task_set_source_tag (task, _pb_kafka_handle_unref_async);
+
+  if (!g_atomic_ref_count_dec (&handle->ref_count))
     {
-      rd_kafka_destroy (handle->rk);
-      g_free (handle);
+      g_task_return_boolean (task, TRUE);
+      return;
     }
+
+  g_task_set_task_data (task, handle, NULL);
+  g_task_run_in_thread (task, destroy_thread);
 }
 
 rd_kafka_t *

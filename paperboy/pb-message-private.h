@@ -7,6 +7,10 @@
 
 #pragma once
 
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-message-private.h is a private header of Paperboy."
+#endif
+
 #include <librdkafka/rdkafka.h>
 
 #include "pb-kafka-private.h"
@@ -14,12 +18,12 @@
 
 G_BEGIN_DECLS
 
-/* The messages of one engine run that outlived their handling: they still
- * reference fetched records and are detached (copied) when the run stops. */
+/* The messages of one engine run: a message the engine handed to a handler
+ * is reused when nobody kept it, and detached from librdkafka when someone
+ * did. */
 typedef struct _PbMessagePool PbMessagePool;
 
 PbMessagePool *_pb_message_pool_new    (PbKafkaHandle *handle);
-/* Detaches every message still alive and frees the pool. */
 void           _pb_message_pool_free   (PbMessagePool *pool);
 
 /* Gives @rkm (owned) to a message, reusing the pool's spare one when its
@@ -29,7 +33,8 @@ PbMessage     *_pb_message_pool_take   (PbMessagePool      *pool,
                                         rd_kafka_message_t *rkm,
                                         const char         *topic);
 /* Drops the engine's reference to @message: a message nobody else holds
- * becomes the spare one, any other is tracked until it is finalized. */
+ * becomes the spare one, any other is detached from its record (its fields
+ * copied) and let go. Never calls into a binding. */
 void           _pb_message_pool_return (PbMessagePool      *pool,
                                         PbMessage          *message);
 

@@ -26,11 +26,18 @@
  *
  * A handler may keep a message (take a reference) for as long as it likes,
  * and what its getters returned stays valid as long as the message lives,
- * from any thread. When the engine's run ends, a message still alive is
- * detached from librdkafka (its fields are copied) unless its key or value
- * was already handed out: then those bytes keep the fetched record, and
- * with it librdkafka's handle, alive until they are released. To keep
- * records for long, keep the copies [method@Paperboy.Message.dup] returns.
+ * from any thread. When its handling ends, a message someone still holds
+ * is detached from librdkafka: its fields are copied, so that it pins no
+ * fetched data, except a key or value already handed out, whose bytes keep
+ * the fetched record (and librdkafka's handle) alive until they are
+ * released. To keep records for long, keep the copies
+ * [method@Paperboy.Message.dup] returns.
+ *
+ * Header names are UTF-8 in Kafka. A name that is not is given with each
+ * byte that is not valid UTF-8 written as `\xNN` (two hexadecimal digits)
+ * and each backslash doubled; valid names are given as they are. A name
+ * with a NUL byte in it ends at that byte: librdkafka gives header names
+ * as C strings.
  *
  * Messages are made by the engine, or by [ctor@Paperboy.Message.new_full]
  * for tests and for a handler's [vfunc@Paperboy.Handler.did_receive_message]
@@ -65,9 +72,9 @@ struct _PbMessage
   PbRecord           *record;
   PbKafkaHandle      *handle;    /* borrowed while @rkm is set */
 
-  /* Set while the message is tracked by a pool, under pool_lock. */
-  PbMessagePool      *pool;
-  GList               pool_link;
+  /* Whether the engine's toggle reference is the only one (see
+   * _pb_message_pool_return()). */
+  int                 exclusive;
 
   const char         *topic;     /* interned */
   int                 partition;
@@ -86,7 +93,6 @@ struct _PbMessagePool
 {
   PbKafkaHandle *handle;
   PbMessage     *spare;
-  GQueue         escaped;
 };
 
 enum {
@@ -105,10 +111,6 @@ enum {
 G_DEFINE_FINAL_TYPE (PbMessage, pb_message, G_TYPE_OBJECT)
 
 static GParamSpec *properties[N_PROPS];
-
-/* Guards PbMessage.pool and every pool's escaped list: messages may be
- * finalized on any thread (a binding's garbage collector). */
-G_LOCK_DEFINE_STATIC (pool_lock);
 
 static PbRecord *
 pb_record_ref (PbRecord *record)
@@ -158,15 +160,58 @@ pb_message_wrap (PbMessage  *self,
                                      pb_record_ref (pb_message_ensure_record (self)));
 }
 
+/* A header name that is not valid UTF-8, as a valid one: bytes that are
+ * not valid UTF-8 as \xNN, backslashes doubled. */
+static char *
+escape_name (const char *name)
+{
+  GString *escaped = g_string_new (NULL);
+  const char *p = name;
+
+  while (*p != '\0')
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar)-1 || c == (gunichar)-2)
+        {
+          g_string_append_printf (escaped, "\\x%02X", (guchar)*p);
+          p++;
+        }
+      else
+        {
+          if (c == '\\')
+            g_string_append_c (escaped, '\\');
+          g_string_append_unichar (escaped, c);
+          p = g_utf8_next_char (p);
+        }
+    }
+
+  return g_string_free (escaped, FALSE);
+}
+
+static GVariant *
+empty_headers (void)
+{
+  static gsize empty;
+
+  if (g_once_init_enter (&empty))
+    g_once_init_leave (&empty, (gsize)g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(smay)"), NULL, 0)));
+
+  return g_variant_ref ((GVariant *)empty);
+}
+
 static GVariant *
 pb_message_headers_from_record (rd_kafka_message_t *rkm)
 {
   rd_kafka_headers_t *hdrs = NULL;
   GVariantBuilder builder;
 
+  if (rd_kafka_message_headers (rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_cnt (hdrs) == 0)
+    return empty_headers ();
+
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(smay)"));
 
-  if (rd_kafka_message_headers (rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
     {
       const char *name;
       const void *value;
@@ -176,13 +221,16 @@ pb_message_headers_from_record (rd_kafka_message_t *rkm)
            rd_kafka_header_get_all (hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
            i++)
         {
-          g_autofree char *valid_name = g_utf8_make_valid (name, -1);
+          g_autofree char *escaped = NULL;
           GVariant *bytes = NULL;
+
+          if (!g_utf8_validate (name, -1, NULL))
+            name = escaped = escape_name (name);
 
           if (value != NULL)
             bytes = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, value, size, 1);
 
-          g_variant_builder_add (&builder, "(s@may)", valid_name,
+          g_variant_builder_add (&builder, "(s@may)", name,
                                  g_variant_new_maybe (G_VARIANT_TYPE_BYTESTRING, bytes));
         }
     }
@@ -261,29 +309,38 @@ copy_buffer (const void *data,
   return data != NULL ? g_bytes_new (data, len) : NULL;
 }
 
-/* Copies the record's fields and lets the record go, unless zero-copy
- * bytes were handed out: those must stay valid, so the record stays. */
+/* Fills in every field and lets the record go: copies, unless zero-copy
+ * bytes were handed out, which keep the record alive anyway and which the
+ * other fields then share. */
 static void
 pb_message_detach (PbMessage *self)
 {
   g_bit_lock (&self->lock, LOCK_BIT);
 
-  if (self->rkm != NULL && self->record == NULL)
+  if (self->rkm != NULL)
     {
       self->timestamp = MAX (rd_kafka_message_timestamp (self->rkm, NULL), -1);
 
-      /* Without a record, cached key and value are NULL or empty. */
-      if (!(self->cached & CACHED_KEY))
-        self->key = copy_buffer (self->rkm->key, self->rkm->key_len);
-      if (!(self->cached & CACHED_VALUE))
-        self->value = copy_buffer (self->rkm->payload, self->rkm->len);
+      if (self->record != NULL)
+        {
+          if (!(self->cached & CACHED_KEY))
+            self->key = pb_message_wrap (self, self->rkm->key, self->rkm->key_len);
+          if (!(self->cached & CACHED_VALUE))
+            self->value = pb_message_wrap (self, self->rkm->payload, self->rkm->len);
+        }
+      else
+        {
+          if (!(self->cached & CACHED_KEY))
+            self->key = copy_buffer (self->rkm->key, self->rkm->key_len);
+          if (!(self->cached & CACHED_VALUE))
+            self->value = copy_buffer (self->rkm->payload, self->rkm->len);
+        }
+
       if (!(self->cached & CACHED_HEADERS))
         self->headers = pb_message_headers_from_record (self->rkm);
       g_atomic_int_or (&self->cached, CACHED_KEY | CACHED_VALUE | CACHED_HEADERS);
 
-      rd_kafka_message_destroy (self->rkm);
-      self->rkm = NULL;
-      self->handle = NULL;
+      pb_message_release_record (self);
     }
 
   g_bit_unlock (&self->lock, LOCK_BIT);
@@ -293,14 +350,6 @@ static void
 pb_message_finalize (GObject *object)
 {
   PbMessage *self = (PbMessage *)object;
-
-  G_LOCK (pool_lock);
-  if (self->pool != NULL)
-    {
-      g_queue_unlink (&self->pool->escaped, &self->pool_link);
-      self->pool = NULL;
-    }
-  G_UNLOCK (pool_lock);
 
   pb_message_release_record (self);
   pb_message_clear_cache (self);
@@ -455,7 +504,6 @@ pb_message_init (PbMessage *self)
   self->partition = -1;
   self->offset = -1;
   self->timestamp = -1;
-  self->pool_link.data = self;
 }
 
 /**
@@ -502,7 +550,7 @@ pb_message_new_full (const char *topic,
   if (headers != NULL)
     self->headers = g_variant_ref_sink (headers);
   else
-    self->headers = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(smay)"), NULL, 0));
+    self->headers = empty_headers ();
   self->cached = CACHED_KEY | CACHED_VALUE | CACHED_HEADERS;
 
   return self;
@@ -783,7 +831,29 @@ pb_message_get_header (PbMessage  *self,
   return found;
 }
 
-/* Pool */
+/* Pool
+ *
+ * The engine holds its messages through a toggle reference: GObject then
+ * says, from whatever thread takes or drops a reference, whether the
+ * engine's is the only one. A message no one else holds when its handling
+ * ends is reused for the next record; any other is detached and let go.
+ * (A binding that holds a toggle reference of its own, as GJS does,
+ * silences the notifications while both exist; the message then never
+ * counts as the engine's alone, which is right.) */
+
+static void
+toggle_notify (gpointer  data,
+               GObject  *object,
+               gboolean  is_last_ref)
+{
+  g_atomic_int_set (&PB_MESSAGE (object)->exclusive, is_last_ref);
+}
+
+static void
+pool_release (PbMessage *message)
+{
+  g_object_remove_toggle_ref (G_OBJECT (message), toggle_notify, NULL);
+}
 
 PbMessagePool *
 _pb_message_pool_new (PbKafkaHandle *handle)
@@ -801,19 +871,7 @@ _pb_message_pool_free (PbMessagePool *pool)
   if (pool == NULL)
     return;
 
-  G_LOCK (pool_lock);
-  while (pool->escaped.head != NULL)
-    {
-      GList *link = pool->escaped.head;
-      PbMessage *message = link->data;
-
-      g_queue_unlink (&pool->escaped, link);
-      message->pool = NULL;
-      pb_message_detach (message);
-    }
-  G_UNLOCK (pool_lock);
-
-  g_clear_object (&pool->spare);
+  g_clear_pointer (&pool->spare, pool_release);
   g_free (pool);
 }
 
@@ -825,7 +883,11 @@ _pb_message_pool_take (PbMessagePool      *pool,
   PbMessage *message = g_steal_pointer (&pool->spare);
 
   if (message == NULL)
-    message = g_object_new (PB_TYPE_MESSAGE, NULL);
+    {
+      message = g_object_new (PB_TYPE_MESSAGE, NULL);
+      g_object_add_toggle_ref (G_OBJECT (message), toggle_notify, NULL);
+      g_object_unref (message);
+    }
 
   message->rkm = rkm;
   message->topic = topic;
@@ -840,7 +902,7 @@ void
 _pb_message_pool_return (PbMessagePool *pool,
                          PbMessage     *message)
 {
-  if (g_atomic_int_get (&G_OBJECT (message)->ref_count) == 1)
+  if (g_atomic_int_get (&message->exclusive))
     {
       pb_message_release_record (message);
       if (message->cached != 0)
@@ -849,18 +911,12 @@ _pb_message_pool_return (PbMessagePool *pool,
       if (pool->spare == NULL)
         pool->spare = message;
       else
-        g_object_unref (message);
+        pool_release (message);
 
       return;
     }
 
-  if (message->rkm != NULL)
-    {
-      G_LOCK (pool_lock);
-      message->pool = pool;
-      g_queue_push_tail_link (&pool->escaped, &message->pool_link);
-      G_UNLOCK (pool_lock);
-    }
-
-  g_object_unref (message);
+  /* Someone keeps it: it must not pin librdkafka's memory. */
+  pb_message_detach (message);
+  pool_release (message);
 }

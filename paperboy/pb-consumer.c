@@ -1,0 +1,681 @@
+/* pb-consumer.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-consumer-private.h"
+
+#include <string.h>
+#include <glib/gi18n-lib.h>
+
+#include "pb-error.h"
+#include "pb-kafka-source-private.h"
+#include "pb-util-private.h"
+
+/* Records polled before the run gets to handle them. */
+#define POLL_BATCH 1024
+
+/* The close queue is served at least this often. */
+#define CLOSE_KEEPALIVE_MS 200
+
+struct _PbConsumer
+{
+  const PbConsumerCallbacks *callbacks;
+  gpointer                   user_data;
+
+  GMainContext              *context;
+  int                        priority;
+  PbKafkaHandle             *handle;
+  rd_kafka_t                *rk;        /* borrowed from handle */
+  GPtrArray                 *topics;    /* rd_kafka_topic_t */
+
+  GSource                   *source;    /* the consumer queue */
+  GSource                   *close_source;
+  rd_kafka_queue_t          *close_queue;   /* owned by close_source */
+  GSource                   *first_assign_timeout;
+
+  gboolean                   cooperative;
+  gboolean                   sticky;
+  guint                      session_timeout_ms;
+  PbRateLimit                warnings;
+
+  guint                      in_poll : 1;
+  guint                      assigned_once : 1;
+  guint                      all_brokers_down : 1;
+  guint                      close_requested : 1;
+  guint                      closing : 1;
+  guint                      closed : 1;
+};
+
+static void begin_close (PbConsumer *self);
+
+static guint
+conf_get_uint (rd_kafka_conf_t *conf,
+               const char      *key,
+               guint            fallback)
+{
+  char buf[64];
+  size_t size = sizeof buf;
+  guint64 value;
+
+  if (rd_kafka_conf_get (conf, key, buf, &size) != RD_KAFKA_CONF_OK ||
+      !g_ascii_string_to_unsigned (buf, 10, 0, G_MAXUINT, &value, NULL))
+    return fallback;
+
+  return (guint)value;
+}
+
+/* Rebalances */
+
+static void
+assign (PbConsumer                      *self,
+        rd_kafka_topic_partition_list_t *partitions)
+{
+  rd_kafka_error_t *kerror = NULL;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  GError *error = NULL;
+
+  if (self->cooperative)
+    kerror = rd_kafka_incremental_assign (self->rk, partitions);
+  else
+    err = rd_kafka_assign (self->rk, partitions);
+
+  if (kerror != NULL)
+    {
+      g_set_error (&error, PB_ERROR, PB_ERROR_KAFKA,
+                   _("Could not take the assigned partitions: %s"),
+                   rd_kafka_error_string (kerror));
+      rd_kafka_error_destroy (kerror);
+      self->callbacks->failed (self->user_data, error);
+      return;
+    }
+
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+      _pb_kafka_set_error (&error, err, _("Could not take the assigned partitions"));
+      self->callbacks->failed (self->user_data, error);
+      return;
+    }
+
+  self->assigned_once = TRUE;
+
+  /* A close waiting for the first assignment may go on now, outside the
+   * poll that brought it. */
+  if (self->first_assign_timeout != NULL)
+    g_source_set_ready_time (self->first_assign_timeout, 0);
+
+  g_debug ("Assigned %d partitions", partitions->cnt);
+  self->callbacks->assigned (self->user_data, partitions);
+}
+
+void
+_pb_consumer_unassign (PbConsumer                            *self,
+                       const rd_kafka_topic_partition_list_t *partitions)
+{
+  rd_kafka_error_t *kerror = NULL;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+  if (self->cooperative)
+    kerror = rd_kafka_incremental_unassign (self->rk, partitions);
+  else
+    err = rd_kafka_assign (self->rk, NULL);
+
+  if (kerror != NULL)
+    {
+      g_warning ("Could not give up the revoked partitions: %s",
+                 rd_kafka_error_string (kerror));
+      rd_kafka_error_destroy (kerror);
+    }
+  else if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    g_warning ("Could not give up the revoked partitions: %s", rd_kafka_err2str (err));
+}
+
+static void
+lose (PbConsumer                      *self,
+      rd_kafka_topic_partition_list_t *partitions)
+{
+  self->callbacks->lost (self->user_data, partitions);
+  _pb_consumer_unassign (self, partitions);
+}
+
+static void
+rebalance_cb (rd_kafka_t                      *rk,
+              rd_kafka_resp_err_t              err,
+              rd_kafka_topic_partition_list_t *partitions,
+              void                            *opaque)
+{
+  PbConsumer *self = opaque;
+
+  self->cooperative = strcmp (rd_kafka_rebalance_protocol (rk), "COOPERATIVE") == 0;
+
+  switch ((int)err)
+    {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+      assign (self, partitions);
+      break;
+
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+      if (rd_kafka_assignment_lost (rk))
+        lose (self, partitions);
+      else
+        {
+          g_debug ("Revoking %d partitions", partitions->cnt);
+          self->callbacks->revoked (self->user_data, partitions);
+        }
+      break;
+
+    default:
+      g_warning ("Rebalance failed: %s", rd_kafka_err2str (err));
+      if (partitions != NULL)
+        lose (self, partitions);
+      else
+        rd_kafka_assign (rk, NULL);
+      break;
+    }
+}
+
+static void
+error_cb (rd_kafka_t *rk,
+          int         err,
+          const char *reason,
+          void       *opaque)
+{
+  PbConsumer *self = opaque;
+
+  if (err == RD_KAFKA_RESP_ERR__FATAL)
+    {
+      char errstr[512];
+      rd_kafka_resp_err_t orig = rd_kafka_fatal_error (rk, errstr, sizeof errstr);
+
+      self->callbacks->failed (self->user_data,
+                               g_error_new (PB_ERROR, PB_ERROR_KAFKA,
+                                            _("Fatal Kafka client error: %s (%s)"),
+                                            errstr, rd_kafka_err2name (orig)));
+      return;
+    }
+
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    self->all_brokers_down = TRUE;
+
+  if (_pb_rate_limit_allow (&self->warnings))
+    g_warning ("Kafka: %s (%s)", reason, rd_kafka_err2name (err));
+}
+
+static void
+offset_commit_cb (rd_kafka_t                      *rk,
+                  rd_kafka_resp_err_t              err,
+                  rd_kafka_topic_partition_list_t *offsets,
+                  void                            *opaque)
+{
+  PbConsumer *self = opaque;
+
+  self->callbacks->committed (self->user_data, err, offsets);
+}
+
+static void
+log_cb (const rd_kafka_t *rk,
+        int               level,
+        const char       *facility,
+        const char       *buf)
+{
+  _pb_kafka_log (rk, level, facility, buf);
+}
+
+/* Polling */
+
+static void
+record_error (PbConsumer         *self,
+              rd_kafka_message_t *rkm)
+{
+  const char *topic = rkm->rkt != NULL ? rd_kafka_topic_name (rkm->rkt) : NULL;
+
+  switch ((int)rkm->err)
+    {
+    case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+      break;
+
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+      self->callbacks->failed (self->user_data,
+                               g_error_new (PB_ERROR, PB_ERROR_KAFKA,
+                                            _("Topic “%s” cannot be consumed: %s"),
+                                            topic != NULL ? topic : "?",
+                                            rd_kafka_message_errstr (rkm)));
+      break;
+
+    /* With auto-offset-reset "error", a partition without a valid
+     * offset stops being fetched: that is the end of the run. */
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+      self->callbacks->failed (self->user_data,
+                               g_error_new (PB_ERROR, PB_ERROR_KAFKA,
+                                            _("Partition %d of topic “%s” has no offset to start from: %s"),
+                                            (int)rkm->partition, topic != NULL ? topic : "?",
+                                            rd_kafka_message_errstr (rkm)));
+      break;
+
+    default:
+      if (_pb_rate_limit_allow (&self->warnings))
+        g_warning ("Kafka consumer error%s%s: %s",
+                   topic != NULL ? " on " : "", topic != NULL ? topic : "",
+                   rd_kafka_message_errstr (rkm));
+      break;
+    }
+}
+
+/* The consumer queue's dispatch: polls batches of records (serving
+ * rebalances, errors and logs on the way) and hands them up, until the
+ * queue is empty or the run wants to yield. */
+static gboolean
+consumer_dispatch (gpointer user_data)
+{
+  PbConsumer *self = user_data;
+  gboolean more = TRUE;
+
+  while (more && !self->closing)
+    {
+      gboolean drained = FALSE;
+
+      for (guint n = 0; n < POLL_BATCH; n++)
+        {
+          rd_kafka_message_t *rkm;
+
+          self->in_poll = TRUE;
+          rkm = rd_kafka_consumer_poll (self->rk, 0);
+          self->in_poll = FALSE;
+
+          if (rkm == NULL)
+            {
+              drained = TRUE;
+              break;
+            }
+
+          if (G_UNLIKELY (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR))
+            {
+              record_error (self, rkm);
+              rd_kafka_message_destroy (rkm);
+              continue;
+            }
+
+          self->callbacks->record (self->user_data, rkm);
+        }
+
+      more = self->callbacks->batch_end (self->user_data, drained) && !drained;
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* Closing */
+
+/* While closing, librdkafka forwards everything to the close queue, whose
+ * rd_kafka_queue_poll() returns rebalances, commits and logs as events
+ * instead of calling the callbacks. */
+static void
+serve_close_event (PbConsumer       *self,
+                   rd_kafka_event_t *event)
+{
+  const char *facility;
+  const char *text;
+  int level;
+
+  switch (rd_kafka_event_type (event))
+    {
+    case RD_KAFKA_EVENT_LOG:
+      if (rd_kafka_event_log (event, &facility, &text, &level) == 0)
+        _pb_kafka_log (self->rk, level, facility, text);
+      break;
+
+    case RD_KAFKA_EVENT_REBALANCE:
+      rebalance_cb (self->rk, rd_kafka_event_error (event),
+                    rd_kafka_event_topic_partition_list (event), self);
+      break;
+
+    case RD_KAFKA_EVENT_OFFSET_COMMIT:
+      offset_commit_cb (self->rk, rd_kafka_event_error (event),
+                        rd_kafka_event_topic_partition_list (event), self);
+      break;
+
+    case RD_KAFKA_EVENT_ERROR:
+      error_cb (self->rk, rd_kafka_event_error (event),
+                rd_kafka_event_error_string (event), self);
+      break;
+
+    default:
+      break;
+    }
+}
+
+static void
+report_closed (PbConsumer *self)
+{
+  if (self->closed)
+    return;
+
+  self->closed = TRUE;
+  g_debug ("Consumer closed");
+  self->callbacks->closed (self->user_data);
+}
+
+static gboolean
+close_dispatch (gpointer user_data)
+{
+  PbConsumer *self = user_data;
+  rd_kafka_event_t *event;
+
+  for (;;)
+    {
+      self->in_poll = TRUE;
+      event = rd_kafka_queue_poll (self->close_queue, 0);
+      if (event != NULL)
+        serve_close_event (self, event);
+      self->in_poll = FALSE;
+
+      if (event == NULL)
+        break;
+
+      rd_kafka_event_destroy (event);
+    }
+
+  if (rd_kafka_consumer_closed (self->rk))
+    report_closed (self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+begin_close (PbConsumer *self)
+{
+  g_autoptr(GError) error = NULL;
+  rd_kafka_error_t *kerror;
+
+  g_debug ("Closing the consumer");
+
+  self->closing = TRUE;
+  _pb_clear_source (&self->first_assign_timeout);
+
+  /* librdkafka forwards the consumer queue to the close queue. */
+  _pb_kafka_source_release (self->source);
+
+  self->close_queue = rd_kafka_queue_new (self->rk);
+  self->close_source = _pb_kafka_source_new (self->close_queue, CLOSE_KEEPALIVE_MS, &error);
+  if (self->close_source == NULL)
+    {
+      self->close_queue = NULL;
+      g_warning ("Could not watch the consumer while it closes: %s", error->message);
+      report_closed (self);
+      return;
+    }
+
+  g_source_set_priority (self->close_source, self->priority);
+  g_source_set_callback (self->close_source, close_dispatch, self, NULL);
+  g_source_attach (self->close_source, self->context);
+
+  kerror = rd_kafka_consumer_close_queue (self->rk, self->close_queue);
+  if (kerror != NULL)
+    {
+      g_message ("Closing the consumer: %s", rd_kafka_error_string (kerror));
+      rd_kafka_error_destroy (kerror);
+      report_closed (self);
+    }
+}
+
+static gboolean
+first_assign_timeout_cb (gpointer user_data)
+{
+  PbConsumer *self = user_data;
+
+  g_clear_pointer (&self->first_assign_timeout, g_source_unref);
+  begin_close (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* librdkafka before 2.3.0 aborts when a sticky consumer closes before its
+ * first assignment in a group another member just left (#4381). A member
+ * that never reached a broker has nothing to wait for. */
+static gboolean
+must_wait_for_first_assignment (PbConsumer *self)
+{
+  char *member_id;
+  gboolean joined;
+
+  if (!self->sticky || self->assigned_once || rd_kafka_version () >= 0x020300ff)
+    return FALSE;
+
+  member_id = rd_kafka_memberid (self->rk);
+  joined = member_id != NULL && *member_id != '\0';
+  if (member_id != NULL)
+    rd_kafka_mem_free (self->rk, member_id);
+
+  return joined || !self->all_brokers_down;
+}
+
+void
+_pb_consumer_close (PbConsumer *self)
+{
+  if (self->close_requested)
+    return;
+
+  self->close_requested = TRUE;
+
+  if (must_wait_for_first_assignment (self))
+    {
+      g_debug ("Waiting for the first assignment before leaving the group");
+      self->first_assign_timeout =
+        _pb_timeout_source_new (self->context, self->session_timeout_ms + 1000,
+                                G_PRIORITY_DEFAULT, "[paperboy] first assignment",
+                                first_assign_timeout_cb, self, NULL);
+      return;
+    }
+
+  begin_close (self);
+}
+
+/* Life cycle */
+
+PbConsumer *
+_pb_consumer_new (rd_kafka_conf_t            *conf,
+                  GMainContext               *context,
+                  int                         priority,
+                  const PbConsumerCallbacks  *callbacks,
+                  gpointer                    user_data,
+                  GError                    **error)
+{
+  PbConsumer *self;
+  rd_kafka_t *rk;
+  guint keepalive_ms;
+  char errstr[512];
+  char buf[256];
+  size_t size = sizeof buf;
+
+  self = g_new0 (PbConsumer, 1);
+  self->callbacks = callbacks;
+  self->user_data = user_data;
+  self->context = g_main_context_ref (context);
+  self->priority = priority;
+  self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) rd_kafka_topic_destroy);
+  self->warnings.per_second = 10;
+
+  if (rd_kafka_conf_get (conf, "partition.assignment.strategy", buf, &size) == RD_KAFKA_CONF_OK)
+    self->sticky = strstr (buf, "sticky") != NULL;
+  self->session_timeout_ms = conf_get_uint (conf, "session.timeout.ms", 45000);
+  /* Polled at least this often, idle or paused, to stay in the group. */
+  keepalive_ms = MIN (conf_get_uint (conf, "max.poll.interval.ms", 300000) / 4, 1000);
+
+  rd_kafka_conf_set_opaque (conf, self);
+  rd_kafka_conf_set_log_cb (conf, log_cb);
+  rd_kafka_conf_set_error_cb (conf, error_cb);
+  rd_kafka_conf_set_rebalance_cb (conf, rebalance_cb);
+  rd_kafka_conf_set_offset_commit_cb (conf, offset_commit_cb);
+
+  rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == NULL)
+    {
+      rd_kafka_conf_destroy (conf);
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("Invalid Kafka configuration: %s"), errstr);
+      g_ptr_array_unref (self->topics);
+      g_main_context_unref (self->context);
+      g_free (self);
+      return NULL;
+    }
+
+  self->rk = rk;
+  self->handle = _pb_kafka_handle_new (rk);
+
+  /* Everything librdkafka has to say (rebalances, errors, logs) comes
+   * through the consumer queue, served on the engine's thread. */
+  rd_kafka_poll_set_consumer (rk);
+  rd_kafka_set_log_queue (rk, NULL);
+
+  self->source = _pb_kafka_source_new (rd_kafka_queue_get_consumer (rk), keepalive_ms, error);
+  if (self->source == NULL)
+    {
+      _pb_consumer_free_async (self, NULL, NULL);
+      return NULL;
+    }
+
+  g_source_set_priority (self->source, priority);
+  g_source_set_callback (self->source, consumer_dispatch, self, NULL);
+  g_source_attach (self->source, context);
+
+  return self;
+}
+
+PbKafkaHandle *
+_pb_consumer_get_handle (PbConsumer *self)
+{
+  return self->handle;
+}
+
+rd_kafka_topic_t *
+_pb_consumer_topic_new (PbConsumer *self,
+                        const char *topic)
+{
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new (self->rk, topic, NULL);
+
+  g_ptr_array_add (self->topics, rkt);
+
+  return rkt;
+}
+
+gboolean
+_pb_consumer_subscribe (PbConsumer          *self,
+                        const char * const  *topics,
+                        GError             **error)
+{
+  rd_kafka_topic_partition_list_t *subscription;
+  rd_kafka_resp_err_t err;
+  guint n = g_strv_length ((char **)topics);
+
+  subscription = rd_kafka_topic_partition_list_new (n);
+  for (guint i = 0; i < n; i++)
+    rd_kafka_topic_partition_list_add (subscription, topics[i], RD_KAFKA_PARTITION_UA);
+
+  err = rd_kafka_subscribe (self->rk, subscription);
+  rd_kafka_topic_partition_list_destroy (subscription);
+
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+      _pb_kafka_set_error (error, err, _("Could not subscribe"));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+gboolean
+_pb_consumer_pending (PbConsumer *self)
+{
+  return !self->closing && _pb_kafka_source_pending (self->source);
+}
+
+void
+_pb_consumer_set_paused (PbConsumer                            *self,
+                         const rd_kafka_topic_partition_list_t *partitions,
+                         gboolean                               paused)
+{
+  rd_kafka_topic_partition_list_t *list = (rd_kafka_topic_partition_list_t *)partitions;
+
+  if (list->cnt == 0)
+    return;
+
+  if (paused)
+    rd_kafka_pause_partitions (self->rk, list);
+  else
+    rd_kafka_resume_partitions (self->rk, list);
+}
+
+void
+_pb_consumer_store (PbConsumer                      *self,
+                    rd_kafka_topic_partition_list_t *offsets)
+{
+  rd_kafka_resp_err_t err = rd_kafka_offsets_store (self->rk, offsets);
+
+  /* _STATE means the partition is no longer assigned: nothing to do. */
+  for (int i = 0; err != RD_KAFKA_RESP_ERR_NO_ERROR && i < offsets->cnt; i++)
+    if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+        offsets->elems[i].err != RD_KAFKA_RESP_ERR__STATE &&
+        _pb_rate_limit_allow (&self->warnings))
+      g_warning ("Could not store the offset of %s[%d]: %s",
+                 offsets->elems[i].topic, (int)offsets->elems[i].partition,
+                 rd_kafka_err2str (offsets->elems[i].err));
+}
+
+void
+_pb_consumer_commit (PbConsumer                            *self,
+                     const rd_kafka_topic_partition_list_t *offsets)
+{
+  rd_kafka_resp_err_t err;
+
+  err = rd_kafka_commit (self->rk, offsets, TRUE);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    g_debug ("Could not commit: %s", rd_kafka_err2str (err));
+}
+
+static void
+handle_released_cb (GObject      *source_object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GTask *task = user_data;
+
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+void
+_pb_consumer_free_async (PbConsumer          *self,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  GTask *task;
+
+  /* The callbacks run on the consumer's context. */
+  g_main_context_push_thread_default (self->context);
+  task = g_task_new (NULL, NULL, callback, user_data);
+  g_task_set_source_tag (task, _pb_consumer_free_async);
+
+  if (self->source != NULL)
+    _pb_kafka_source_release (self->source);
+  if (self->close_source != NULL)
+    _pb_kafka_source_release (self->close_source);
+  self->close_queue = NULL;
+  _pb_clear_source (&self->source);
+  _pb_clear_source (&self->close_source);
+  _pb_clear_source (&self->first_assign_timeout);
+  g_clear_pointer (&self->topics, g_ptr_array_unref);
+
+  /* rd_kafka_destroy() blocks: it runs in a worker thread, and without
+   * closing the consumer, which was closed already or could not be. */
+  _pb_kafka_handle_unref_async (self->handle, handle_released_cb, task);
+
+  g_main_context_pop_thread_default (self->context);
+  g_main_context_unref (self->context);
+  g_free (self);
+}

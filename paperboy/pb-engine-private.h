@@ -1,0 +1,52 @@
+/* pb-engine-private.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-engine-private.h is a private header of Paperboy."
+#endif
+
+#include "pb-engine.h"
+#include "pb-handler-private.h"
+
+G_BEGIN_DECLS
+
+/* A topic the engine consumes, and the handler of its records. */
+typedef struct
+{
+  const char      *name;        /* interned: messages point to it */
+  PbHandler       *handler;     /* owned */
+  PbHandlerClass  *klass;
+  PbHandlerVfuncs  vfuncs;      /* what the engine has to call */
+  guint            javascript : 1;
+} PbTopic;
+
+PbTopic *_pb_topic_new  (const char *name,
+                         PbHandler  *handler);
+PbTopic *_pb_topic_copy (PbTopic    *topic);
+void     _pb_topic_free (PbTopic    *topic);
+
+/* Read by a run as it goes on: changes apply to a running engine. */
+guint    _pb_engine_get_handling_timeout_ms    (PbEngine *self);
+
+typedef struct _PbRun PbRun;
+
+/* The run let everything go: the engine is no longer running. */
+void     _pb_engine_run_ended                  (PbEngine      *self,
+                                                PbRun         *run);
+
+/* Emissions, always from the run's scheduling point. */
+void     _pb_engine_set_state                  (PbEngine      *self,
+                                                PbEngineState  state);
+void     _pb_engine_emit_partitions_assigned   (PbEngine      *self,
+                                                GVariant      *partitions);
+void     _pb_engine_emit_partitions_revoked    (PbEngine      *self,
+                                                GVariant      *partitions,
+                                                gboolean       lost);
+
+G_END_DECLS

@@ -1,0 +1,53 @@
+/* pb-offsets-private.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-offsets-private.h is a private header of Paperboy."
+#endif
+
+#include "pb-partition-private.h"
+
+G_BEGIN_DECLS
+
+/* The offsets of a run: what became committable since the last store,
+ * stored in librdkafka once per dispatch for the partitions whose offset
+ * moved; librdkafka commits what was stored. */
+typedef struct
+{
+  GQueue dirty;   /* PbPartition, by dirty_link */
+} PbOffsets;
+
+/* The record at @offset was handled (or skipped by the handler's
+ * decision): the partition may commit past it. */
+static inline void
+_pb_offsets_mark_handled (PbOffsets   *self,
+                          PbPartition *p,
+                          gint64       offset)
+{
+  p->committable = offset + 1;
+
+  if (!p->in_dirty)
+    {
+      g_queue_push_tail_link (&self->dirty, &p->dirty_link);
+      p->in_dirty = TRUE;
+    }
+}
+
+/* Stores what moved. */
+void _pb_offsets_store     (PbOffsets                             *self,
+                                PbConsumer                            *consumer);
+/* A lost partition: whatever it handled is not stored any more. */
+void _pb_offsets_forget    (PbOffsets                             *self,
+                                PbPartition                           *p);
+/* Records what a commit reported. */
+void _pb_offsets_committed (PbPartitionMap                        *partitions,
+                                rd_kafka_resp_err_t                    err,
+                                const rd_kafka_topic_partition_list_t *offsets);
+
+G_END_DECLS

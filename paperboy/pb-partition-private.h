@@ -1,0 +1,149 @@
+/* pb-partition-private.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-partition-private.h is a private header of Paperboy."
+#endif
+
+#include <gio/gio.h>
+#include <librdkafka/rdkafka.h>
+
+#include "pb-consumer-private.h"
+#include "pb-engine-private.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  PB_PARTITION_UNASSIGNED,
+  PB_PARTITION_ASSIGNED,
+  PB_PARTITION_REVOKING,
+} PbPartitionState;
+
+/* Why a partition is paused. librdkafka's pause flag is set exactly when
+ * the set is not empty. */
+typedef enum
+{
+  PB_PAUSE_STEP         = 1 << 0,
+  PB_PAUSE_BACKPRESSURE = 1 << 1,
+  PB_PAUSE_RETRY        = 1 << 2,
+  PB_PAUSE_RESTORE      = 1 << 3,
+  PB_PAUSE_DESERIALIZER = 1 << 4,
+  PB_PAUSE_USER         = 1 << 5,
+  PB_PAUSE_STOP         = 1 << 6,
+} PbPauseReasons;
+
+/* Reasons that belong to one assignment and end with it. */
+#define PB_PAUSE_TRANSIENT (PB_PAUSE_BACKPRESSURE | PB_PAUSE_RETRY | PB_PAUSE_DESERIALIZER)
+
+/* Records polled and not handled yet, in order: a growable ring. */
+typedef struct
+{
+  rd_kafka_message_t **items;
+  guint                capacity;  /* a power of two, or 0 */
+  guint                head;
+  guint                length;
+} PbRing;
+
+void _pb_ring_grow  (PbRing *ring);
+void _pb_ring_clear (PbRing *ring);
+
+static inline void
+_pb_ring_push (PbRing             *ring,
+               rd_kafka_message_t *rkm)
+{
+  if (G_UNLIKELY (ring->length == ring->capacity))
+    _pb_ring_grow (ring);
+
+  ring->items[(ring->head + ring->length++) & (ring->capacity - 1)] = rkm;
+}
+
+static inline rd_kafka_message_t *
+_pb_ring_pop (PbRing *ring)
+{
+  rd_kafka_message_t *rkm;
+
+  if (ring->length == 0)
+    return NULL;
+
+  rkm = ring->items[ring->head];
+  ring->head = (ring->head + 1) & (ring->capacity - 1);
+  ring->length--;
+
+  return rkm;
+}
+
+typedef struct _PbHandling PbHandling;
+
+/* One assigned (or once assigned) partition of a run. */
+typedef struct
+{
+  PbTopic          *topic;
+  int               id;
+  PbPartitionState  state;
+  guint             epoch;         /* bumped on every assign and release */
+
+  PbRing            fifo;          /* polled, not handled */
+  PbHandling       *current;       /* the asynchronous handling in flight */
+  gint64            committable;   /* the offset to commit next, or -1 */
+  gint64            stored;        /* the offset last stored, or -1 */
+  gint64            committed;     /* the offset last committed, or -1 */
+  GCancellable     *cancellable;
+  PbPauseReasons    pause_reasons;
+
+  GList             ready_link;    /* in the dispatch's ready queue */
+  GList             dirty_link;    /* in PbOffsets' dirty queue */
+  guint             in_ready : 1;
+  guint             in_dirty : 1;
+  guint             cancel_pending : 1;
+} PbPartition;
+
+/* The partitions of a run, by topic and number. */
+typedef struct _PbPartitionMap PbPartitionMap;
+
+typedef void (*PbPartitionFunc) (PbPartition *partition,
+                                 gpointer     user_data);
+
+PbPartitionMap *_pb_partition_map_new     (GPtrArray                             *topics,
+                                           PbConsumer                            *consumer);
+void            _pb_partition_map_free    (PbPartitionMap                        *self);
+
+/* The partition, made on first use. NULL for a topic the run does not
+ * consume. */
+PbPartition    *_pb_partition_map_get     (PbPartitionMap                        *self,
+                                           const char                            *topic,
+                                           int                                    id);
+/* The partition, or NULL. */
+PbPartition    *_pb_partition_map_find    (PbPartitionMap                        *self,
+                                           const char                            *topic,
+                                           int                                    id);
+/* The partition of a polled record, or NULL. */
+PbPartition    *_pb_partition_map_lookup  (PbPartitionMap                        *self,
+                                           const rd_kafka_message_t              *rkm);
+void            _pb_partition_map_foreach (PbPartitionMap                        *self,
+                                           PbPartitionFunc                        func,
+                                           gpointer                               user_data);
+
+void            _pb_partition_pause       (PbPartitionMap                        *self,
+                                           PbPartition                           *partition,
+                                           PbPauseReasons                         reason);
+void            _pb_partition_resume      (PbPartitionMap                        *self,
+                                           PbPartition                           *partition,
+                                           PbPauseReasons                         reason);
+/* Pauses every partition, now and to come, for @reason. */
+void            _pb_partition_map_pause_all    (PbPartitionMap                        *self,
+                                                PbPauseReasons                         reason);
+/* Sets librdkafka's pause flag of newly assigned partitions from their
+ * reasons: the flag survives revocation and re-assignment. */
+void            _pb_partition_map_apply_pauses (PbPartitionMap                        *self,
+                                                const rd_kafka_topic_partition_list_t *partitions);
+/* Drops the records polled and not handled. */
+void            _pb_partition_drop_queued (PbPartition                           *partition);
+
+G_END_DECLS

@@ -1,0 +1,320 @@
+/* pb-partition.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-partition-private.h"
+
+#include <string.h>
+
+#define RING_MIN_CAPACITY 64
+
+/* The partitions of one topic, indexed by number (with holes: a member
+ * of a group may own partition 3 and not 0). */
+typedef struct
+{
+  PbTopic          *topic;
+  rd_kafka_topic_t *rkt;
+  GPtrArray        *partitions;
+} TopicPartitions;
+
+struct _PbPartitionMap
+{
+  PbConsumer       *consumer;
+  GPtrArray        *topics;       /* TopicPartitions */
+  PbPauseReasons    all_reasons;  /* added to every partition */
+
+  const rd_kafka_topic_t *last_rkt;  /* lookup cache */
+  TopicPartitions        *last;
+};
+
+void
+_pb_ring_grow (PbRing *ring)
+{
+  guint capacity = MAX (ring->capacity * 2, RING_MIN_CAPACITY);
+  rd_kafka_message_t **items = g_new (rd_kafka_message_t *, capacity);
+
+  for (guint i = 0; i < ring->length; i++)
+    items[i] = ring->items[(ring->head + i) & (ring->capacity - 1)];
+
+  g_free (ring->items);
+  ring->items = items;
+  ring->capacity = capacity;
+  ring->head = 0;
+}
+
+void
+_pb_ring_clear (PbRing *ring)
+{
+  rd_kafka_message_t *rkm;
+
+  while ((rkm = _pb_ring_pop (ring)) != NULL)
+    rd_kafka_message_destroy (rkm);
+
+  g_clear_pointer (&ring->items, g_free);
+  ring->capacity = 0;
+  ring->head = 0;
+}
+
+static void
+partition_free (PbPartition *p)
+{
+  /* Holes in the array are NULL. */
+  if (p == NULL)
+    return;
+
+  _pb_ring_clear (&p->fifo);
+  g_clear_object (&p->cancellable);
+  g_free (p);
+}
+
+static void
+topic_partitions_free (TopicPartitions *tp)
+{
+  g_ptr_array_unref (tp->partitions);
+  g_free (tp);
+}
+
+PbPartitionMap *
+_pb_partition_map_new (GPtrArray  *topics,
+                       PbConsumer *consumer)
+{
+  PbPartitionMap *self = g_new0 (PbPartitionMap, 1);
+
+  self->consumer = consumer;
+  self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) topic_partitions_free);
+
+  for (guint i = 0; i < topics->len; i++)
+    {
+      TopicPartitions *tp = g_new0 (TopicPartitions, 1);
+
+      tp->topic = g_ptr_array_index (topics, i);
+      tp->rkt = _pb_consumer_topic_new (consumer, tp->topic->name);
+      tp->partitions = g_ptr_array_new_with_free_func ((GDestroyNotify) partition_free);
+      g_ptr_array_add (self->topics, tp);
+    }
+
+  return self;
+}
+
+void
+_pb_partition_map_free (PbPartitionMap *self)
+{
+  if (self == NULL)
+    return;
+
+  g_ptr_array_unref (self->topics);
+  g_free (self);
+}
+
+static TopicPartitions *
+find_topic (PbPartitionMap *self,
+            const char     *name)
+{
+  for (guint i = 0; i < self->topics->len; i++)
+    {
+      TopicPartitions *tp = g_ptr_array_index (self->topics, i);
+
+      if (strcmp (tp->topic->name, name) == 0)
+        return tp;
+    }
+
+  return NULL;
+}
+
+PbPartition *
+_pb_partition_map_find (PbPartitionMap *self,
+                        const char     *topic,
+                        int             id)
+{
+  TopicPartitions *tp = find_topic (self, topic);
+
+  if (tp == NULL || id < 0 || (guint)id >= tp->partitions->len)
+    return NULL;
+
+  return g_ptr_array_index (tp->partitions, id);
+}
+
+PbPartition *
+_pb_partition_map_get (PbPartitionMap *self,
+                       const char     *topic,
+                       int             id)
+{
+  TopicPartitions *tp = find_topic (self, topic);
+  PbPartition *p;
+
+  if (tp == NULL || id < 0)
+    return NULL;
+
+  if ((guint)id >= tp->partitions->len)
+    g_ptr_array_set_size (tp->partitions, id + 1);
+
+  p = g_ptr_array_index (tp->partitions, id);
+  if (p == NULL)
+    {
+      p = g_new0 (PbPartition, 1);
+      p->topic = tp->topic;
+      p->id = id;
+      p->committable = -1;
+      p->stored = -1;
+      p->committed = -1;
+      p->pause_reasons = self->all_reasons;
+      p->ready_link.data = p;
+      p->dirty_link.data = p;
+      g_ptr_array_index (tp->partitions, id) = p;
+    }
+
+  return p;
+}
+
+PbPartition *
+_pb_partition_map_lookup (PbPartitionMap           *self,
+                          const rd_kafka_message_t *rkm)
+{
+  TopicPartitions *tp;
+
+  if (G_LIKELY (rkm->rkt == self->last_rkt))
+    tp = self->last;
+  else
+    {
+      tp = NULL;
+      for (guint i = 0; i < self->topics->len; i++)
+        {
+          TopicPartitions *candidate = g_ptr_array_index (self->topics, i);
+
+          if (candidate->rkt == rkm->rkt)
+            {
+              tp = candidate;
+              break;
+            }
+        }
+
+      if (tp == NULL)
+        tp = find_topic (self, rd_kafka_topic_name (rkm->rkt));
+
+      self->last_rkt = rkm->rkt;
+      self->last = tp;
+    }
+
+  if (G_UNLIKELY (tp == NULL || rkm->partition < 0 ||
+                  (guint)rkm->partition >= tp->partitions->len))
+    return NULL;
+
+  return g_ptr_array_index (tp->partitions, rkm->partition);
+}
+
+void
+_pb_partition_map_foreach (PbPartitionMap  *self,
+                           PbPartitionFunc  func,
+                           gpointer         user_data)
+{
+  for (guint i = 0; i < self->topics->len; i++)
+    {
+      TopicPartitions *tp = g_ptr_array_index (self->topics, i);
+
+      for (guint j = 0; j < tp->partitions->len; j++)
+        {
+          PbPartition *p = g_ptr_array_index (tp->partitions, j);
+
+          if (p != NULL)
+            func (p, user_data);
+        }
+    }
+}
+
+static void
+set_paused (PbPartitionMap *self,
+            PbPartition    *p,
+            gboolean        paused)
+{
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new (1);
+
+  rd_kafka_topic_partition_list_add (list, p->topic->name, p->id);
+  _pb_consumer_set_paused (self->consumer, list, paused);
+  rd_kafka_topic_partition_list_destroy (list);
+}
+
+/* librdkafka's flag is only touched when the set goes from empty to not,
+ * or back, and only for an assigned partition. */
+void
+_pb_partition_pause (PbPartitionMap *self,
+                     PbPartition    *p,
+                     PbPauseReasons  reason)
+{
+  gboolean was_paused = p->pause_reasons != 0;
+
+  p->pause_reasons |= reason;
+
+  if (!was_paused && p->state == PB_PARTITION_ASSIGNED)
+    set_paused (self, p, TRUE);
+}
+
+void
+_pb_partition_resume (PbPartitionMap *self,
+                      PbPartition    *p,
+                      PbPauseReasons  reason)
+{
+  gboolean was_paused = p->pause_reasons != 0;
+
+  p->pause_reasons &= ~reason;
+
+  if (was_paused && p->pause_reasons == 0 && p->state == PB_PARTITION_ASSIGNED)
+    set_paused (self, p, FALSE);
+}
+
+static void
+pause_all_cb (PbPartition *p,
+              gpointer     user_data)
+{
+  PbPartitionMap *self = user_data;
+
+  _pb_partition_pause (self, p, self->all_reasons);
+}
+
+void
+_pb_partition_map_pause_all (PbPartitionMap *self,
+                             PbPauseReasons  reason)
+{
+  self->all_reasons |= reason;
+  _pb_partition_map_foreach (self, pause_all_cb, self);
+}
+
+void
+_pb_partition_map_apply_pauses (PbPartitionMap                        *self,
+                                const rd_kafka_topic_partition_list_t *partitions)
+{
+  rd_kafka_topic_partition_list_t *paused;
+  rd_kafka_topic_partition_list_t *resumed;
+
+  paused = rd_kafka_topic_partition_list_new (partitions->cnt);
+  resumed = rd_kafka_topic_partition_list_new (partitions->cnt);
+
+  for (int i = 0; i < partitions->cnt; i++)
+    {
+      PbPartition *p = _pb_partition_map_find (self, partitions->elems[i].topic,
+                                               partitions->elems[i].partition);
+
+      if (p != NULL)
+        rd_kafka_topic_partition_list_add (p->pause_reasons != 0 ? paused : resumed,
+                                           p->topic->name, p->id);
+    }
+
+  _pb_consumer_set_paused (self->consumer, paused, TRUE);
+  _pb_consumer_set_paused (self->consumer, resumed, FALSE);
+
+  rd_kafka_topic_partition_list_destroy (paused);
+  rd_kafka_topic_partition_list_destroy (resumed);
+}
+
+void
+_pb_partition_drop_queued (PbPartition *p)
+{
+  rd_kafka_message_t *rkm;
+
+  while ((rkm = _pb_ring_pop (&p->fifo)) != NULL)
+    rd_kafka_message_destroy (rkm);
+}
