@@ -20,7 +20,7 @@
  * also drops what librdkafka prefetched for it, which lets the records of
  * other partitions through. */
 
-#define BACKPRESSURE_HIGH 5000
+#define BACKPRESSURE_HIGH 2000
 #define BACKPRESSURE_LOW  1000
 
 /* The clock is read after every record of a slow handler, and after up

@@ -7,6 +7,10 @@
 
 #pragma once
 
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-kafka-source-private.h is a private header of Paperboy."
+#endif
+
 #include <glib.h>
 #include <librdkafka/rdkafka.h>
 

@@ -7,6 +7,10 @@
 
 #pragma once
 
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-mock-cluster-private.h is a private header of Paperboy."
+#endif
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
