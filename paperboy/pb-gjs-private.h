@@ -21,6 +21,10 @@ G_BEGIN_DECLS
 /* Whether @type (or a parent) is a class GJS registered. */
 gboolean _pb_gjs_is_javascript  (GType  type);
 
+/* Whether @error is how GJS reports a JavaScript virtual function's
+ * return value that it could not convert. */
+gboolean _pb_gjs_is_wrong_return (const GError *error);
+
 /* Before the engine calls into JavaScript code. */
 void     _pb_gjs_before_call    (void);
 

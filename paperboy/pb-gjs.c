@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Handlers written in JavaScript.
  *
@@ -102,6 +103,18 @@ _pb_gjs_is_javascript (GType type)
   gjs_init ();
 
   return gjs.present && g_type_get_qdata (type, custom_type_quark) != NULL;
+}
+
+/* GJS turns a value it cannot convert to the C return type into an error
+ * "Expected … for Return value but got …", thrown like any other exception
+ * of the function. */
+gboolean
+_pb_gjs_is_wrong_return (const GError *error)
+{
+  return error != NULL &&
+         error->domain != 0 &&
+         error->domain == g_quark_try_string ("gjs-js-error-quark") &&
+         strstr (error->message, " for Return value ") != NULL;
 }
 
 void

@@ -12,6 +12,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "pb-enum-types.h"
+#include "pb-gjs-private.h"
 #include "pb-message.h"
 #include "pb-util-private.h"
 
@@ -84,6 +85,28 @@ _pb_handler_missing_error_new (PbHandler  *self,
                       G_OBJECT_TYPE_NAME (self), vfunc);
 }
 
+/* A failure of @vfunc, as a handler reports it: a JavaScript handler's
+ * return value of the wrong type becomes a PB_ERROR_HANDLER error naming
+ * the handler and the virtual function. */
+static void
+propagate_failure (PbHandler   *self,
+                   const char  *vfunc,
+                   GError      *local_error,
+                   GError     **error)
+{
+  if (_pb_gjs_is_wrong_return (local_error) &&
+      _pb_gjs_is_javascript (G_OBJECT_TYPE (self)))
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_HANDLER,
+                   _("%s.%s() returned a value of the wrong type: %s"),
+                   G_OBJECT_TYPE_NAME (self), vfunc, local_error->message);
+      g_error_free (local_error);
+      return;
+    }
+
+  g_propagate_error (error, local_error);
+}
+
 gboolean
 _pb_handler_check_result (PbHandler   *self,
                           const char  *vfunc,
@@ -106,7 +129,7 @@ _pb_handler_check_result (PbHandler   *self,
   if (local_error == NULL)
     local_error = _pb_handler_missing_error_new (self, vfunc);
 
-  g_propagate_error (error, local_error);
+  propagate_failure (self, vfunc, local_error, error);
 
   return FALSE;
 }
@@ -125,7 +148,7 @@ _pb_handler_check_object (PbHandler   *self,
       g_error_free (local_error);
     }
   else if (local_error != NULL)
-    g_propagate_error (error, local_error);
+    propagate_failure (self, vfunc, local_error, error);
 
   return object;
 }

@@ -9,6 +9,8 @@
 
 #include "pb-test-util.h"
 
+#include "test-handlers.h"
+
 #include <string.h>
 #include <unistd.h>
 #include <librdkafka/rdkafka.h>
@@ -444,4 +446,108 @@ pb_test_bytes_to_string (GBytes *bytes)
   data = g_bytes_get_data (bytes, &len);
 
   return g_strndup (data != NULL ? data : "", len);
+}
+
+/* Engine test cases */
+
+void
+pb_test_fixture_set_up (PbTestFixture *fixture,
+                        gconstpointer  user_data)
+{
+  fixture->topic = pb_test_unique ("topic");
+  fixture->group = pb_test_unique ("group");
+}
+
+void
+pb_test_fixture_tear_down (PbTestFixture *fixture,
+                           gconstpointer  user_data)
+{
+  g_free (fixture->topic);
+  g_free (fixture->group);
+}
+
+void
+pb_test_add_handler (PbEngine *engine,
+                     gpointer  handler)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (pb_engine_add_handler (engine, PB_HANDLER (handler), &error));
+  g_assert_no_error (error);
+}
+
+void
+pb_test_add_new_handler (PbEngine *engine,
+                         gpointer  handler)
+{
+  pb_test_add_handler (engine, handler);
+  g_object_unref (handler);
+}
+
+void
+pb_test_assert_record (GPtrArray  *records,
+                       guint       i,
+                       const char *topic,
+                       int         partition,
+                       gint64      offset,
+                       const char *value)
+{
+  g_autofree char *expected = g_strdup_printf ("%s/%d/%" G_GINT64_FORMAT "/%s",
+                                               topic, partition, offset, value);
+
+  g_assert_cmpuint (i, <, records->len);
+  g_assert_cmpstr (g_ptr_array_index (records, i), ==, expected);
+}
+
+gboolean
+pb_test_counter_has_expected (gpointer user_data)
+{
+  TestCounter *counter = user_data;
+
+  return counter->n_handled >= GPOINTER_TO_UINT (g_object_get_data (user_data, "expected"));
+}
+
+void
+pb_test_expect (gpointer object,
+                guint    n)
+{
+  g_object_set_data (object, "expected", GUINT_TO_POINTER (n));
+}
+
+gboolean
+pb_test_recorder_has_expected (gpointer user_data)
+{
+  return test_recorder_finished (user_data,
+                                 GPOINTER_TO_UINT (g_object_get_data (user_data, "expected")));
+}
+
+gboolean
+pb_test_async_has_expected (gpointer user_data)
+{
+  TestAsync *handler = user_data;
+
+  return handler->done->len + handler->errors->len >=
+         GPOINTER_TO_UINT (g_object_get_data (user_data, "expected"));
+}
+
+GError *
+pb_test_error_at (GPtrArray *errors,
+                  guint      i)
+{
+  g_assert_cmpuint (i, <, errors->len);
+  return g_ptr_array_index (errors, i);
+}
+
+void
+pb_test_assert_events (GPtrArray          *events,
+                       const char * const *expected)
+{
+  g_autofree char *got = NULL;
+  g_autofree char *want = g_strjoinv (" ", (char **)expected);
+
+  g_ptr_array_add (events, NULL);
+  got = g_strjoinv (" ", (char **)events->pdata);
+  g_ptr_array_remove_index (events, events->len - 1);
+
+  g_assert_cmpstr (got, ==, want);
 }

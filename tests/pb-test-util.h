@@ -76,6 +76,44 @@ gboolean       pb_test_finish         (PbTestRun       *run,
 void           pb_test_wait_assigned  (PbEngine        *engine,
                                        guint            timeout_ms);
 
+/* A topic and a group of their own, for a test case. */
+typedef struct
+{
+  char *topic;
+  char *group;
+} PbTestFixture;
+
+void           pb_test_fixture_set_up       (PbTestFixture      *fixture,
+                                             gconstpointer       user_data);
+void           pb_test_fixture_tear_down    (PbTestFixture      *fixture,
+                                             gconstpointer       user_data);
+
+void           pb_test_add_handler          (PbEngine           *engine,
+                                             gpointer            handler);
+/* The same, dropping the caller's reference. */
+void           pb_test_add_new_handler      (PbEngine           *engine,
+                                             gpointer            handler);
+
+/* records[i] is "topic/partition/offset/value". */
+void           pb_test_assert_record        (GPtrArray          *records,
+                                             guint               i,
+                                             const char         *topic,
+                                             int                 partition,
+                                             gint64              offset,
+                                             const char         *value);
+void           pb_test_assert_events        (GPtrArray          *events,
+                                             const char * const *expected);
+GError        *pb_test_error_at             (GPtrArray          *errors,
+                                             guint               i);
+
+/* How many records a test handler is expected to see, and conditions for
+ * pb_test_wait_until() that it did. */
+void           pb_test_expect               (gpointer            handler,
+                                             guint               n);
+gboolean       pb_test_counter_has_expected (gpointer            counter);
+gboolean       pb_test_recorder_has_expected (gpointer           recorder);
+gboolean       pb_test_async_has_expected   (gpointer            handler);
+
 char          *pb_test_bytes_to_string (GBytes         *bytes);
 
 G_END_DECLS

@@ -18,6 +18,11 @@ every ``Paperboy.Handler`` subclass so that:
 * ``do_on_message``, ``do_on_tombstone``, ``do_on_finished_handling`` and
   ``do_handle`` may return ``None`` for success, like the original
   kafka-paperboy handlers;
+* a value of the wrong type (``42`` from ``do_did_receive_message``, a
+  ``dict`` from ``do_on_message``) is a failure, reported like an
+  exception, instead of being read as "skip" or "no context" (PyGObject
+  would print a ``TypeError`` and go on); a wrong value from ``do_on_error``
+  is logged and stops;
 * an exception in ``do_handle_async`` completes the operation with that
   error instead of leaving the engine waiting forever.
 
@@ -32,7 +37,7 @@ attribute (``topic = 'name'`` or ``topics = [...]``).
 import functools
 import traceback
 
-from gi.repository import Gio, GLib
+from gi.repository import Gio, GLib, GObject
 
 from ..module import get_introspection_module
 from ..overrides import override
@@ -46,30 +51,49 @@ __all__ = []
 _BOOLEAN_VFUNCS = ('on_message', 'on_tombstone', 'on_finished_handling',
                    'handle', 'handle_finish')
 # Virtual functions that report failure through a GError and return an
-# object: None keeps its meaning (no context, skip the record).
-_OBJECT_VFUNCS = ('define_context', 'did_receive_message')
+# object (of the type given here): None keeps its meaning (no context, skip
+# the record).
+_OBJECT_VFUNCS = {'define_context': (GObject.Object, 'GObject.Object'),
+                  'did_receive_message': (Paperboy.Message, 'Paperboy.Message')}
+
+
+class _WrongReturn(TypeError):
+    """A virtual function returned a value of the wrong type."""
 
 
 def _handler_error(handler, vfunc, exc):
-    text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    message = '%s.%s() raised %s: %s\n%s' % (handler.__gtype__.name, vfunc,
-                                             type(exc).__name__, exc, text.rstrip())
+    if isinstance(exc, _WrongReturn):
+        message = '%s.%s() %s' % (handler.__gtype__.name, vfunc, exc)
+    else:
+        text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        message = '%s.%s() raised %s: %s\n%s' % (handler.__gtype__.name, vfunc,
+                                                 type(exc).__name__, exc, text.rstrip())
     return GLib.Error.new_literal(Paperboy.error_quark(), message,
                                   Paperboy.Error.HANDLER)
 
 
-def _wrap_throwing(vfunc, func, none_means_true):
+def _check_result(result, expected):
+    if expected is bool:
+        if result is None:
+            return True
+        if isinstance(result, bool):
+            return result
+        raise _WrongReturn('returned %s, expected bool or None' % type(result).__name__)
+    cls, name = expected
+    if result is None or isinstance(result, cls):
+        return result
+    raise _WrongReturn('returned %s, expected %s or None' % (type(result).__name__, name))
+
+
+def _wrap_throwing(vfunc, func, expected):
     @functools.wraps(func)
     def wrapper(self, *args):
         try:
-            result = func(self, *args)
+            return _check_result(func(self, *args), expected)
         except GLib.Error:
             raise
         except Exception as exc:
             raise _handler_error(self, vfunc, exc) from exc
-        if result is None and none_means_true:
-            return True
-        return result
     wrapper._paperboy_wrapped = True
     return wrapper
 
@@ -78,7 +102,11 @@ def _wrap_on_error(func):
     @functools.wraps(func)
     def wrapper(self, error, message, context):
         try:
-            return func(self, error, message, context)
+            action = func(self, error, message, context)
+            if not isinstance(action, Paperboy.ErrorAction):
+                raise _WrongReturn('returned %s, expected Paperboy.ErrorAction: stopping'
+                                   % type(action).__name__)
+            return action
         except Exception as exc:
             GLib.log_default_handler(
                 'Paperboy', GLib.LogLevelFlags.LEVEL_WARNING,
@@ -130,9 +158,9 @@ class Handler(Paperboy.Handler):
                 continue
             vfunc = name[3:]
             if vfunc in _BOOLEAN_VFUNCS:
-                setattr(cls, name, _wrap_throwing(vfunc, func, True))
+                setattr(cls, name, _wrap_throwing(vfunc, func, bool))
             elif vfunc in _OBJECT_VFUNCS:
-                setattr(cls, name, _wrap_throwing(vfunc, func, False))
+                setattr(cls, name, _wrap_throwing(vfunc, func, _OBJECT_VFUNCS[vfunc]))
             elif vfunc == 'on_error':
                 setattr(cls, name, _wrap_on_error(func))
             elif vfunc == 'handle_async':

@@ -1,0 +1,167 @@
+/* pb-test-consumer.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* An engine in a process of its own, for tests of what processes do:
+ * several members of one group, SIGTERM, SIGKILL.
+ *
+ *   pb-test-consumer --bootstrap B --group G --topic T [--delay-ms N]
+ *                    [-X key=value]...
+ *
+ * Handles the records of T (sleeping N ms for each) and prints, one line
+ * each, on stdout:
+ *   assigned TOPIC PARTITION     for every partition it is given
+ *   revoked TOPIC PARTITION LOST for every partition it gives up
+ *   handled PARTITION OFFSET     for every record, once handled
+ *   stopped                      when the run ended well
+ * SIGINT and SIGTERM stop it gracefully. Exits 0 when the run ended
+ * well, 1 when it failed (with the error on stderr), 2 on bad usage. */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <paperboy.h>
+
+#define TEST_TYPE_PRINTER (test_printer_get_type ())
+G_DECLARE_FINAL_TYPE (TestPrinter, test_printer, TEST, PRINTER, PbHandler)
+
+struct _TestPrinter
+{
+  PbHandler parent_instance;
+  guint     delay_ms;
+};
+
+G_DEFINE_FINAL_TYPE (TestPrinter, test_printer, PB_TYPE_HANDLER)
+
+static gboolean
+test_printer_on_message (PbHandler  *handler,
+                         PbMessage  *message,
+                         GObject    *context,
+                         GError    **error)
+{
+  TestPrinter *self = TEST_PRINTER (handler);
+
+  if (self->delay_ms > 0)
+    g_usleep (self->delay_ms * 1000);
+
+  g_print ("handled %d %" G_GINT64_FORMAT "\n",
+           pb_message_get_partition (message), pb_message_get_offset (message));
+
+  return TRUE;
+}
+
+static void
+test_printer_class_init (TestPrinterClass *klass)
+{
+  PB_HANDLER_CLASS (klass)->on_message = test_printer_on_message;
+  PB_HANDLER_CLASS (klass)->on_tombstone = test_printer_on_message;
+}
+
+static void
+test_printer_init (TestPrinter *self)
+{
+}
+
+static void
+print_partitions (const char *what,
+                  GVariant   *partitions,
+                  const char *suffix)
+{
+  GVariantIter iter;
+  const char *topic;
+  gint32 partition;
+
+  g_variant_iter_init (&iter, partitions);
+  while (g_variant_iter_next (&iter, "(&si)", &topic, &partition))
+    g_print ("%s %s %d%s\n", what, topic, partition, suffix);
+}
+
+static void
+assigned_cb (PbEngine *engine,
+             GVariant *partitions,
+             gpointer  user_data)
+{
+  print_partitions ("assigned", partitions, "");
+}
+
+static void
+revoked_cb (PbEngine *engine,
+            GVariant *partitions,
+            gboolean  lost,
+            gpointer  user_data)
+{
+  print_partitions ("revoked", partitions, lost ? " lost" : "");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *bootstrap = NULL;
+  g_autofree char *group = NULL;
+  g_autofree char *topic = NULL;
+  g_auto(GStrv) config = NULL;
+  int delay_ms = 0;
+  GOptionEntry entries[] = {
+    { "bootstrap", 0, 0, G_OPTION_ARG_STRING, &bootstrap, "Bootstrap servers", "B" },
+    { "group", 0, 0, G_OPTION_ARG_STRING, &group, "Consumer group", "G" },
+    { "topic", 0, 0, G_OPTION_ARG_STRING, &topic, "Topic", "T" },
+    { "delay-ms", 0, 0, G_OPTION_ARG_INT, &delay_ms, "Time each record takes", "N" },
+    { "config", 'X', 0, G_OPTION_ARG_STRING_ARRAY, &config, "librdkafka property", "KEY=VALUE" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr(PbEngine) engine = NULL;
+  g_autoptr(TestPrinter) printer = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Every line reaches the test as soon as it is printed. */
+  setvbuf (stdout, NULL, _IOLBF, 0);
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error) ||
+      bootstrap == NULL || group == NULL || topic == NULL)
+    {
+      g_printerr ("%s\n", error != NULL ? error->message : "--bootstrap, --group and --topic are needed");
+      return 2;
+    }
+
+  engine = pb_engine_new (bootstrap, group);
+  pb_engine_set_handle_signals (engine, TRUE);
+  pb_engine_set_commit_interval_ms (engine, 200);
+
+  for (guint i = 0; config != NULL && config[i] != NULL; i++)
+    {
+      g_auto(GStrv) pair = g_strsplit (config[i], "=", 2);
+
+      if (pair[1] == NULL || !pb_engine_set_config (engine, pair[0], pair[1], &error))
+        {
+          g_printerr ("%s\n", error != NULL ? error->message : "-X takes KEY=VALUE");
+          return 2;
+        }
+    }
+
+  printer = g_object_new (TEST_TYPE_PRINTER, "topic", topic, NULL);
+  printer->delay_ms = delay_ms;
+  if (!pb_engine_add_handler (engine, PB_HANDLER (printer), &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+
+  g_signal_connect (engine, "partitions-assigned", G_CALLBACK (assigned_cb), NULL);
+  g_signal_connect (engine, "partitions-revoked", G_CALLBACK (revoked_cb), NULL);
+
+  if (!pb_engine_run (engine, NULL, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 1;
+    }
+
+  g_print ("stopped\n");
+
+  return 0;
+}

@@ -1,0 +1,215 @@
+/* test-config.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "pb-test-util.h"
+#include "test-handlers.h"
+
+/* Configuration and bad input */
+
+/* Configuration and bad input */
+
+static void
+test_config_errors (void)
+{
+  g_autoptr(PbEngine) engine = pb_engine_new ("localhost:9092", "group");
+  g_autoptr(GError) error = NULL;
+  const struct {
+    const char *key;
+    const char *value;
+  } rejected[] = {
+    { "no.such.property", "1" },
+    { "session.timeout.ms", "soon" },
+    { "enable.auto.commit", "false" },
+    { "consumer.enable.auto.commit", "false" },
+    { "enable.auto.offset.store", "true" },
+    { "enable.partition.eof", "true" },
+    { "log.queue", "false" },
+    { "producer.enable.idempotence", "false" },
+    { "group.id", "other" },
+    { "bootstrap.servers", "elsewhere:9092" },
+    { "consumer.no.such.property", "1" },
+  };
+
+  g_test_summary ("Unknown keys, bad values and keys the engine owns are PB_ERROR_CONFIG "
+                  "at pb_engine_set_config()");
+
+  for (guint i = 0; i < G_N_ELEMENTS (rejected); i++)
+    {
+      g_test_message ("%s = %s", rejected[i].key, rejected[i].value);
+      g_assert_false (pb_engine_set_config (engine, rejected[i].key, rejected[i].value, &error));
+      g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+      g_assert_nonnull (strstr (error->message, strchr (rejected[i].key, '.') != NULL &&
+                                g_str_has_prefix (rejected[i].key, "consumer.")
+                                ? rejected[i].key + strlen ("consumer.")
+                                : g_str_has_prefix (rejected[i].key, "producer.")
+                                ? rejected[i].key + strlen ("producer.")
+                                : rejected[i].key));
+      g_clear_error (&error);
+    }
+
+  g_assert_true (pb_engine_set_config (engine, "fetch.wait.max.ms", "10", &error));
+  g_assert_true (pb_engine_set_config (engine, "consumer.session.timeout.ms", "6000", &error));
+  g_assert_true (pb_engine_set_config (engine, "producer.linger.ms", "5", &error));
+  g_assert_true (pb_engine_set_config (engine, "sasl.password", "hunter2", &error));
+  g_assert_true (pb_engine_set_config (engine, "fetch.wait.max.ms", NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+assert_run_fails (PbEngine   *engine,
+                  GQuark      domain,
+                  int         code,
+                  const char *fragment)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (pb_engine_run (engine, NULL, &error));
+  g_assert_error (error, domain, code);
+  if (fragment != NULL)
+    g_assert_nonnull (strstr (error->message, fragment));
+  g_assert_cmpint (pb_engine_get_state (engine), ==, PB_ENGINE_STATE_FAILED);
+}
+
+static void
+test_config_run_errors (PbTestFixture *fixture,
+                        gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) no_handlers = pb_test_engine_new (fixture->group);
+  g_autoptr(PbEngine) no_group = pb_test_engine_new (NULL);
+  g_autoptr(PbEngine) bad_assignor = pb_test_engine_new (fixture->group);
+  g_autoptr(PbEngine) bad_reset = pb_test_engine_new (fixture->group);
+  g_autoptr(PbEngine) bad_mock = pb_engine_new ("mock://many", fixture->group);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("No handlers, no group, a value only rd_kafka_new() rejects, a bad "
+                  "auto-offset-reset and a bad mock:// address fail run at once");
+
+  assert_run_fails (no_handlers, PB_ERROR, PB_ERROR_NO_HANDLER, NULL);
+
+  pb_test_add_new_handler (no_group, test_counter_new (fixture->topic));
+  assert_run_fails (no_group, PB_ERROR, PB_ERROR_CONFIG, NULL);
+
+  g_assert_true (pb_engine_set_config (bad_assignor, "partition.assignment.strategy",
+                                       "no-such-assignor", &error));
+  g_assert_no_error (error);
+  pb_test_add_new_handler (bad_assignor, test_counter_new (fixture->topic));
+  assert_run_fails (bad_assignor, PB_ERROR, PB_ERROR_CONFIG, "no-such-assignor");
+
+  pb_engine_set_auto_offset_reset (bad_reset, "sideways");
+  pb_test_add_new_handler (bad_reset, test_counter_new (fixture->topic));
+  assert_run_fails (bad_reset, PB_ERROR, PB_ERROR_CONFIG, "auto.offset.reset");
+
+  pb_test_add_new_handler (bad_mock, test_counter_new (fixture->topic));
+  g_assert_null (pb_engine_get_mock_cluster (bad_mock));
+  assert_run_fails (bad_mock, PB_ERROR, PB_ERROR_CONFIG, "mock://many");
+
+  /* A failed engine runs again once fixed. */
+  g_assert_false (pb_engine_run (no_handlers, NULL, &error));
+  g_clear_error (&error);
+}
+
+static void
+test_missing_topic (PbTestFixture *fixture,
+                    gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A topic the cluster does not have fails run with PB_ERROR_KAFKA naming it");
+
+  if (pb_test_mock_cluster () == NULL)
+    {
+      g_test_skip ("needs the mock cluster to fake a missing topic");
+      return;
+    }
+
+  g_assert_true (pb_mock_cluster_set_topic_error (pb_test_mock_cluster (), fixture->topic,
+                                                  3 /* UNKNOWN_TOPIC_OR_PARTITION */, &error));
+  g_assert_no_error (error);
+
+  pb_test_add_new_handler (engine, test_counter_new (fixture->topic));
+  g_assert_false (pb_test_run_until (engine, NULL, NULL, 60000, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_KAFKA);
+  g_assert_nonnull (strstr (error->message, fixture->topic));
+
+  pb_mock_cluster_set_topic_error (pb_test_mock_cluster (), fixture->topic, 0, NULL);
+}
+
+static gboolean
+time_passed (gpointer user_data)
+{
+  return g_get_monotonic_time () > *(gint64 *)user_data;
+}
+
+static void
+test_unreachable_broker (PbTestFixture *fixture,
+                         gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = g_object_new (PB_TYPE_ENGINE,
+                                             "bootstrap-servers", "127.0.0.1:1",
+                                             "group-id", fixture->group,
+                                             NULL);
+  g_autoptr(TestCounter) counter = test_counter_new (fixture->topic);
+  g_autoptr(GError) error = NULL;
+  gint64 until = g_get_monotonic_time () + G_USEC_PER_SEC;
+
+  g_test_summary ("An unreachable broker is retried, and stop still ends the run");
+
+  pb_engine_set_config (engine, "session.timeout.ms", "6000", NULL);
+  pb_engine_set_config (engine, "reconnect.backoff.max.ms", "200", NULL);
+  pb_test_add_handler (engine, counter);
+  g_assert_true (pb_test_run_until (engine, time_passed, &until, 30000, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (counter->n_handled, ==, 0);
+}
+
+static void
+test_auto_offset_reset_error (PbTestFixture *fixture,
+                              gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestCounter) counter = test_counter_new (fixture->topic);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("With auto-offset-reset \"error\", a partition without a committed offset "
+                  "fails the run instead of stalling");
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_many (fixture->topic, 0, 2, "v");
+  pb_engine_set_auto_offset_reset (engine, "error");
+  pb_test_add_handler (engine, counter);
+
+  g_assert_false (pb_test_run_until (engine, NULL, NULL, 30000, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_KAFKA);
+  g_assert_nonnull (strstr (error->message, fixture->topic));
+  g_assert_cmpuint (counter->n_handled, ==, 0);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  pb_test_init (&argc, &argv);
+
+#define ADD(path, func, data) \
+  g_test_add ("/Paperboy/Engine/" path, PbTestFixture, data, \
+              pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
+
+  g_test_add_func ("/Paperboy/Engine/config/set-config", test_config_errors);
+  ADD ("config/run", test_config_run_errors, NULL);
+  ADD ("bad-input/missing-topic", test_missing_topic, NULL);
+  ADD ("bad-input/unreachable-broker", test_unreachable_broker, NULL);
+  ADD ("bad-input/auto-offset-reset-error", test_auto_offset_reset_error, NULL);
+
+#undef ADD
+
+  return g_test_run ();
+}

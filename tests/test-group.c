@@ -1,0 +1,280 @@
+/* test-group.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include "pb-test-util.h"
+#include "test-handlers.h"
+
+/* Several members of one group, each owning partitions other than 0. */
+
+#define N_MEMBERS 3
+
+typedef struct
+{
+  PbEngine    *engine;
+  TestCounter *counter;
+  PbTestRun   *run;
+  GHashTable  *owned;      /* partition numbers */
+} Member;
+
+static void
+owned_cb (PbEngine *engine,
+          GVariant *partitions,
+          Member   *member)
+{
+  GVariantIter iter;
+  gint32 partition;
+
+  g_variant_iter_init (&iter, partitions);
+  while (g_variant_iter_next (&iter, "(&si)", NULL, &partition))
+    g_hash_table_add (member->owned, GINT_TO_POINTER (partition));
+}
+
+static void
+disowned_cb (PbEngine *engine,
+             GVariant *partitions,
+             gboolean  lost,
+             Member   *member)
+{
+  GVariantIter iter;
+  gint32 partition;
+
+  g_variant_iter_init (&iter, partitions);
+  while (g_variant_iter_next (&iter, "(&si)", NULL, &partition))
+    g_hash_table_remove (member->owned, GINT_TO_POINTER (partition));
+}
+
+static gboolean
+each_owns_one (gpointer user_data)
+{
+  Member *members = user_data;
+
+  for (guint i = 0; i < N_MEMBERS; i++)
+    if (g_hash_table_size (members[i].owned) != 1)
+      return FALSE;
+
+  return TRUE;
+}
+
+static void
+test_stop_members (void)
+{
+  g_autofree char *topic = pb_test_unique ("members");
+  g_autofree char *group = pb_test_unique ("group");
+  g_autoptr(GHashTable) handled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  Member members[N_MEMBERS];
+  gboolean owner_of_zero = FALSE;
+
+  g_test_summary ("Three members of one group, each owning one partition of three, "
+                  "stop gracefully; none handles a record another handled");
+
+  pb_test_create_topic (topic, N_MEMBERS);
+  for (int p = 0; p < N_MEMBERS; p++)
+    pb_test_produce_many (topic, p, 20, "v");
+
+  for (guint i = 0; i < N_MEMBERS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      members[i].engine = pb_test_engine_new (group);
+      members[i].counter = test_counter_new (topic);
+      members[i].owned = g_hash_table_new (NULL, NULL);
+      g_assert_true (pb_engine_add_handler (members[i].engine, PB_HANDLER (members[i].counter), &error));
+      g_assert_no_error (error);
+      g_signal_connect (members[i].engine, "partitions-assigned", G_CALLBACK (owned_cb), &members[i]);
+      g_signal_connect (members[i].engine, "partitions-revoked", G_CALLBACK (disowned_cb), &members[i]);
+      members[i].run = pb_test_start (members[i].engine);
+    }
+
+  pb_test_wait_until (each_owns_one, members, 90000);
+
+  for (guint i = 0; i < N_MEMBERS; i++)
+    owner_of_zero |= g_hash_table_contains (members[i].owned, GINT_TO_POINTER (0));
+  g_assert_true (owner_of_zero);
+
+  for (guint i = 0; i < N_MEMBERS; i++)
+    pb_engine_stop (members[i].engine);
+
+  for (guint i = 0; i < N_MEMBERS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (pb_test_finish (members[i].run, FALSE, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (pb_engine_get_state (members[i].engine), ==, PB_ENGINE_STATE_STOPPED);
+
+      for (guint j = 0; j < members[i].counter->records->len; j++)
+        g_assert_true (g_hash_table_add (handled, g_strdup (g_ptr_array_index (members[i].counter->records, j))));
+
+      g_clear_object (&members[i].engine);
+      g_clear_object (&members[i].counter);
+      g_clear_pointer (&members[i].owned, g_hash_table_unref);
+    }
+}
+
+/* Members in processes of their own, stopped with SIGTERM. */
+
+#define N_PROCESSES   3
+#define N_PARTITIONS 12
+
+typedef struct
+{
+  GSubprocess      *process;
+  GDataInputStream *out;
+  GHashTable       *owned;
+  GCancellable     *cancellable;
+  gboolean          stopped;
+  gboolean          eof;
+} Process;
+
+static void read_next (Process *process);
+
+static void
+line_cb (GObject      *source_object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Process *process = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  g_auto(GStrv) words = NULL;
+
+  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source_object),
+                                                    result, NULL, &error);
+  if (line == NULL)
+    {
+      process->eof = TRUE;
+      return;
+    }
+
+  words = g_strsplit (line, " ", -1);
+  if (g_strcmp0 (words[0], "assigned") == 0)
+    g_hash_table_add (process->owned, GINT_TO_POINTER (atoi (words[2])));
+  else if (g_strcmp0 (words[0], "revoked") == 0)
+    g_hash_table_remove (process->owned, GINT_TO_POINTER (atoi (words[2])));
+  else if (g_strcmp0 (words[0], "stopped") == 0)
+    process->stopped = TRUE;
+
+  read_next (process);
+}
+
+static void
+read_next (Process *process)
+{
+  g_data_input_stream_read_line_async (process->out, G_PRIORITY_DEFAULT, process->cancellable,
+                                       line_cb, process);
+}
+
+static gboolean
+each_process_owns_some (gpointer user_data)
+{
+  Process *processes = user_data;
+  guint total = 0;
+
+  for (guint i = 0; i < N_PROCESSES; i++)
+    {
+      if (g_hash_table_size (processes[i].owned) == 0)
+        return FALSE;
+      total += g_hash_table_size (processes[i].owned);
+    }
+
+  return total == N_PARTITIONS;
+}
+
+static gboolean
+all_at_eof (gpointer user_data)
+{
+  Process *processes = user_data;
+
+  for (guint i = 0; i < N_PROCESSES; i++)
+    if (!processes[i].eof)
+      return FALSE;
+
+  return TRUE;
+}
+
+static void
+test_sigterm_processes (void)
+{
+  g_autofree char *topic = pb_test_unique ("processes");
+  g_autofree char *group = pb_test_unique ("group");
+  const char *consumer = g_getenv ("PB_TEST_CONSUMER");
+  Process processes[N_PROCESSES];
+
+  g_test_summary ("Three engines in processes of their own share a 12-partition topic; "
+                  "SIGTERM stops each gracefully, and each exits 0");
+
+  if (consumer == NULL)
+    {
+      g_test_skip ("PB_TEST_CONSUMER is not set");
+      return;
+    }
+
+  pb_test_create_topic (topic, N_PARTITIONS);
+  for (int p = 0; p < N_PARTITIONS; p++)
+    pb_test_produce_many (topic, p, 10, "v");
+
+  for (guint i = 0; i < N_PROCESSES; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      processes[i].process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                                               consumer,
+                                               "--bootstrap", pb_test_bootstrap (),
+                                               "--group", group, "--topic", topic,
+                                               "-X", "session.timeout.ms=6000",
+                                               "-X", "heartbeat.interval.ms=500",
+                                               "-X", "fetch.wait.max.ms=10",
+                                               NULL);
+      g_assert_no_error (error);
+      processes[i].out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (processes[i].process));
+      processes[i].owned = g_hash_table_new (NULL, NULL);
+      processes[i].cancellable = g_cancellable_new ();
+      processes[i].stopped = FALSE;
+      processes[i].eof = FALSE;
+      read_next (&processes[i]);
+    }
+
+  pb_test_wait_until (each_process_owns_some, processes, 90000);
+
+  for (guint i = 0; i < N_PROCESSES; i++)
+    g_subprocess_send_signal (processes[i].process, SIGTERM);
+
+  pb_test_wait_until (all_at_eof, processes, 60000);
+
+  for (guint i = 0; i < N_PROCESSES; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (g_subprocess_wait (processes[i].process, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (g_subprocess_get_if_exited (processes[i].process));
+      g_assert_cmpint (g_subprocess_get_exit_status (processes[i].process), ==, 0);
+      g_assert_true (processes[i].stopped);
+
+      g_clear_object (&processes[i].out);
+      g_clear_object (&processes[i].process);
+      g_clear_object (&processes[i].cancellable);
+      g_clear_pointer (&processes[i].owned, g_hash_table_unref);
+    }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  pb_test_init (&argc, &argv);
+
+  g_test_add_func ("/Paperboy/Group/stop-members", test_stop_members);
+  g_test_add_func ("/Paperboy/Group/sigterm-processes", test_sigterm_processes);
+
+  return g_test_run ();
+}
