@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// Configuration and bad input from JavaScript.
+//
+// Run with `gjs -m testConfig.js [FILTER...]`: every test whose name contains one of
+// the FILTERs runs (all of them without one). The output is TAP.
+
+import GObject from 'gi://GObject';
+import System from 'system';
+
+import Paperboy from 'gi://Paperboy?version=1';
+
+import {
+    assertEqual, assertError, assertIncludes, assertSame, assertThrows, cluster, newEngine,
+    recordStates, runEngine, runTests, stateNames, test
+} from './harness.js';
+import {Counter} from './handlers.js';
+
+/* Configuration and bad input */
+
+test('bad input: set_config errors, no handler, no group, bad registrations', ({topic, group}) => {
+    const engine = newEngine(group);
+
+    for (const [key, value] of [['no.such.key', '1'], ['session.timeout.ms', 'soon'],
+        ['enable.auto.commit', 'false'], ['consumer.enable.auto.offset.store', 'true'],
+        ['group.id', 'other'], ['bootstrap.servers', 'elsewhere:9092']]) {
+        const error = assertThrows(() => engine.set_config(key, value), Paperboy.Error, Paperboy.Error.CONFIG,
+            `set_config(${key}, ${value})`);
+        assertIncludes(error.message, key.replace(/^consumer\./, ''), 'the error names the key');
+    }
+    assertEqual(engine.set_config('consumer.fetch.wait.max.ms', '20'), true, 'set_config() of a scoped key');
+    assertEqual(engine.set_config('consumer.fetch.wait.max.ms', null), true, 'set_config(key, null) removes it');
+
+    // Running without handlers fails at once; so does running without a group.
+    const states = recordStates(engine);
+    const noHandler = assertThrows(() => engine.run(null), Paperboy.Error, Paperboy.Error.NO_HANDLER,
+        'run() without handlers');
+    assertIncludes(noHandler.message, 'handler', 'NO_HANDLER message');
+    assertEqual(engine.state, Paperboy.EngineState.FAILED, 'state after a failed start');
+    assertEqual(stateNames(states), ['STARTING', 'FAILED'], 'states of a failed start');
+
+    const noGroup = newEngine(null);
+    noGroup.add_handler(new Counter({topic}));
+    assertThrows(() => noGroup.run(null), Paperboy.Error, Paperboy.Error.CONFIG, 'run() without a group id');
+
+    // Registration errors.
+    const first = new Counter({topic});
+    engine.add_handler(first);
+    const duplicate = assertThrows(() => engine.add_handler(new Counter({topic})),
+        Paperboy.Error, Paperboy.Error.CONFIG, 'a second handler for a topic');
+    assertIncludes(duplicate.message, topic, 'the error names the topic');
+    assertThrows(() => engine.add_handler(new Counter()), Paperboy.Error, Paperboy.Error.CONFIG,
+        'a handler without a topic');
+    assertThrows(() => engine.add_handler(new Counter({topic: '^pattern-.*'})), Paperboy.Error,
+        Paperboy.Error.CONFIG, 'a topic pattern');
+    assertThrows(() => engine.add_handler_type(GObject.Object), Paperboy.Error, Paperboy.Error.CONFIG,
+        'add_handler_type(GObject.Object)');
+    assertThrows(() => engine.add_handler_type(Paperboy.Handler), Paperboy.Error, Paperboy.Error.CONFIG,
+        'add_handler_type(Paperboy.Handler), which has no topic');
+    const handlers = engine.get_handlers();
+    assertEqual(handlers.length, 1, 'rejected handlers are not kept');
+    assertSame(handlers[0], first, 'get_handlers()[0]');
+});
+
+test('bad input: a missing topic makes run() throw KAFKA', ({topic, group}) => {
+    const engine = newEngine(group);
+
+    cluster.set_topic_error(topic, 3);   // UNKNOWN_TOPIC_OR_PARTITION
+    try {
+        engine.add_handler(new Counter({topic}));
+        const {error} = runEngine(engine, {timeoutMs: 60000});
+        assertError(error, Paperboy.Error, Paperboy.Error.KAFKA, 'run() on a missing topic');
+        assertIncludes(error.message, topic, 'the error names the topic');
+        assertEqual(engine.state, Paperboy.EngineState.FAILED, 'state');
+    } finally {
+        cluster.set_topic_error(topic, 0);
+    }
+});
+
+System.exit(runTests());
