@@ -300,9 +300,9 @@ pb_engine_dispose (GObject *object)
   if (self->run != NULL)
     _pb_run_stop (self->run);
 
-  if (self->topics != NULL)
-    g_ptr_array_set_size (self->topics, 0);
-  g_clear_pointer (&self->handlers, g_ptr_array_unref);
+  /* The engine stays usable, without handlers. */
+  g_ptr_array_set_size (self->topics, 0);
+  g_ptr_array_set_size (self->handlers, 0);
   g_clear_object (&self->mock_cluster);
 
   G_OBJECT_CLASS (pb_engine_parent_class)->dispose (object);
@@ -316,6 +316,7 @@ pb_engine_finalize (GObject *object)
   g_assert (self->run == NULL);
 
   g_clear_pointer (&self->topics, g_ptr_array_unref);
+  g_clear_pointer (&self->handlers, g_ptr_array_unref);
   g_clear_pointer (&self->config, _pb_kafka_config_free);
   g_clear_pointer (&self->bootstrap_servers, g_free);
   g_clear_pointer (&self->group_id, g_free);

@@ -188,6 +188,35 @@ pb_test_produce (const char *topic,
   return delivery.offset;
 }
 
+gint64
+pb_test_produce_with_headers (const char         *topic,
+                              int                 partition,
+                              const char         *value,
+                              rd_kafka_headers_t *headers)
+{
+  Delivery delivery = { FALSE, 0, -1 };
+  rd_kafka_resp_err_t err;
+
+  ensure_producer ();
+
+  err = rd_kafka_producev (producer,
+                           RD_KAFKA_V_TOPIC (topic),
+                           RD_KAFKA_V_PARTITION (partition),
+                           RD_KAFKA_V_VALUE ((void *)value, strlen (value)),
+                           RD_KAFKA_V_HEADERS (headers),
+                           RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY),
+                           RD_KAFKA_V_OPAQUE (&delivery),
+                           RD_KAFKA_V_END);
+  g_assert_cmpint (err, ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  while (!delivery.done)
+    rd_kafka_poll (producer, 50);
+
+  g_assert_cmpint (delivery.err, ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  return delivery.offset;
+}
+
 void
 pb_test_produce_many (const char *topic,
                       int         partition,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <paperboy.h>
+#include <librdkafka/rdkafka.h>
 
 G_BEGIN_DECLS
 
@@ -34,6 +35,12 @@ gint64         pb_test_produce        (const char   *topic,
                                        int           partition,
                                        const char   *key,
                                        const char   *value);
+/* Produces a record with @headers (owned), which librdkafka's API lets a
+ * test build byte by byte. Returns the offset. */
+gint64         pb_test_produce_with_headers (const char          *topic,
+                                             int                  partition,
+                                             const char          *value,
+                                             rd_kafka_headers_t  *headers);
 /* Produces @n records "<prefix>-<i>" with keys "k-<i>". */
 void           pb_test_produce_many   (const char   *topic,
                                        int           partition,

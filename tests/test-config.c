@@ -193,6 +193,43 @@ test_auto_offset_reset_error (PbTestFixture *fixture,
   g_assert_cmpuint (counter->n_handled, ==, 0);
 }
 
+static gboolean
+counter_has_one (gpointer user_data)
+{
+  return TEST_COUNTER (user_data)->n_handled >= 1;
+}
+
+static void
+test_set_config_running (PbTestFixture *fixture,
+                         gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  TestCounter *counter = test_counter_new (fixture->topic);
+  g_autoptr(GError) error = NULL;
+  PbTestRun *run;
+
+  g_test_summary ("pb_engine_set_config() on a running engine fails with PB_ERROR_FAILED "
+                  "and changes nothing; once stopped it works again");
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_many (fixture->topic, 0, 3, "v");
+  pb_test_add_new_handler (engine, counter);
+
+  run = pb_test_start (engine);
+  pb_test_wait_until (counter_has_one, counter, 30000);
+
+  g_assert_false (pb_engine_set_config (engine, "fetch.wait.max.ms", "100", &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "fetch.wait.max.ms"));
+  g_clear_error (&error);
+
+  g_assert_true (pb_test_finish (run, TRUE, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (pb_engine_set_config (engine, "fetch.wait.max.ms", "100", &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -205,6 +242,7 @@ main (int   argc,
 
   g_test_add_func ("/Paperboy/Engine/config/set-config", test_config_errors);
   ADD ("config/run", test_config_run_errors, NULL);
+  ADD ("config/set-config-running", test_set_config_running, NULL);
   ADD ("bad-input/missing-topic", test_missing_topic, NULL);
   ADD ("bad-input/unreachable-broker", test_unreachable_broker, NULL);
   ADD ("bad-input/auto-offset-reset-error", test_auto_offset_reset_error, NULL);

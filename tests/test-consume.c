@@ -293,6 +293,62 @@ test_message_contents (PbTestFixture *fixture,
   g_assert_cmpmem (keeper->value_data, keeper->value_len, "key", 3);
 }
 
+static void
+test_header_names (PbTestFixture *fixture,
+                   gconstpointer  user_data)
+{
+  g_autoptr(TestKeeper) keeper = g_object_new (TEST_TYPE_KEEPER, "topic", fixture->topic, NULL);
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) value = NULL;
+  rd_kafka_headers_t *headers = rd_kafka_headers_new (4);
+  GVariantIter iter;
+  const char *name;
+  GVariant *maybe;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *expected[] = {
+    "caf\xc3\xa9",        /* valid UTF-8: as it is */
+    "\\xFF\\xFEx",          /* invalid bytes escaped */
+    "a\\\\b-\\xC3",         /* and then backslashes doubled */
+    "nul",                  /* librdkafka ends a name at NUL */
+  };
+
+  g_test_summary ("Header names that are not UTF-8 are escaped, valid ones are given "
+                  "as they are, and a NUL ends a name");
+
+  rd_kafka_header_add (headers, "caf\xc3\xa9", -1, "1", 1);
+  rd_kafka_header_add (headers, "\xff\xfex", -1, "2", 1);
+  rd_kafka_header_add (headers, "a\\b-\xc3", -1, "3", 1);
+  rd_kafka_header_add (headers, "nul\0cut", 7, "4", 1);
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_with_headers (fixture->topic, 0, "v", headers);
+  pb_test_produce (fixture->topic, 0, NULL, "w");
+  pb_test_produce (fixture->topic, 0, NULL, "x");
+
+  pb_test_add_handler (engine, keeper);
+  g_assert_true (pb_test_run_until (engine, keeper_has_3, keeper, 30000, &error));
+  g_assert_no_error (error);
+
+  g_variant_iter_init (&iter, pb_message_get_headers (g_ptr_array_index (keeper->kept, 0)));
+  while (g_variant_iter_next (&iter, "(&s@may)", &name, &maybe))
+    {
+      g_assert_true (g_utf8_validate (name, -1, NULL));
+      g_ptr_array_add (names, g_strdup (name));
+      g_variant_unref (maybe);
+    }
+
+  g_assert_cmpuint (names->len, ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < names->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (names, i), ==, expected[i]);
+
+  value = pb_message_get_header (g_ptr_array_index (keeper->kept, 0), "\\xFF\\xFEx");
+  g_assert_nonnull (value);
+  g_assert_cmpmem (g_bytes_get_data (value, NULL), g_bytes_get_size (value), "2", 1);
+
+  g_ptr_array_unref (names);
+}
+
 /* Embedded cluster and threads */
 
 static void
@@ -435,6 +491,7 @@ main (int   argc,
   ADD ("consume/stop-from-handler", test_stop_from_handler, NULL);
   ADD ("restart/resume", test_restart_resumes, NULL);
   ADD ("message/contents", test_message_contents, NULL);
+  ADD ("message/header-names", test_header_names, NULL);
   ADD ("mock/url", test_mock_url, NULL);
   ADD ("thread/run", test_run_in_thread, NULL);
 

@@ -263,6 +263,74 @@ test_error_in_finished_handling (PbTestFixture *fixture,
   g_assert_cmpuint (n_finished_1, ==, 1);
 }
 
+/* Returns TRUE from on_message but sets an error: a bug of the handler. */
+#define TEST_TYPE_CONTRADICTION (test_contradiction_get_type ())
+G_DECLARE_FINAL_TYPE (TestContradiction, test_contradiction, TEST, CONTRADICTION, PbHandler)
+
+struct _TestContradiction
+{
+  PbHandler parent_instance;
+  guint     n;
+};
+
+G_DEFINE_FINAL_TYPE (TestContradiction, test_contradiction, PB_TYPE_HANDLER)
+
+static gboolean
+test_contradiction_on_message (PbHandler  *handler,
+                               PbMessage  *message,
+                               GObject    *context,
+                               GError    **error)
+{
+  TEST_CONTRADICTION (handler)->n++;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "but it worked");
+
+  return TRUE;
+}
+
+static gboolean
+test_contradiction_has_2 (gpointer user_data)
+{
+  return TEST_CONTRADICTION (user_data)->n >= 2;
+}
+
+static void
+test_contradiction_class_init (TestContradictionClass *klass)
+{
+  PB_HANDLER_CLASS (klass)->on_message = test_contradiction_on_message;
+}
+
+static void
+test_contradiction_init (TestContradiction *self)
+{
+}
+
+static void
+test_error_true_with_error (PbTestFixture *fixture,
+                            gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestContradiction) handler = g_object_new (TEST_TYPE_CONTRADICTION,
+                                                       "topic", fixture->topic, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A virtual function that returns TRUE and sets an error is a bug the "
+                  "engine reports as a critical, whatever the path; the record counts as handled");
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_many (fixture->topic, 0, 2, "v");
+  pb_test_add_handler (engine, handler);
+
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL,
+                         "*TestContradiction.on_message() returned TRUE but set an error: but it worked");
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL,
+                         "*TestContradiction.on_message() returned TRUE but set an error: but it worked");
+  g_assert_true (pb_test_run_until (engine, test_contradiction_has_2, handler, 30000, &error));
+  g_assert_no_error (error);
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -280,6 +348,7 @@ main (int   argc,
   ADD ("error/fail-on-exception", test_error_fail_on_exception, NULL);
   ADD ("error/false-without-error", test_error_without_gerror, NULL);
   ADD ("error/finished-handling", test_error_in_finished_handling, NULL);
+  ADD ("error/true-with-error", test_error_true_with_error, NULL);
 
 #undef ADD
 

@@ -317,6 +317,71 @@ test_restart_from_notify (PbTestFixture *fixture,
   g_signal_handlers_disconnect_by_data (engine, &restart);
 }
 
+/* A handler that disposes of the engine running it, as a binding may. */
+#define TEST_TYPE_DISPOSER (test_disposer_get_type ())
+G_DECLARE_FINAL_TYPE (TestDisposer, test_disposer, TEST, DISPOSER, PbHandler)
+
+struct _TestDisposer
+{
+  PbHandler  parent_instance;
+  PbEngine  *engine;
+  guint      n;
+};
+
+G_DEFINE_FINAL_TYPE (TestDisposer, test_disposer, PB_TYPE_HANDLER)
+
+static gboolean
+test_disposer_on_message (PbHandler  *handler,
+                          PbMessage  *message,
+                          GObject    *context,
+                          GError    **error)
+{
+  TestDisposer *self = TEST_DISPOSER (handler);
+
+  if (++self->n == 5)
+    g_object_run_dispose (G_OBJECT (self->engine));
+
+  return TRUE;
+}
+
+static void
+test_disposer_class_init (TestDisposerClass *klass)
+{
+  PB_HANDLER_CLASS (klass)->on_message = test_disposer_on_message;
+}
+
+static void
+test_disposer_init (TestDisposer *self)
+{
+}
+
+static void
+test_dispose_running (PbTestFixture *fixture,
+                      gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestDisposer) handler = g_object_new (TEST_TYPE_DISPOSER, "topic", fixture->topic, NULL);
+  g_autoptr(GPtrArray) handlers = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("Disposing of a running engine, from its own handler, stops the run "
+                  "gracefully: what was handled is committed, nothing more is handled");
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_many (fixture->topic, 0, 20, "v");
+  handler->engine = engine;
+  pb_test_add_handler (engine, handler);
+
+  g_assert_true (pb_test_run_until (engine, NULL, NULL, 30000, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (handler->n, ==, 5);
+  g_assert_cmpint (pb_engine_get_state (engine), ==, PB_ENGINE_STATE_STOPPED);
+  g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 5);
+
+  handlers = pb_engine_get_handlers (engine);
+  g_assert_cmpuint (handlers->len, ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -333,6 +398,7 @@ main (int   argc,
   ADD ("stop/signal", test_stop_cancellable_and_signal, GINT_TO_POINTER (TRUE));
   ADD ("reentrancy/stop-and-iterate", test_reentrant_stop, NULL);
   ADD ("reentrancy/restart-from-notify", test_restart_from_notify, NULL);
+  ADD ("reentrancy/dispose-running", test_dispose_running, NULL);
 
 #undef ADD
 
