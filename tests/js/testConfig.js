@@ -12,7 +12,7 @@ import Paperboy from 'gi://Paperboy?version=1';
 
 import {
     assertEqual, assertError, assertIncludes, assertSame, assertThrows, cluster, newEngine,
-    recordStates, runEngine, runTests, stateNames, test
+    produce, recordStates, runEngine, runEngineOk, runTests, stateNames, test
 } from './harness.js';
 import {Counter} from './handlers.js';
 
@@ -75,6 +75,28 @@ test('bad input: a missing topic makes run() throw KAFKA', ({topic, group}) => {
     } finally {
         cluster.set_topic_error(topic, 0);
     }
+});
+
+test('config: set_config on a running engine throws FAILED and changes nothing', ({topic, group}) => {
+    const engine = newEngine(group);
+    const counter = new Counter({topic});
+    const failures = [];
+
+    cluster.create_topic(topic, 1);
+    produce(topic, 0, 'k', 'v');
+    engine.add_handler(counter);
+    engine.connect('partitions-assigned', () => {
+        try {
+            engine.set_config('fetch.wait.max.ms', '100');
+        } catch (e) {
+            failures.push(e);
+        }
+    });
+    runEngineOk(engine, {until: () => counter.records.length >= 1});
+
+    assertEqual(failures.length, 1, 'set_config failures while running');
+    assertError(failures[0], Paperboy.Error, Paperboy.Error.FAILED, 'set_config while running');
+    assertEqual(engine.set_config('fetch.wait.max.ms', '100'), true, 'set_config once stopped');
 });
 
 System.exit(runTests());

@@ -6,6 +6,7 @@
 // the FILTERs runs (all of them without one). The output is TAP.
 
 import Gio from 'gi://Gio';
+import GObject from 'gi://GObject';
 import System from 'system';
 
 import Paperboy from 'gi://Paperboy?version=1';
@@ -197,6 +198,33 @@ test('run_async: stopped with a Gio.Cancellable; running twice fails', async ({t
     engine.stop();
     assertEqual(await finishRun(engine, again), true, 'second run');
     assertEqual(counter.records, ['0/0/v-0', '0/1/v-1', '0/2/v-2', '0/3/w-0'], 'records of both runs');
+});
+
+const Disposer = GObject.registerClass({
+    GTypeName: 'PbJsTestDisposer',
+}, class Disposer extends Paperboy.Handler {
+    vfunc_on_message(message) {
+        this.records ??= [];
+        this.records.push(message.get_offset());
+        if (this.records.length === 3)
+            this.engine.run_dispose();
+        return true;
+    }
+});
+
+test('stop: run_dispose() from a handler ends the run gracefully', ({topic, group}) => {
+    const engine = newEngine(group);
+    const disposer = new Disposer({topic});
+
+    cluster.create_topic(topic, 1);
+    produceMany(topic, 0, 10, 'v');
+    disposer.engine = engine;
+    engine.add_handler(disposer);
+    runEngineOk(engine);
+
+    assertEqual(disposer.records, [0, 1, 2], 'records handled');
+    assertEqual(committed(group, topic, 0), 3, 'committed offset');
+    // GJS refuses to read properties of a disposed object.
 });
 
 System.exit(runTests());

@@ -7,6 +7,7 @@
 
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
+import GObject from 'gi://GObject';
 import System from 'system';
 
 import Paperboy from 'gi://Paperboy?version=1';
@@ -280,6 +281,44 @@ test('errors: failures in define_context, did_receive_message and on_finished_ha
     assertEqual(bytesToString(recorder.finished[1].get_value()), 'v-1',
         'on_finished_handling gets the original message after did_receive_message failed');
     assertEqual(committed(group, topic, 0), 4, 'committed offset');
+});
+
+// GJS reads a truthy value as success for a boolean, but cannot turn 42
+// into an object: that failure names the handler and the virtual function.
+const WrongReturns = GObject.registerClass({
+    GTypeName: 'PbJsTestWrongReturns',
+}, class WrongReturns extends Recorder {
+    vfunc_define_context() {
+        const context = super.vfunc_define_context();
+        return this.wrongAt === 'define_context' ? 42 : context;
+    }
+
+    vfunc_did_receive_message(message, context) {
+        const result = super.vfunc_did_receive_message(message, context);
+        return this.wrongAt === 'did_receive_message' ? 'not a message' : result;
+    }
+});
+
+test('errors: a value of the wrong type from define_context or did_receive_message is Paperboy.Error.HANDLER', ({topic, group}) => {
+    cluster.create_topic(topic, 1);
+    produceMany(topic, 0, 4, 'v');
+
+    for (const vfunc of ['define_context', 'did_receive_message']) {
+        const engine = newEngine(`${group}-${vfunc}`);
+        const handler = new WrongReturns({topic});
+
+        handler.wrongAt = vfunc;
+        engine.add_handler(handler);
+        runEngineOk(engine, {until: () => handler.errors.length >= 4});
+
+        assertEqual(handler.events.filter(e => e.startsWith('on_message')), [], `${vfunc}: no record handled`);
+        for (const error of handler.errors) {
+            assertError(error, Paperboy.Error, Paperboy.Error.HANDLER, `${vfunc}: the error`);
+            assertIncludes(error.message, `PbJsTestWrongReturns.${vfunc}() returned a value of the wrong type`,
+                `${vfunc}: the error names class and vfunc`);
+        }
+        assertEqual(committed(`${group}-${vfunc}`, topic, 0), 4, `${vfunc}: committed (CONTINUE)`);
+    }
 });
 
 System.exit(runTests());

@@ -191,5 +191,54 @@ class MessageTests(unittest.TestCase):
         self.assertEqual((kept[0].key, kept[0].value), (b'k', b'v'))
 
 
+class RunningEngineTests(TestCase):
+    def test_set_config_while_running(self):
+        counter = Counter(self.topic)
+        CLUSTER.create_topic(self.topic, 1)
+        produce_many(self.topic, 0, 3)
+        engine = make_engine(self.group)
+        engine.add_handler(counter)
+        failures = []
+
+        def on_assigned(engine, partitions):
+            try:
+                engine.set_config('fetch.wait.max.ms', '100')
+            except GLib.Error as error:
+                failures.append(error)
+
+        engine.connect('partitions-assigned', on_assigned)
+        self.assertTrue(run_until(engine, lambda: len(counter.records) >= 3))
+        self.assertEqual(len(failures), 1)
+        self.assertTrue(failures[0].matches(Paperboy.error_quark(), Paperboy.Error.FAILED))
+        engine.set_config('fetch.wait.max.ms', '100')
+
+    def test_dispose_from_handler(self):
+        """Disposing of a running engine from its own handler ends the run
+        gracefully; what was handled is committed."""
+        class Disposer(Paperboy.Handler):
+            __gtype_name__ = 'PyDisposer'
+
+            def __init__(self, topic):
+                super().__init__(topic=topic)
+                self.engine = None
+                self.handled = 0
+
+            def do_on_message(self, msg, ctx):
+                self.handled += 1
+                if self.handled == 3:
+                    self.engine.run_dispose()
+
+        handler = Disposer(self.topic)
+        CLUSTER.create_topic(self.topic, 1)
+        produce_many(self.topic, 0, 10)
+        engine = make_engine(self.group)
+        engine.add_handler(handler)
+        handler.engine = engine
+        self.assertTrue(run_until(engine))
+        self.assertEqual(handler.handled, 3)
+        self.assertEqual(self.committed(), 3)
+        self.assertEqual(engine.props.state, Paperboy.EngineState.STOPPED)
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)

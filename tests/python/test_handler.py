@@ -170,5 +170,75 @@ class ErrorTests(TestCase):
         self.assertEqual(recorder.events.count('on_finished_handling:1'), 1)
 
 
+class WrongReturnTests(TestCase):
+    """A value of the wrong type from any virtual function is a failure that
+    reaches on_error as Paperboy.Error.HANDLER naming the handler and the
+    virtual function: never a silent skip nor a silent "no context"."""
+
+    def run_wrong(self, vfunc, value):
+        class Wrong(Recorder):
+            __gtype_name__ = 'PyWrong_' + vfunc
+
+            def do_define_context(self):
+                context = super().do_define_context()
+                return value if vfunc == 'define_context' else context
+
+            def do_did_receive_message(self, msg, ctx):
+                msg = super().do_did_receive_message(msg, ctx)
+                return value if vfunc == 'did_receive_message' else msg
+
+            def do_on_message(self, msg, ctx):
+                super().do_on_message(msg, ctx)
+                return value if vfunc == 'on_message' else True
+
+            def do_on_finished_handling(self, msgs, ctx):
+                super().do_on_finished_handling(msgs, ctx)
+                return value if vfunc == 'on_finished_handling' else None
+
+        recorder = Wrong(self.topic)
+        CLUSTER.create_topic(self.topic, 1)
+        produce_many(self.topic, 0, 2)
+        engine = make_engine(self.group)
+        engine.add_handler(recorder)
+        self.assertTrue(run_until(engine, lambda: len(recorder.errors) >= 2))
+        for error in recorder.errors:
+            self.assertTrue(error.matches(Paperboy.error_quark(), Paperboy.Error.HANDLER))
+            self.assertIn('PyWrong_%s.%s() returned %s' % (vfunc, vfunc, type(value).__name__),
+                          error.message)
+        return recorder
+
+    def test_define_context(self):
+        self.run_wrong('define_context', 42)
+
+    def test_did_receive_message(self):
+        recorder = self.run_wrong('did_receive_message', 42)
+        self.assertFalse([e for e in recorder.events if e.startswith('on_message')])
+
+    def test_on_message(self):
+        self.run_wrong('on_message', 'yes')
+
+    def test_on_finished_handling(self):
+        self.run_wrong('on_finished_handling', {})
+
+    def test_on_error(self):
+        class WrongOnError(Recorder):
+            __gtype_name__ = 'PyWrongOnError'
+
+            def do_on_error(self, error, msg, ctx):
+                super().do_on_error(error, msg, ctx)
+                return 'continue'
+
+        recorder = WrongOnError(self.topic)
+        recorder.fail_at = 1
+        CLUSTER.create_topic(self.topic, 1)
+        produce_many(self.topic, 0, 3)
+        engine = make_engine(self.group, fail_on_exception=True)
+        engine.add_handler(recorder)
+        # A wrong answer from on_error is a stop.
+        with self.assertRaises(GLib.Error):
+            run_until(engine)
+        self.assertEqual(self.committed(), 1)
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
