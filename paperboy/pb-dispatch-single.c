@@ -20,8 +20,8 @@
  * also drops what librdkafka prefetched for it, which lets the records of
  * other partitions through. */
 
-#define BACKPRESSURE_HIGH 2000
-#define BACKPRESSURE_LOW  1000
+#define BACKPRESSURE_HIGH 4000
+#define BACKPRESSURE_LOW  2000
 
 /* The clock is read after every record of a slow handler, and after up
  * to MAX_CHECK_EVERY records of a fast one. */
