@@ -123,6 +123,8 @@ _pb_gjs_before_call (void)
   gpointer context;
   gpointer cx;
 
+  gjs_init ();
+
   if (!gjs.finish_incremental || (context = gjs.get_current ()) == NULL)
     return;
 

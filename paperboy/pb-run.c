@@ -129,6 +129,8 @@ flush_emissions (PbRun *self)
 
   while ((emission = g_queue_pop_head (&self->emissions)) != NULL)
     {
+      _pb_gjs_before_call ();
+
       switch (emission->kind)
         {
         case EMIT_STATE:
@@ -323,6 +325,7 @@ return_task (PbRun *self)
   _pb_clear_source (&self->kick);
 
   _pb_engine_run_ended (engine, self);
+  _pb_gjs_before_call ();
   _pb_engine_set_state (engine, error != NULL ? PB_ENGINE_STATE_FAILED : PB_ENGINE_STATE_STOPPED);
 
   if (error != NULL)
