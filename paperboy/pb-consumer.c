@@ -43,7 +43,6 @@ struct _PbConsumer
   guint                      session_timeout_ms;
   PbRateLimit                warnings;
 
-  guint                      in_poll : 1;
   guint                      assigned_once : 1;
   guint                      all_brokers_down : 1;
   guint                      close_requested : 1;
@@ -284,9 +283,7 @@ consumer_dispatch (gpointer user_data)
         {
           rd_kafka_message_t *rkm;
 
-          self->in_poll = TRUE;
           rkm = rd_kafka_consumer_poll (self->rk, 0);
-          self->in_poll = FALSE;
 
           if (rkm == NULL)
             {
@@ -367,17 +364,9 @@ close_dispatch (gpointer user_data)
   PbConsumer *self = user_data;
   rd_kafka_event_t *event;
 
-  for (;;)
+  while ((event = rd_kafka_queue_poll (self->close_queue, 0)) != NULL)
     {
-      self->in_poll = TRUE;
-      event = rd_kafka_queue_poll (self->close_queue, 0);
-      if (event != NULL)
-        serve_close_event (self, event);
-      self->in_poll = FALSE;
-
-      if (event == NULL)
-        break;
-
+      serve_close_event (self, event);
       rd_kafka_event_destroy (event);
     }
 
