@@ -22,6 +22,10 @@
 /* The close queue is served at least this often. */
 #define CLOSE_KEEPALIVE_MS 200
 
+/* How long a stop waits for the first assignment of a group that answered
+ * the member's JoinGroup (see must_wait_for_first_assignment()). */
+#define FIRST_ASSIGNMENT_WAIT_MS 1000
+
 struct _PbConsumer
 {
   const PbConsumerCallbacks *callbacks;
@@ -40,11 +44,11 @@ struct _PbConsumer
 
   gboolean                   cooperative;
   gboolean                   sticky;
-  guint                      session_timeout_ms;
   PbRateLimit                warnings;
 
   guint                      assigned_once : 1;
   guint                      all_brokers_down : 1;
+  guint                      leak : 1;
   guint                      close_requested : 1;
   guint                      closing : 1;
   guint                      closed : 1;
@@ -382,7 +386,7 @@ begin_close (PbConsumer *self)
   g_autoptr(GError) error = NULL;
   rd_kafka_error_t *kerror;
 
-  g_debug ("Closing the consumer");
+  g_info ("Leaving the consumer group");
 
   self->closing = TRUE;
   _pb_clear_source (&self->first_assign_timeout);
@@ -419,29 +423,67 @@ first_assign_timeout_cb (gpointer user_data)
   PbConsumer *self = user_data;
 
   g_clear_pointer (&self->first_assign_timeout, g_source_unref);
+
+  /* Still joined and unassigned: destroying it would abort the process. */
+  if (!self->assigned_once)
+    {
+      g_warning ("The group did not assign partitions within %u ms: the consumer leaves "
+                 "the group, but its client cannot be freed without aborting the process "
+                 "(librdkafka before 2.3.0, issue #4381), and stays in memory",
+                 FIRST_ASSIGNMENT_WAIT_MS);
+      self->leak = TRUE;
+    }
+
   begin_close (self);
 
   return G_SOURCE_REMOVE;
 }
 
-/* librdkafka before 2.3.0 aborts when a sticky consumer closes before its
- * first assignment in a group another member just left (#4381). A member
- * that never reached a broker has nothing to wait for. */
+/* The consumer group's generation, or -1 before the group answered this
+ * member's JoinGroup. librdkafka has no getter for it, but writes it,
+ * after a magic string, in the serialized group metadata. */
+static gint32
+group_generation (PbConsumer *self)
+{
+  static const char magic[7] = "CGMDv2:";
+  rd_kafka_consumer_group_metadata_t *metadata;
+  rd_kafka_error_t *kerror;
+  gint32 generation = G_MAXINT32;
+  void *buffer = NULL;
+  size_t size = 0;
+
+  metadata = rd_kafka_consumer_group_metadata (self->rk);
+  if (metadata == NULL)
+    return G_MAXINT32;
+
+  kerror = rd_kafka_consumer_group_metadata_write (metadata, &buffer, &size);
+  if (kerror == NULL && size >= sizeof magic + sizeof generation &&
+      memcmp (buffer, magic, sizeof magic) == 0)
+    memcpy (&generation, (char *)buffer + sizeof magic, sizeof generation);
+
+  g_clear_pointer (&kerror, rd_kafka_error_destroy);
+  if (buffer != NULL)
+    rd_kafka_mem_free (self->rk, buffer);
+  rd_kafka_consumer_group_metadata_destroy (metadata);
+
+  /* An unknown format counts as joined: the caller then waits. */
+  return generation;
+}
+
+/* librdkafka before 2.3.0 aborts when it frees a consumer with a sticky
+ * assignor whose group answered its JoinGroup (choosing the assignor) but
+ * did not give it its first assignment yet (which creates the assignor's
+ * state): librdkafka issue #4381. Before the group's answer, closing is
+ * safe: a closing consumer ignores a JoinGroup answer that comes later. So
+ * a stop before the first assignment waits only when the group answered,
+ * which is short: the assignment follows in the same round trip. */
 static gboolean
 must_wait_for_first_assignment (PbConsumer *self)
 {
-  char *member_id;
-  gboolean joined;
-
   if (!self->sticky || self->assigned_once || rd_kafka_version () >= 0x020300ff)
     return FALSE;
 
-  member_id = rd_kafka_memberid (self->rk);
-  joined = member_id != NULL && *member_id != '\0';
-  if (member_id != NULL)
-    rd_kafka_mem_free (self->rk, member_id);
-
-  return joined || !self->all_brokers_down;
+  return group_generation (self) >= 0;
 }
 
 void
@@ -454,9 +496,10 @@ _pb_consumer_close (PbConsumer *self)
 
   if (must_wait_for_first_assignment (self))
     {
-      g_debug ("Waiting for the first assignment before leaving the group");
+      g_info ("Waiting up to %u ms for the group's first assignment before leaving it "
+              "(librdkafka before 2.3.0 aborts otherwise)", FIRST_ASSIGNMENT_WAIT_MS);
       self->first_assign_timeout =
-        _pb_timeout_source_new (self->context, self->session_timeout_ms + 1000,
+        _pb_timeout_source_new (self->context, FIRST_ASSIGNMENT_WAIT_MS,
                                 G_PRIORITY_DEFAULT, "[paperboy] first assignment",
                                 first_assign_timeout_cb, self, NULL);
       return;
@@ -492,7 +535,6 @@ _pb_consumer_new (rd_kafka_conf_t            *conf,
 
   if (rd_kafka_conf_get (conf, "partition.assignment.strategy", buf, &size) == RD_KAFKA_CONF_OK)
     self->sticky = strstr (buf, "sticky") != NULL;
-  self->session_timeout_ms = conf_get_uint (conf, "session.timeout.ms", 45000);
   /* Polled at least this often, idle or paused, to stay in the group. */
   keepalive_ms = MIN (conf_get_uint (conf, "max.poll.interval.ms", 300000) / 4, 1000);
 
@@ -662,7 +704,10 @@ _pb_consumer_free_async (PbConsumer          *self,
 
   /* rd_kafka_destroy() blocks: it runs in a worker thread, and without
    * closing the consumer, which was closed already or could not be. */
-  _pb_kafka_handle_unref_async (self->handle, handle_released_cb, task);
+  if (self->leak)
+    g_task_return_boolean (task, TRUE);
+  else
+    _pb_kafka_handle_unref_async (self->handle, handle_released_cb, task);
 
   g_main_context_pop_thread_default (self->context);
   g_main_context_unref (self->context);

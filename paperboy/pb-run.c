@@ -280,9 +280,13 @@ begin_stop (PbRun *self)
     }
 
   if (self->dispatch != NULL && self->dispatch->klass->busy (self->dispatch, NULL))
-    self->stop_timeout = _pb_timeout_source_new (self->context, self->settings.stop_timeout_ms,
-                                                 G_PRIORITY_DEFAULT, "[paperboy] stop timeout",
-                                                 stop_timeout_cb, self, NULL);
+    {
+      g_info ("Stopping: waiting up to %u ms for the handling in flight to finish",
+              self->settings.stop_timeout_ms);
+      self->stop_timeout = _pb_timeout_source_new (self->context, self->settings.stop_timeout_ms,
+                                                   G_PRIORITY_DEFAULT, "[paperboy] stop timeout",
+                                                   stop_timeout_cb, self, NULL);
+    }
 }
 
 static void

@@ -267,6 +267,111 @@ test_sigterm_processes (void)
     }
 }
 
+/* A stop while joining a group whose previous member was killed. */
+
+static gboolean
+process_owns_some (gpointer user_data)
+{
+  return g_hash_table_size (((Process *)user_data)->owned) > 0;
+}
+
+static gboolean
+process_at_eof (gpointer user_data)
+{
+  return ((Process *)user_data)->eof;
+}
+
+static void
+process_start (Process    *process,
+               const char *consumer,
+               const char *group,
+               const char *topic)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* The default session timeout, 45 s: the group waits that long for a
+   * member that was killed. */
+  process->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                                       consumer,
+                                       "--bootstrap", pb_test_bootstrap (),
+                                       "--group", group, "--topic", topic,
+                                       "-X", "fetch.wait.max.ms=10",
+                                       NULL);
+  g_assert_no_error (error);
+  process->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process->process));
+  process->owned = g_hash_table_new (NULL, NULL);
+  process->cancellable = g_cancellable_new ();
+  process->stopped = FALSE;
+  process->eof = FALSE;
+  read_next (process);
+}
+
+static void
+process_clear (Process *process)
+{
+  g_clear_object (&process->out);
+  g_clear_object (&process->process);
+  g_clear_object (&process->cancellable);
+  g_clear_pointer (&process->owned, g_hash_table_unref);
+}
+
+static gboolean
+time_passed (gpointer user_data)
+{
+  return g_get_monotonic_time () >= *(gint64 *)user_data;
+}
+
+static void
+test_stop_while_joining (void)
+{
+  g_autofree char *topic = pb_test_unique ("joining");
+  g_autofree char *group = pb_test_unique ("group");
+  const char *consumer = g_getenv ("PB_TEST_CONSUMER");
+  g_autoptr(GError) error = NULL;
+  Process killed, joiner;
+  gint64 until;
+  gint64 stopped_at;
+
+  g_test_summary ("SIGTERM to a member joining a group whose previous member was killed "
+                  "(the group waits 45 s for it) stops it at once, without an abort");
+
+  if (consumer == NULL)
+    {
+      g_test_skip ("PB_TEST_CONSUMER is not set");
+      return;
+    }
+
+  pb_test_create_topic (topic, 2);
+  pb_test_produce_many (topic, 0, 3, "v");
+
+  process_start (&killed, consumer, group, topic);
+  pb_test_wait_until (process_owns_some, &killed, 60000);
+  g_subprocess_force_exit (killed.process);
+  g_assert_true (g_subprocess_wait (killed.process, NULL, &error));
+  g_assert_no_error (error);
+
+  process_start (&joiner, consumer, group, topic);
+  until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  pb_test_wait_until (time_passed, &until, 10000);
+  g_assert_false (process_owns_some (&joiner));
+
+  stopped_at = g_get_monotonic_time ();
+  g_subprocess_send_signal (joiner.process, SIGTERM);
+  pb_test_wait_until (process_at_eof, &joiner, 60000);
+  g_assert_true (g_subprocess_wait (joiner.process, NULL, &error));
+  g_assert_no_error (error);
+
+  g_test_message ("stopped in %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - stopped_at) / 1000);
+  g_assert_true (g_subprocess_get_if_exited (joiner.process));
+  g_assert_cmpint (g_subprocess_get_exit_status (joiner.process), ==, 0);
+  g_assert_true (joiner.stopped);
+  /* Generous: the group would have held it for 45 s. */
+  g_assert_cmpint (g_get_monotonic_time () - stopped_at, <, 10 * G_USEC_PER_SEC);
+
+  process_clear (&killed);
+  process_clear (&joiner);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -275,6 +380,7 @@ main (int   argc,
 
   g_test_add_func ("/Paperboy/Group/stop-members", test_stop_members);
   g_test_add_func ("/Paperboy/Group/sigterm-processes", test_sigterm_processes);
+  g_test_add_func ("/Paperboy/Group/stop-while-joining", test_stop_while_joining);
 
   return g_test_run ();
 }
