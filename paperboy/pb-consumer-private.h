@@ -49,6 +49,9 @@ typedef struct
   /* Something that ends the run; @error is owned by the callee. */
   void     (*failed)    (gpointer                               user_data,
                          GError                                *error);
+  /* No broker answers any more (FALSE), or one does again (TRUE). */
+  void     (*connected) (gpointer                               user_data,
+                         gboolean                               connected);
   /* The consumer left its group after _pb_consumer_close(). */
   void     (*closed)    (gpointer                               user_data);
 } PbConsumerCallbacks;

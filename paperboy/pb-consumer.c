@@ -22,9 +22,25 @@
 /* The close queue is served at least this often. */
 #define CLOSE_KEEPALIVE_MS 200
 
+/* While no broker answers, one is asked for metadata this often, and
+ * waited for this long. */
+#define PROBE_INTERVAL_MS 1000
+#define PROBE_TIMEOUT_MS  1000
+
+/* A warning librdkafka logs again within this long is counted, not
+ * repeated (a broker that is down is retried every few seconds). */
+#define REPEAT_WINDOW_US (60 * G_USEC_PER_SEC)
+
 /* How long a stop waits for the first assignment of a group that answered
  * the member's JoinGroup (see must_wait_for_first_assignment()). */
 #define FIRST_ASSIGNMENT_WAIT_MS 1000
+
+typedef enum
+{
+  CONNECTION_UNKNOWN,
+  CONNECTION_UP,     /* a broker answered */
+  CONNECTION_DOWN,   /* librdkafka said no broker answers */
+} Connection;
 
 struct _PbConsumer
 {
@@ -41,20 +57,27 @@ struct _PbConsumer
   GSource                   *close_source;
   rd_kafka_queue_t          *close_queue;   /* owned by close_source */
   GSource                   *first_assign_timeout;
+  GSource                   *probe_timer;
+  GCancellable              *probe_cancellable;
 
   gboolean                   cooperative;
   gboolean                   sticky;
+  Connection                 connection;
   PbRateLimit                warnings;
+  GHashTable                *repeats;   /* a warning's text → LogRepeat */
+  char                      *bootstrap_servers;
 
   guint                      assigned_once : 1;
-  guint                      all_brokers_down : 1;
+  guint                      told_no_broker : 1;
+  guint                      probing : 1;
   guint                      leak : 1;
   guint                      close_requested : 1;
   guint                      closing : 1;
   guint                      closed : 1;
 };
 
-static void begin_close (PbConsumer *self);
+static void begin_close   (PbConsumer *self);
+static void start_probing (PbConsumer *self);
 
 static guint
 conf_get_uint (rd_kafka_conf_t *conf,
@@ -70,6 +93,85 @@ conf_get_uint (rd_kafka_conf_t *conf,
     return fallback;
 
   return (guint)value;
+}
+
+/* Connection */
+
+/* Something came from the cluster: a broker answers. */
+static void
+heard_from_cluster (PbConsumer *self)
+{
+  if (self->connection == CONNECTION_UP)
+    return;
+
+  if (self->connection == CONNECTION_DOWN)
+    g_message (_("A Kafka broker answers again at %s"), self->bootstrap_servers);
+
+  self->connection = CONNECTION_UP;
+  _pb_clear_source (&self->probe_timer);
+  self->callbacks->connected (self->user_data, TRUE);
+}
+
+static void
+probe_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  const struct rd_kafka_metadata *metadata = NULL;
+  rd_kafka_resp_err_t err;
+
+  err = rd_kafka_metadata (_pb_kafka_handle_get (task_data), 0, NULL, &metadata, PROBE_TIMEOUT_MS);
+  if (metadata != NULL)
+    rd_kafka_metadata_destroy (metadata);
+
+  g_task_return_boolean (task, err == RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static void
+probe_done_cb (GObject      *source_object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  PbConsumer *self = user_data;
+
+  /* The consumer is gone. */
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
+    return;
+
+  self->probing = FALSE;
+  if (g_task_propagate_boolean (G_TASK (result), NULL))
+    heard_from_cluster (self);
+}
+
+/* librdkafka says when no broker answers, not when one answers again:
+ * while none does, a worker thread asks for metadata every second. */
+static gboolean
+probe_timer_cb (gpointer user_data)
+{
+  PbConsumer *self = user_data;
+  g_autoptr(GTask) task = NULL;
+
+  if (self->probing)
+    return G_SOURCE_CONTINUE;
+
+  self->probing = TRUE;
+  task = g_task_new (NULL, self->probe_cancellable, probe_done_cb, self);
+  g_task_set_source_tag (task, probe_timer_cb);
+  g_task_set_task_data (task, _pb_kafka_handle_ref (self->handle),
+                        (GDestroyNotify) _pb_kafka_handle_unref);
+  g_task_run_in_thread (task, probe_thread);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+start_probing (PbConsumer *self)
+{
+  if (self->probe_timer == NULL)
+    self->probe_timer = _pb_timeout_source_new (self->context, PROBE_INTERVAL_MS,
+                                                G_PRIORITY_DEFAULT, "[paperboy] broker probe",
+                                                probe_timer_cb, self, NULL);
 }
 
 /* Rebalances */
@@ -105,6 +207,7 @@ assign (PbConsumer                      *self,
     }
 
   self->assigned_once = TRUE;
+  heard_from_cluster (self);
 
   /* A close waiting for the first assignment may go on now, outside the
    * poll that brought it. */
@@ -201,11 +304,39 @@ error_cb (rd_kafka_t *rk,
       return;
     }
 
-  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-    self->all_brokers_down = TRUE;
+  switch ((int)err)
+    {
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+      if (self->connection != CONNECTION_DOWN)
+        {
+          self->connection = CONNECTION_DOWN;
+          self->callbacks->connected (self->user_data, FALSE);
+          start_probing (self);
 
-  if (_pb_rate_limit_allow (&self->warnings))
-    g_warning ("Kafka: %s (%s)", reason, rd_kafka_err2name (err));
+          if (!self->told_no_broker)
+            g_warning (_("No Kafka broker answers at %s: the engine keeps trying, and has no "
+                         "partitions meanwhile. To run without a Kafka cluster, use the "
+                         "embedded one: bootstrap servers “mock://”."),
+                       self->bootstrap_servers);
+          else
+            g_warning (_("No Kafka broker answers at %s again: the engine keeps trying"),
+                       self->bootstrap_servers);
+          self->told_no_broker = TRUE;
+        }
+      break;
+
+    /* librdkafka logged these already. */
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR__SSL:
+      break;
+
+    default:
+      if (_pb_rate_limit_allow (&self->warnings))
+        g_warning ("Kafka: %s (%s)", reason, rd_kafka_err2name (err));
+      break;
+    }
 }
 
 static void
@@ -219,13 +350,61 @@ offset_commit_cb (rd_kafka_t                      *rk,
   self->callbacks->committed (self->user_data, err, offsets);
 }
 
+typedef struct
+{
+  gint64 since;
+  guint  count;
+} LogRepeat;
+
+/* librdkafka's warnings, each distinct one once a minute at most: the
+ * same failure (a broker that is down) comes back with every retry, and
+ * the text differs only in its timing. */
+static void
+log_line (PbConsumer *self,
+          int         level,
+          const char *facility,
+          const char *buf)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *line = NULL;
+  const char *timing;
+  gint64 now = g_get_monotonic_time ();
+  LogRepeat *repeat;
+
+  if (level > 4)
+    {
+      _pb_kafka_log (self->rk, level, facility, buf);
+      return;
+    }
+
+  timing = strstr (buf, " (after ");
+  text = g_strdup_printf ("%s: %.*s", facility,
+                          timing != NULL ? (int)(timing - buf) : (int)strlen (buf), buf);
+
+  repeat = g_hash_table_lookup (self->repeats, text);
+  if (repeat != NULL && now - repeat->since < REPEAT_WINDOW_US)
+    {
+      repeat->count++;
+      return;
+    }
+
+  if (repeat != NULL && repeat->count > 0)
+    line = g_strdup_printf ("%s (and %u times more in the last minute)", buf, repeat->count);
+
+  repeat = g_new0 (LogRepeat, 1);
+  repeat->since = now;
+  g_hash_table_replace (self->repeats, g_steal_pointer (&text), repeat);
+
+  _pb_kafka_log (self->rk, level, facility, line != NULL ? line : buf);
+}
+
 static void
 log_cb (const rd_kafka_t *rk,
         int               level,
         const char       *facility,
         const char       *buf)
 {
-  _pb_kafka_log (rk, level, facility, buf);
+  log_line (rd_kafka_opaque (rk), level, facility, buf);
 }
 
 /* Polling */
@@ -302,6 +481,9 @@ consumer_dispatch (gpointer user_data)
               continue;
             }
 
+          if (G_UNLIKELY (self->connection != CONNECTION_UP))
+            heard_from_cluster (self);
+
           self->callbacks->record (self->user_data, rkm);
         }
 
@@ -328,7 +510,7 @@ serve_close_event (PbConsumer       *self,
     {
     case RD_KAFKA_EVENT_LOG:
       if (rd_kafka_event_log (event, &facility, &text, &level) == 0)
-        _pb_kafka_log (self->rk, level, facility, text);
+        log_line (self, level, facility, text);
       break;
 
     case RD_KAFKA_EVENT_REBALANCE:
@@ -532,6 +714,13 @@ _pb_consumer_new (rd_kafka_conf_t            *conf,
   self->priority = priority;
   self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) rd_kafka_topic_destroy);
   self->warnings.per_second = 10;
+  self->repeats = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->probe_cancellable = g_cancellable_new ();
+
+  size = sizeof buf;
+  if (rd_kafka_conf_get (conf, "bootstrap.servers", buf, &size) == RD_KAFKA_CONF_OK)
+    self->bootstrap_servers = g_strdup (buf);
+  size = sizeof buf;
 
   if (rd_kafka_conf_get (conf, "partition.assignment.strategy", buf, &size) == RD_KAFKA_CONF_OK)
     self->sticky = strstr (buf, "sticky") != NULL;
@@ -551,6 +740,9 @@ _pb_consumer_new (rd_kafka_conf_t            *conf,
       g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
                    _("Invalid Kafka configuration: %s"), errstr);
       g_ptr_array_unref (self->topics);
+      g_hash_table_unref (self->repeats);
+      g_object_unref (self->probe_cancellable);
+      g_free (self->bootstrap_servers);
       g_main_context_unref (self->context);
       g_free (self);
       return NULL;
@@ -700,7 +892,12 @@ _pb_consumer_free_async (PbConsumer          *self,
   _pb_clear_source (&self->source);
   _pb_clear_source (&self->close_source);
   _pb_clear_source (&self->first_assign_timeout);
+  _pb_clear_source (&self->probe_timer);
+  g_cancellable_cancel (self->probe_cancellable);
+  g_clear_object (&self->probe_cancellable);
   g_clear_pointer (&self->topics, g_ptr_array_unref);
+  g_clear_pointer (&self->repeats, g_hash_table_unref);
+  g_clear_pointer (&self->bootstrap_servers, g_free);
 
   /* rd_kafka_destroy() blocks: it runs in a worker thread, and without
    * closing the consumer, which was closed already or could not be. */

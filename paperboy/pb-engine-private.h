@@ -43,6 +43,8 @@ void     _pb_engine_run_ended                  (PbEngine      *self,
 /* Emissions, always from the run's scheduling point. */
 void     _pb_engine_set_state                  (PbEngine      *self,
                                                 PbEngineState  state);
+void     _pb_engine_set_connected              (PbEngine      *self,
+                                                gboolean       connected);
 void     _pb_engine_emit_partitions_assigned   (PbEngine      *self,
                                                 GVariant      *partitions);
 void     _pb_engine_emit_partitions_revoked    (PbEngine      *self,

@@ -103,6 +103,7 @@ struct _PbEngine
   GPtrArray       *topics;               /* PbTopic */
 
   PbEngineState    state;
+  gboolean         connected;
 
   /* The current run, which owns all per-run state. The lock is for
    * pb_engine_stop() from other threads. */
@@ -126,6 +127,7 @@ enum {
   PROP_PRIORITY,
   PROP_MOCK_CLUSTER,
   PROP_STATE,
+  PROP_CONNECTED,
   N_PROPS
 };
 
@@ -206,6 +208,17 @@ _pb_engine_set_state (PbEngine      *self,
 
   self->state = state;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+}
+
+void
+_pb_engine_set_connected (PbEngine *self,
+                          gboolean  connected)
+{
+  if (self->connected == connected)
+    return;
+
+  self->connected = connected;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
 }
 
 void
@@ -392,6 +405,10 @@ pb_engine_get_property (GObject    *object,
 
     case PROP_STATE:
       g_value_set_enum (value, self->state);
+      break;
+
+    case PROP_CONNECTED:
+      g_value_set_boolean (value, self->connected);
       break;
 
     default:
@@ -682,7 +699,10 @@ pb_engine_class_init (PbEngineClass *klass)
   /**
    * PbEngine:state:
    *
-   * What the engine is doing.
+   * What the engine is doing. A running engine that lost its partitions
+   * (its group moved on without it, after a broker outage for instance)
+   * is %PB_ENGINE_STATE_JOINING again until the group assigns it
+   * partitions; see also [property@Paperboy.Engine:connected].
    */
   properties[PROP_STATE] =
     g_param_spec_enum ("state", NULL, NULL,
@@ -691,6 +711,24 @@ pb_engine_class_init (PbEngineClass *klass)
                        (G_PARAM_READABLE |
                         G_PARAM_EXPLICIT_NOTIFY |
                         G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:connected:
+   *
+   * Whether the engine's Kafka cluster answers: %TRUE once the engine
+   * heard from it in a run (its group assigned it partitions, or it
+   * fetched records), %FALSE before, after the run, and from the moment
+   * librdkafka reports that none of the brokers can be reached until one
+   * answers again. The engine keeps trying meanwhile; while it has no
+   * partitions, [property@Paperboy.Engine:state] is
+   * %PB_ENGINE_STATE_JOINING.
+   */
+  properties[PROP_CONNECTED] =
+    g_param_spec_boolean ("connected", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE |
+                           G_PARAM_EXPLICIT_NOTIFY |
+                           G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -1162,6 +1200,22 @@ pb_engine_get_state (PbEngine *self)
   g_return_val_if_fail (PB_IS_ENGINE (self), PB_ENGINE_STATE_STOPPED);
 
   return self->state;
+}
+
+/**
+ * pb_engine_get_connected:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Gets [property@Paperboy.Engine:connected].
+ *
+ * Returns: whether the engine's Kafka cluster answers
+ */
+gboolean
+pb_engine_get_connected (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), FALSE);
+
+  return self->connected;
 }
 
 /**

@@ -27,7 +27,8 @@ G_BEGIN_DECLS
  *   Kafka client
  * @PB_ENGINE_STATE_RESTORING: restoring tables from their changelogs
  * @PB_ENGINE_STATE_JOINING: subscribed, waiting for the consumer group to
- *   assign partitions
+ *   assign partitions: at the start, and again after the engine lost its
+ *   partitions
  * @PB_ENGINE_STATE_RUNNING: consuming and handling records
  * @PB_ENGINE_STATE_STOPPING: finishing in-flight handling, committing and
  *   leaving the consumer group
@@ -85,6 +86,8 @@ PB_AVAILABLE_IN_ALL
 void           pb_engine_stop                  (PbEngine             *self);
 PB_AVAILABLE_IN_ALL
 PbEngineState  pb_engine_get_state             (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
+gboolean       pb_engine_get_connected         (PbEngine             *self);
 PB_AVAILABLE_IN_ALL
 PbMockCluster *pb_engine_get_mock_cluster      (PbEngine             *self);
 PB_AVAILABLE_IN_ALL

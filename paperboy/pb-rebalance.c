@@ -128,6 +128,10 @@ _pb_rebalance_lost (PbRun                                 *run,
         }
     }
 
+  /* Without partitions, the engine joins its group again. */
+  if (run->state == PB_ENGINE_STATE_RUNNING)
+    _pb_run_set_state (run, PB_ENGINE_STATE_JOINING);
+
   _pb_run_emit_partitions (run, FALSE, partitions, TRUE);
   _pb_run_kick (run);
 }

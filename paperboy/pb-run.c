@@ -25,6 +25,7 @@
 typedef enum
 {
   EMIT_STATE,
+  EMIT_CONNECTED,
   EMIT_ASSIGNED,
   EMIT_REVOKED,
 } EmissionKind;
@@ -34,7 +35,7 @@ typedef struct
   EmissionKind   kind;
   PbEngineState  state;
   GVariant      *partitions;
-  gboolean       lost;
+  gboolean       flag;        /* lost, or connected */
 } Emission;
 
 static void reconcile (PbRun *self);
@@ -114,7 +115,18 @@ _pb_run_emit_partitions (PbRun                                 *self,
 
   emission->kind = assigned ? EMIT_ASSIGNED : EMIT_REVOKED;
   emission->partitions = g_variant_ref_sink (g_variant_builder_end (&builder));
-  emission->lost = lost;
+  emission->flag = lost;
+  queue_emission (self, emission);
+}
+
+static void
+set_connected (PbRun    *self,
+               gboolean  connected)
+{
+  Emission *emission = g_new0 (Emission, 1);
+
+  emission->kind = EMIT_CONNECTED;
+  emission->flag = connected;
   queue_emission (self, emission);
 }
 
@@ -137,12 +149,16 @@ flush_emissions (PbRun *self)
           _pb_engine_set_state (self->engine, emission->state);
           break;
 
+        case EMIT_CONNECTED:
+          _pb_engine_set_connected (self->engine, emission->flag);
+          break;
+
         case EMIT_ASSIGNED:
           _pb_engine_emit_partitions_assigned (self->engine, emission->partitions);
           break;
 
         case EMIT_REVOKED:
-          _pb_engine_emit_partitions_revoked (self->engine, emission->partitions, emission->lost);
+          _pb_engine_emit_partitions_revoked (self->engine, emission->partitions, emission->flag);
           break;
         }
 
@@ -330,6 +346,7 @@ return_task (PbRun *self)
 
   _pb_engine_run_ended (engine, self);
   _pb_gjs_before_call ();
+  _pb_engine_set_connected (engine, FALSE);
   _pb_engine_set_state (engine, error != NULL ? PB_ENGINE_STATE_FAILED : PB_ENGINE_STATE_STOPPED);
 
   if (error != NULL)
@@ -522,6 +539,13 @@ on_failed (gpointer  user_data,
 }
 
 static void
+on_connected (gpointer user_data,
+              gboolean connected)
+{
+  set_connected (user_data, connected);
+}
+
+static void
 on_closed (gpointer user_data)
 {
   PbRun *self = user_data;
@@ -538,6 +562,7 @@ static const PbConsumerCallbacks consumer_callbacks = {
   .lost = on_lost,
   .committed = on_committed,
   .failed = on_failed,
+  .connected = on_connected,
   .closed = on_closed,
 };
 
