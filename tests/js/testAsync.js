@@ -5,15 +5,15 @@
 // Run with `gjs -m testAsync.js [FILTER...]`: every test whose name contains one of
 // the FILTERs runs (all of them without one). The output is TAP.
 
-import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
+import GObject from 'gi://GObject';
 import System from 'system';
 
 import Paperboy from 'gi://Paperboy?version=1';
 
 import {
     assert, assertEqual, assertError, assertIncludes, assertPartitionOrder, assertSame,
-    cluster, committed, describe, newEngine, produceMany, runEngineOk, runTests, test
+    cluster, committed, newEngine, produceMany, runEngine, runEngineOk, runTests, test
 } from './harness.js';
 import {AsyncHandler, TypedHandler, typed} from './handlers.js';
 
@@ -68,9 +68,9 @@ test('async: task errors, throws, false, timeouts and dropped tasks reach on_err
     assertEqual(errors.map(e => e.offset), [0, 1, 2, 3, 4], 'offsets that failed');
     assertError(errors[0].error, Gio.IOErrorEnum, Gio.IOErrorEnum.PERMISSION_DENIED, 'task.return_error()');
     assertEqual(errors[0].error.message, 'asynchronous failure at 0/0', 'task error message');
-    assert(errors[1].error instanceof Error && !(errors[1].error instanceof GLib.Error),
-        `a throw in vfunc_handle, got ${describe(errors[1].error)}`);
-    assertEqual(errors[1].error.message, 'synchronous failure at 0/1', 'thrown error message');
+    assertError(errors[1].error, Paperboy.Error, Paperboy.Error.HANDLER, 'a throw in vfunc_handle');
+    assertIncludes(errors[1].error.message, 'PbJsTestAsync.handle() threw Error: synchronous failure at 0/1',
+        'handler, vfunc, class and message of the thrown error');
     assertError(errors[2].error, Paperboy.Error, Paperboy.Error.HANDLER, 'false from vfunc_handle');
     assertIncludes(errors[2].error.message, 'PbJsTestAsync.handle()', 'the error names class and vfunc');
     assertError(errors[3].error, Paperboy.Error, Paperboy.Error.HANDLER, 'a task that never returns');
@@ -83,6 +83,60 @@ test('async: task errors, throws, false, timeouts and dropped tasks reach on_err
     // A late result is ignored.
     handler.kept[0].return_boolean(true);
     assertEqual(committed(group, topic, 0), 6, 'committed offset');
+});
+
+// An `async vfunc_handle()` returns a promise: Paperboy's GJS overrides fail
+// the task when it rejects, and turn a throw in vfunc_on_error into STOP.
+const PromiseHandler = GObject.registerClass({
+    GTypeName: 'PbJsTestPromise',
+}, class PromiseHandler extends Paperboy.Handler {
+    constructor(params = {}) {
+        super(params);
+        this.done = [];
+        this.errors = [];
+    }
+
+    async vfunc_handle(message, context, task) {
+        const offset = message.get_offset();
+
+        await new Promise(resolve => setTimeout(resolve, 5));
+        if (offset === 1)
+            throw new RangeError(`rejected at ${offset}`);
+        if (offset === 2)
+            throw new Error(`rejected again at ${offset}`);
+        this.done.push(offset);
+        task.return_boolean(true);
+    }
+
+    vfunc_on_error(error, message, context) {
+        const offset = message.get_offset();
+
+        this.errors.push({offset, error});
+        if (offset === 2)
+            throw new Error(`on_error fails at ${offset}`);
+        return Paperboy.ErrorAction.CONTINUE;
+    }
+});
+
+test('async: a rejected promise fails the task; a throw in on_error stops', ({topic, group}) => {
+    const engine = newEngine(group, {fail_on_exception: true});
+    const handler = new PromiseHandler({topic});
+
+    cluster.create_topic(topic, 1);
+    produceMany(topic, 0, 4, 'v');
+    engine.add_handler(handler);
+    const {ok, error} = runEngine(engine);
+
+    assertEqual(handler.done, [0], 'records handled');
+    assertEqual(handler.errors.map(e => e.offset), [1, 2], 'offsets given to on_error');
+    assertError(handler.errors[0].error, Paperboy.Error, Paperboy.Error.HANDLER, 'the rejection');
+    assertIncludes(handler.errors[0].error.message, 'PbJsTestPromise.handle() threw RangeError: rejected at 1',
+        'handler, vfunc, class and message of the rejection');
+    assertEqual(ok, false, 'run() result after on_error threw');
+    assertError(error, Paperboy.Error, Paperboy.Error.HANDLER, 'the error run() throws');
+    assertIncludes(error.message, 'rejected again at 2', 'run() throws the failure on_error saw');
+    assertEqual(engine.state, Paperboy.EngineState.FAILED, 'state');
+    assertEqual(committed(group, topic, 0), 2, 'committed offset is the record that stopped the engine');
 });
 
 /* Registration */

@@ -14,7 +14,7 @@ import Paperboy from 'gi://Paperboy?version=1';
 
 import {
     assert, assertEqual, assertError, assertIncludes, assertSame, bytes, bytesToString,
-    cluster, committed, describe, headersVariant, newEngine, produce, produceMany,
+    cluster, committed, headersVariant, newEngine, produce, produceMany,
     recordStates, runEngine, runEngineOk, runTests, stateNames, test
 } from './harness.js';
 import {CONTINUE, Context, Counter, Recorder, STOP} from './handlers.js';
@@ -143,13 +143,17 @@ test('errors: JS throw and GLib.Error reach on_error; CONTINUE goes on', ({topic
         'every record handled');
     assertEqual(recorder.errorMessages.map(m => m.get_offset()), [1, 2, 3], 'offsets given to on_error');
 
-    // GJS carried the thrown JavaScript errors through C and back: an Error
-    // of the same class with the same message, not a GLib.Error.
+    // Paperboy's GJS overrides turned the thrown JavaScript errors into
+    // Paperboy.Error.HANDLER errors naming the handler, the virtual
+    // function, the error's class and message, with the stack; a GLib.Error
+    // came through unchanged.
     const [jsError, typeError, gerror] = recorder.errors;
-    assert(jsError instanceof Error && !(jsError instanceof GLib.Error), `a JS Error, got ${describe(jsError)}`);
-    assertEqual(jsError.message, 'planned failure at 1', 'message of the thrown Error');
-    assert(typeError instanceof TypeError, `a TypeError, got ${describe(typeError)}`);
-    assertEqual(typeError.message, 'planned type error at 2', 'message of the thrown TypeError');
+    assertError(jsError, Paperboy.Error, Paperboy.Error.HANDLER, 'a thrown Error');
+    assertIncludes(jsError.message, 'PbJsTestRecorder.on_message() threw Error: planned failure at 1',
+        'handler, vfunc, class and message of the thrown Error');
+    assertIncludes(jsError.message, '_maybeFail@', 'the JavaScript stack of the thrown Error');
+    assertError(typeError, Paperboy.Error, Paperboy.Error.HANDLER, 'a thrown TypeError');
+    assertIncludes(typeError.message, 'threw TypeError: planned type error at 2', 'the thrown TypeError');
     assertError(gerror, Gio.IOErrorEnum, Gio.IOErrorEnum.INVALID_DATA, 'the thrown GLib.Error');
     assertEqual(gerror.message, 'planned failure at 3', 'message of the thrown GLib.Error');
 
@@ -194,8 +198,9 @@ test('errors: fail_on_exception stops with the JS error; a new engine resumes at
     // The engine stops by itself.
     const {ok, error} = runEngine(engine);
     assertEqual(ok, false, 'run() result');
-    assert(error instanceof Error && !(error instanceof GLib.Error), `run() throws the JS error, got ${describe(error)}`);
-    assertEqual(error.message, 'planned failure at 2', 'message of the error run() threw');
+    assertError(error, Paperboy.Error, Paperboy.Error.HANDLER, 'run() throws the handler\'s failure');
+    assertIncludes(error.message, 'PbJsTestRecorder.on_message() threw Error: planned failure at 2',
+        'the error run() threw names handler, vfunc and the JS error');
     assertEqual(engine.state, Paperboy.EngineState.FAILED, 'state');
     assertEqual(stateNames(states), ['STARTING', 'JOINING', 'RUNNING', 'STOPPING', 'FAILED'], 'states');
     assert(recorder.events.includes('on_finished_handling:2'), 'on_finished_handling ran for the failure');
@@ -273,9 +278,9 @@ test('errors: failures in define_context, did_receive_message and on_finished_ha
     ], 'vfunc calls');
     assertEqual(recorder.problems, [], 'context and message checks');
     const [fromContext, fromReceive, fromFinished] = recorder.errors;
-    assert(fromContext instanceof Error && !(fromContext instanceof GLib.Error),
-        `define_context's JS error, got ${describe(fromContext)}`);
-    assertEqual(fromContext.message, 'planned failure in define_context', 'define_context error message');
+    assertError(fromContext, Paperboy.Error, Paperboy.Error.HANDLER, 'define_context\'s JS error');
+    assertIncludes(fromContext.message, 'define_context() threw Error: planned failure in define_context',
+        'define_context error message');
     assertError(fromReceive, Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED, 'did_receive_message error');
     assertError(fromFinished, Gio.IOErrorEnum, Gio.IOErrorEnum.FAILED, 'on_finished_handling error');
     assertEqual(bytesToString(recorder.finished[1].get_value()), 'v-1',

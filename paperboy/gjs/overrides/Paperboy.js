@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// SPDX-FileCopyrightText: 2026 The Paperboy authors
+//
+// GJS overrides for Paperboy, loaded by GJS when a program imports
+// `gi://Paperboy` (from `gjs-1.0/overrides/` in its data directories, or
+// from $GJS_PATH).
+//
+// Every `Paperboy.Handler` subclass registered with GObject.registerClass()
+// gets its `vfunc_` methods wrapped so that:
+// - a thrown value that is not a GLib.Error becomes a GLib.Error in the
+//   Paperboy.Error domain, code HANDLER, whose message names the handler,
+//   the virtual function, the thrown value's class and message, followed by
+//   the JavaScript stack (a GLib.Error goes through unchanged);
+// - a `vfunc_handle` that returns a promise (an `async` method) which
+//   rejects fails its task with such an error, instead of an unhandled
+//   rejection and a dropped task;
+// - a throw in `vfunc_on_error` is logged, naming the handler, and counts as
+//   Paperboy.ErrorAction.STOP.
+
+const {GLib, GObject} = imports.gi;
+
+// The virtual functions that report a failure through a GError.
+const THROWING = ['define_context', 'did_receive_message', 'on_message', 'on_tombstone',
+    'on_finished_handling', 'handle', 'handle_finish'];
+
+function _handlerName(handler) {
+    return GObject.type_name(handler.constructor.$gtype);
+}
+
+// The thrown value's class, message and stack, without this file's frames.
+function _describe(thrown) {
+    if (thrown instanceof Error) {
+        const frames = (thrown.stack ?? '').split('\n')
+            .filter(frame => frame !== '' && !frame.includes('/overrides/Paperboy.js:'));
+        const stack = frames.length > 0 ? `\n${frames.join('\n')}` : '';
+        return `${thrown.constructor.name}: ${thrown.message}${stack}`;
+    }
+    return `${typeof thrown}: ${String(thrown)}`;
+}
+
+function _init() {
+    const Paperboy = this;
+
+    function handlerError(handler, vfunc, thrown) {
+        if (thrown instanceof GLib.Error)
+            return thrown;
+        return new GLib.Error(Paperboy.Error, Paperboy.Error.HANDLER,
+            `${_handlerName(handler)}.${vfunc}() threw ${_describe(thrown)}`);
+    }
+
+    function wrapThrowing(vfunc, func) {
+        return function (...args) {
+            let result;
+            try {
+                result = func.apply(this, args);
+            } catch (e) {
+                throw handlerError(this, vfunc, e);
+            }
+
+            if (vfunc === 'handle' && result instanceof Promise) {
+                const task = args[2];
+                result.catch(e => {
+                    if (!task.get_completed())
+                        task.return_error(handlerError(this, vfunc, e));
+                });
+                return true;
+            }
+            return result;
+        };
+    }
+
+    function wrapOnError(func) {
+        return function (...args) {
+            try {
+                return func.apply(this, args);
+            } catch (e) {
+                logError(e, `${_handlerName(this)}.on_error() threw: stopping`);
+                return Paperboy.ErrorAction.STOP;
+            }
+        };
+    }
+
+    const baseClassInit = GObject.Object._classInit;
+
+    Paperboy.Handler._classInit = function (klass) {
+        const proto = klass.prototype;
+
+        for (const name of Object.getOwnPropertyNames(proto)) {
+            const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+            if (!name.startsWith('vfunc_') || typeof descriptor.value !== 'function')
+                continue;
+
+            const vfunc = name.slice('vfunc_'.length);
+            if (THROWING.includes(vfunc))
+                proto[name] = wrapThrowing(vfunc, descriptor.value);
+            else if (vfunc === 'on_error')
+                proto[name] = wrapOnError(descriptor.value);
+        }
+
+        return baseClassInit.call(this, klass);
+    };
+}
