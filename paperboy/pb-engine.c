@@ -532,7 +532,10 @@ pb_engine_class_init (PbEngineClass *klass)
   /**
    * PbEngine:group-id:
    *
-   * The consumer group. Changes take effect at the next run.
+   * The consumer group. It has no default: an engine created without
+   * one fails to run with %PB_ERROR_CONFIG, and setting it to %NULL or
+   * to an empty string is a programming error. Changes take effect at the
+   * next run.
    */
   properties[PROP_GROUP_ID] =
     g_param_spec_string ("group-id", NULL, NULL,
@@ -799,7 +802,7 @@ pb_engine_init (PbEngine *self)
  * pb_engine_new:
  * @bootstrap_servers: (nullable): the brokers, or `mock://` for an embedded
  *   cluster; %NULL for `localhost:9092`
- * @group_id: (nullable): the consumer group
+ * @group_id: the consumer group, not empty
  *
  * Creates an engine. Add handlers, then run it.
  *
@@ -809,10 +812,21 @@ PbEngine *
 pb_engine_new (const char *bootstrap_servers,
                const char *group_id)
 {
+  g_return_val_if_fail (group_id != NULL && *group_id != '\0', NULL);
+
   return g_object_new (PB_TYPE_ENGINE,
                        "bootstrap-servers", bootstrap_servers,
                        "group-id", group_id,
                        NULL);
+}
+
+/* PyGObject marks the types it registers for Python classes. */
+static gboolean
+is_python_class (GType type)
+{
+  GQuark custom = g_quark_try_string ("PyGObject::custom");
+
+  return custom != 0 && g_type_get_qdata (type, custom) != NULL;
 }
 
 /**
@@ -851,9 +865,19 @@ pb_engine_add_handler (PbEngine   *self,
   topics = pb_handler_get_topics (handler);
   if (topics == NULL || topics[0] == NULL)
     {
-      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
-                   _("Handler %s has no topics: set its “topic” or “topics” property"),
-                   G_OBJECT_TYPE_NAME (handler));
+      /* A class defined in Python declares its topics as a class attribute,
+       * which only Paperboy's Python overrides turn into the property. */
+      if (is_python_class (G_OBJECT_TYPE (handler)))
+        g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                     _("Handler %s has no topics: set its “topic” or “topics” property. "
+                       "If the class declares “topic” or “topics” as a class attribute, "
+                       "Paperboy’s Python overrides are not loaded: put the directory "
+                       "holding gi/overrides/Paperboy.py on PYTHONPATH"),
+                     G_OBJECT_TYPE_NAME (handler));
+      else
+        g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                     _("Handler %s has no topics: set its “topic” or “topics” property"),
+                     G_OBJECT_TYPE_NAME (handler));
       return FALSE;
     }
 
@@ -1284,7 +1308,7 @@ pb_engine_get_group_id (PbEngine *self)
 /**
  * pb_engine_set_group_id:
  * @self: a [class@Paperboy.Engine]
- * @group_id: (nullable): the consumer group
+ * @group_id: the consumer group, not empty
  *
  * Sets [property@Paperboy.Engine:group-id].
  */
@@ -1293,6 +1317,7 @@ pb_engine_set_group_id (PbEngine   *self,
                         const char *group_id)
 {
   g_return_if_fail (PB_IS_ENGINE (self));
+  g_return_if_fail (group_id != NULL && *group_id != '\0');
 
   set_string_property (self, &self->group_id, group_id, PROP_GROUP_ID);
 }

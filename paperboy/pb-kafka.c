@@ -96,7 +96,7 @@ _pb_kafka_conf_set (rd_kafka_conf_t  *conf,
                     const char       *value,
                     GError          **error)
 {
-  char errstr[512];
+  char errstr[512] = "";
 
   switch (rd_kafka_conf_set (conf, key, value, errstr, sizeof errstr))
     {
@@ -110,9 +110,16 @@ _pb_kafka_conf_set (rd_kafka_conf_t  *conf,
 
     case RD_KAFKA_CONF_INVALID:
     default:
-      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
-                   _("Invalid value for configuration property “%s”: %s"),
-                   key, errstr);
+      /* librdkafka's sentence names the property, and often the value
+       * or the range allowed. */
+      if (errstr[0] != '\0' &&
+          (value == NULL || strstr (errstr, value) != NULL || _pb_kafka_key_is_secret (key)))
+        g_set_error_literal (error, PB_ERROR, PB_ERROR_CONFIG, errstr);
+      else if (errstr[0] != '\0')
+        g_set_error (error, PB_ERROR, PB_ERROR_CONFIG, _("%s (value “%s”)"), errstr, value);
+      else
+        g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                     _("Invalid value for configuration property “%s”"), key);
       return FALSE;
     }
 }

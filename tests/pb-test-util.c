@@ -298,15 +298,15 @@ pb_test_engine_new (const char *group_id)
   if (pb_test_mock_cluster () != NULL)
     engine = g_object_new (PB_TYPE_ENGINE,
                            "mock-cluster", pb_test_mock_cluster (),
-                           "group-id", group_id,
                            "commit-interval-ms", 200,
                            NULL);
   else
     engine = g_object_new (PB_TYPE_ENGINE,
                            "bootstrap-servers", pb_test_bootstrap (),
-                           "group-id", group_id,
                            "commit-interval-ms", 200,
                            NULL);
+  if (group_id != NULL)
+    pb_engine_set_group_id (engine, group_id);
 
   pb_engine_set_config (engine, "session.timeout.ms", "6000", &error);
   g_assert_no_error (error);

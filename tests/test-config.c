@@ -63,6 +63,95 @@ test_config_errors (void)
   g_assert_no_error (error);
 }
 
+static guint
+count_occurrences (const char *text,
+                   const char *fragment)
+{
+  guint n = 0;
+
+  for (const char *at = strstr (text, fragment); at != NULL; at = strstr (at + 1, fragment))
+    n++;
+
+  return n;
+}
+
+static void
+test_config_messages (void)
+{
+  g_autoptr(PbEngine) engine = pb_engine_new ("localhost:9092", "group");
+  const struct {
+    const char *key;
+    const char *value;
+  } rejected[] = {
+    { "session.timeout.ms", "abc" },
+    { "session.timeout.ms", "0" },
+    { "isolation.level", "sideways" },
+    { "consumer.fetch.wait.max.ms", "-5" },
+  };
+
+  g_test_summary ("An invalid value gives one sentence naming the property once");
+
+  for (guint i = 0; i < G_N_ELEMENTS (rejected); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      const char *bare = g_str_has_prefix (rejected[i].key, "consumer.")
+                         ? rejected[i].key + strlen ("consumer.")
+                         : rejected[i].key;
+
+      g_assert_false (pb_engine_set_config (engine, rejected[i].key, rejected[i].value, &error));
+      g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+      g_test_message ("%s = %s: %s", rejected[i].key, rejected[i].value, error->message);
+      g_assert_cmpuint (count_occurrences (error->message, bare), ==, 1);
+      g_assert_cmpuint (count_occurrences (error->message, "nvalid value"), <=, 1);
+    }
+}
+
+static void
+test_group_id_required (void)
+{
+  g_autoptr(PbEngine) engine = pb_engine_new ("localhost:9092", "group");
+
+  g_test_summary ("A NULL or empty group id is a programming error at pb_engine_new() and "
+                  "pb_engine_set_group_id(), and changes nothing");
+
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL, "*group_id != NULL*");
+  g_assert_null (pb_engine_new ("localhost:9092", ""));
+  g_test_assert_expected_messages ();
+
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL, "*group_id != NULL*");
+  g_assert_null (pb_engine_new ("localhost:9092", NULL));
+  g_test_assert_expected_messages ();
+
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL, "*group_id != NULL*");
+  pb_engine_set_group_id (engine, "");
+  g_test_assert_expected_messages ();
+
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL, "*group_id != NULL*");
+  g_object_set (engine, "group-id", NULL, NULL);
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpstr (pb_engine_get_group_id (engine), ==, "group");
+}
+
+static void
+test_no_topics (void)
+{
+  g_autoptr(PbEngine) engine = pb_engine_new ("localhost:9092", "group");
+  g_autoptr(TestCounter) counter = test_counter_new (NULL);
+  g_autoptr(GPtrArray) handlers = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A handler without topics is PB_ERROR_CONFIG naming its class; a C class "
+                  "gets no hint about the Python overrides");
+
+  g_assert_false (pb_engine_add_handler (engine, PB_HANDLER (counter), &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+  g_assert_nonnull (strstr (error->message, "TestCounter has no topics"));
+  g_assert_null (strstr (error->message, "PYTHONPATH"));
+  handlers = pb_engine_get_handlers (engine);
+  g_assert_cmpuint (handlers->len, ==, 0);
+}
+
 static void
 assert_run_fails (PbEngine   *engine,
                   GQuark      domain,
@@ -241,6 +330,9 @@ main (int   argc,
               pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
 
   g_test_add_func ("/Paperboy/Engine/config/set-config", test_config_errors);
+  g_test_add_func ("/Paperboy/Engine/config/messages", test_config_messages);
+  g_test_add_func ("/Paperboy/Engine/config/group-id-required", test_group_id_required);
+  g_test_add_func ("/Paperboy/Engine/bad-input/no-topics", test_no_topics);
   ADD ("config/run", test_config_run_errors, NULL);
   ADD ("config/set-config-running", test_set_config_running, NULL);
   ADD ("bad-input/missing-topic", test_missing_topic, NULL);

@@ -247,8 +247,8 @@ export function committed(group, topic, partition) {
 export function newEngine(group, props = {}) {
     const engine = new Paperboy.Engine({
         mock_cluster: cluster,
-        group_id: group,
         commit_interval_ms: 200,
+        ...group !== null ? {group_id: group} : {},
         ...props,
     });
 

@@ -42,6 +42,19 @@ test('bad input: set_config errors, no handler, no group, bad registrations', ({
     const noGroup = newEngine(null);
     noGroup.add_handler(new Counter({topic}));
     assertThrows(() => noGroup.run(null), Paperboy.Error, Paperboy.Error.CONFIG, 'run() without a group id');
+    let nullGroup = null;
+    try {
+        Paperboy.Engine.new('mock://', null);
+    } catch (e) {
+        nullGroup = e;
+    }
+    assertIncludes(String(nullGroup), 'group_id may not be null', 'Engine.new() with a null group id');
+
+    // An invalid value: one sentence naming the key once.
+    const invalid = assertThrows(() => engine.set_config('session.timeout.ms', 'abc'), Paperboy.Error,
+        Paperboy.Error.CONFIG, 'an invalid value');
+    assertEqual(invalid.message.split('session.timeout.ms').length, 2, `the key once in “${invalid.message}”`);
+    assertIncludes(invalid.message, 'abc', 'the invalid value');
 
     // Registration errors.
     const first = new Counter({topic});
@@ -49,8 +62,9 @@ test('bad input: set_config errors, no handler, no group, bad registrations', ({
     const duplicate = assertThrows(() => engine.add_handler(new Counter({topic})),
         Paperboy.Error, Paperboy.Error.CONFIG, 'a second handler for a topic');
     assertIncludes(duplicate.message, topic, 'the error names the topic');
-    assertThrows(() => engine.add_handler(new Counter()), Paperboy.Error, Paperboy.Error.CONFIG,
+    const noTopic = assertThrows(() => engine.add_handler(new Counter()), Paperboy.Error, Paperboy.Error.CONFIG,
         'a handler without a topic');
+    assertIncludes(noTopic.message, 'has no topics', 'the error says what is missing');
     assertThrows(() => engine.add_handler(new Counter({topic: '^pattern-.*'})), Paperboy.Error,
         Paperboy.Error.CONFIG, 'a topic pattern');
     assertThrows(() => engine.add_handler_type(GObject.Object), Paperboy.Error, Paperboy.Error.CONFIG,

@@ -143,17 +143,24 @@ test('run_async: promisified, stopped with engine.stop(); states and signals', a
         revoked.push({partitions: partitions.deepUnpack(), lost});
     });
 
+    const connected = [];
+    engine.connect('notify::connected', self => connected.push(self.connected));
+
     assertEqual(engine.state, Paperboy.EngineState.STOPPED, 'state before running');
+    assertEqual(engine.connected, false, 'connected before running');
     const run = engine.run_async(null);
     assert(run instanceof Promise, 'the promisified run_async returns a promise');
     assertEqual(engine.state, Paperboy.EngineState.JOINING, 'state right after run_async');
 
     await waitFor(() => counter.records.length >= 4, '4 records');
+    assertEqual(engine.connected, true, 'connected while handling');
     engine.stop();
     assertEqual(engine.state, Paperboy.EngineState.STOPPING, 'state right after stop()');
     assertEqual(await finishRun(engine, run), true, 'run_finish() result');
 
     assertEqual(stateNames(states), ['STARTING', 'JOINING', 'RUNNING', 'STOPPING', 'STOPPED'], 'states');
+    assertEqual(connected, [true, false], 'notify::connected');
+    assertEqual(engine.get_connected(), false, 'connected after the run');
     assertEqual(assigned.length, 1, 'partitions-assigned emissions');
     assertEqual(assigned[0].type, 'a(si)', 'partitions-assigned variant type');
     assertEqual(assigned[0].state, Paperboy.EngineState.RUNNING, 'state during partitions-assigned');

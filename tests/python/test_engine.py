@@ -5,6 +5,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import unittest
 
@@ -69,14 +73,22 @@ class EngineTests(TestCase):
         engine.connect('partitions-assigned', lambda e, parts: assigned.extend(parts.unpack()))
         engine.connect('partitions-revoked',
                        lambda e, parts, lost: revoked.append((sorted(parts.unpack()), lost)))
+        connected = []
+        engine.connect('notify::connected', lambda e, p: connected.append(e.props.connected))
         cancellable = Gio.Cancellable()
+        connected_while_handling = []
 
         def stop_when_done():
             if len(counter.records) >= 2:
+                connected_while_handling.append(engine.props.connected)
                 cancellable.cancel()
             return False
 
+        self.assertFalse(engine.props.connected)
         self.assertTrue(run_until(engine, stop_when_done, cancellable=cancellable))
+        self.assertEqual(set(connected_while_handling), {True})
+        self.assertEqual(connected, [True, False])
+        self.assertFalse(engine.get_connected())
         self.assertEqual(states, [Paperboy.EngineState.STARTING, Paperboy.EngineState.JOINING,
                                   Paperboy.EngineState.RUNNING, Paperboy.EngineState.STOPPING,
                                   Paperboy.EngineState.STOPPED])
@@ -124,6 +136,7 @@ class BadInputTests(TestCase):
                     engine.set_config(key, value)
                 self.assertTrue(caught.exception.matches(Paperboy.error_quark(),
                                                          Paperboy.Error.CONFIG))
+                self.assertEqual(caught.exception.message.count(key), 1, caught.exception.message)
 
     def test_no_handlers(self):
         with self.assertRaises(GLib.Error) as caught:
@@ -141,6 +154,48 @@ class BadInputTests(TestCase):
             self.assertIn(self.topic, caught.exception.message)
         finally:
             CLUSTER.set_topic_error(self.topic, 0)
+
+    def test_group_id_required(self):
+        with self.assertRaises(TypeError):
+            Paperboy.Engine.new('mock://', None)
+
+    def test_no_topics(self):
+        engine = make_engine(self.group)
+        with self.assertRaises(GLib.Error) as caught:
+            engine.add_handler(Counter())
+        self.assertTrue(caught.exception.matches(Paperboy.error_quark(), Paperboy.Error.CONFIG))
+        self.assertIn('PyCounter has no topics', caught.exception.message)
+        self.assertEqual(engine.get_handlers(), [])
+
+    def test_missing_overrides_hint(self):
+        # A class attribute `topic` needs Paperboy's overrides; without them
+        # on PYTHONPATH the error says so.
+        loaded = sys.modules['gi.overrides.Paperboy'].__file__
+        overrides = os.path.dirname(os.path.dirname(os.path.dirname(loaded)))
+        path = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+                if p and os.path.realpath(p) != os.path.realpath(overrides)]
+        program = textwrap.dedent('''
+            import sys
+            import gi
+            gi.require_version('Paperboy', '1')
+            from gi.repository import GLib, Paperboy
+
+            class Orders(Paperboy.Handler):
+                topic = 'orders'
+
+            assert 'gi.overrides.Paperboy' not in sys.modules, 'the overrides are loaded'
+            try:
+                Paperboy.Engine.new('mock://', 'group').add_handler(Orders())
+            except GLib.Error as e:
+                print(e.message)
+            ''')
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+        done = subprocess.run([sys.executable, '-c', program], env=env, capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn('Orders has no topics', done.stdout)
+        self.assertIn('overrides are not loaded', done.stdout)
+        self.assertIn('PYTHONPATH', done.stdout)
 
     def test_bad_mock_cluster_arguments(self):
         with self.assertRaises(GLib.Error):
