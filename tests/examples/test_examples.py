@@ -7,8 +7,11 @@
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
+import tempfile
+import textwrap
 import time
 import unittest
 
@@ -70,27 +73,31 @@ class ReadmeTests(unittest.TestCase):
                                  '%s differs from its block in README.md' % name)
 
 
+def run_quickstart(test, argv, env):
+    # As the README says: without PAPERBOY_BOOTSTRAP_SERVERS, on an
+    # embedded cluster.
+    env = dict(env)
+    env.pop('PAPERBOY_BOOTSTRAP_SERVERS', None)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        received = lambda lines: sum('Received message' in l for l in lines) >= 3
+        lines = read_lines_until(proc, received)
+        test.assertEqual(sorted(l for l in lines if 'Received message' in l),
+                         ['Received message: [key-%d] hello %d' % (i, i) for i in range(3)])
+        # Ctrl-C stops it gracefully (handle-signals).
+        proc.send_signal(signal.SIGINT)
+        test.assertEqual(proc.wait(timeout=30), 0, proc.stderr.read().decode())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 class QuickStartTests(unittest.TestCase):
     def check_quickstart(self, argv):
-        # As the README says: without PAPERBOY_BOOTSTRAP_SERVERS, on an
-        # embedded cluster.
-        env = dict(os.environ)
-        env.pop('PAPERBOY_BOOTSTRAP_SERVERS', None)
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        try:
-            received = lambda lines: sum('Received message' in l for l in lines) >= 3
-            lines = read_lines_until(proc, received)
-            self.assertEqual(sorted(l for l in lines if 'Received message' in l),
-                             ['Received message: [key-%d] hello %d' % (i, i) for i in range(3)])
-            # Ctrl-C stops it gracefully (handle-signals).
-            proc.send_signal(signal.SIGINT)
-            self.assertEqual(proc.wait(timeout=30), 0, proc.stderr.read().decode())
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+        run_quickstart(self, argv, os.environ)
 
     def test_c(self):
         self.check_quickstart([os.path.join(BUILD_DIR, 'examples', 'quickstart')])
@@ -101,6 +108,69 @@ class QuickStartTests(unittest.TestCase):
     @unittest.skipUnless(os.path.exists('/usr/bin/gjs'), 'needs gjs')
     def test_javascript(self):
         self.check_quickstart(['gjs', '-m', os.path.join(SOURCE_DIR, 'examples', 'quickstart.js')])
+
+
+class InstallTests(unittest.TestCase):
+    """An install into a prefix of its own, found through the variables the
+    README's Building section exports, and nothing else."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='paperboy-install-')
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def readme_exports(self):
+        with open(os.path.join(SOURCE_DIR, 'README.md')) as f:
+            readme = f.read()
+        building = readme[readme.index('## Building'):readme.index('## Tests')]
+        block = [code for lang, code in re.findall(r'```(\w+)\n(.*?)```\n', building, re.S)
+                 if 'export ' in code]
+        self.assertEqual(len(block), 1, 'one block of exports in the README')
+        return block[0]
+
+    def test_prefix_install(self):
+        prefix = os.path.join(self.tmp, 'prefix')
+        build = os.path.join(self.tmp, 'build')
+        env = {k: v for k, v in os.environ.items()
+               if k not in ('GI_TYPELIB_PATH', 'LD_LIBRARY_PATH', 'PYTHONPATH', 'GJS_PATH',
+                            'PKG_CONFIG_PATH', 'XDG_DATA_DIRS', 'PAPERBOY_BOOTSTRAP_SERVERS')}
+        env['HOME'] = self.tmp
+        subprocess.run(['meson', 'setup', build, SOURCE_DIR, '--prefix', prefix,
+                        '-Dtests=false', '-Dexamples=false', '-Ddocs=disabled',
+                        '-Dvapi=disabled'], env=env, check=True, capture_output=True)
+        subprocess.run(['meson', 'install', '-C', build, '--quiet'], env=env, check=True,
+                       capture_output=True)
+
+        # The README's block, with its prefix, then each check.
+        exports = self.readme_exports().replace('P=$HOME/paperboy', 'P=' + prefix, 1)
+        self.assertIn('P=' + prefix, exports)
+        quickstart = os.path.join(self.tmp, 'quickstart')
+        script = exports + textwrap.dedent("""
+            set -e
+            cc -o {out} {src} $(pkg-config --cflags --libs paperboy-1)
+            /usr/bin/python3 -c 'import sys, gi; gi.require_version("Paperboy", "1")
+            from gi.repository import Paperboy
+            print("python:", sys.modules["gi.overrides.Paperboy"].__file__)'
+            if command -v gjs >/dev/null; then
+                gjs -c 'const {{Paperboy}} = imports.gi; print("gjs:", Object.hasOwn(Paperboy.Handler, "_classInit"))'
+            fi
+            """).format(out=quickstart, src=os.path.join(SOURCE_DIR, 'examples', 'quickstart.c'))
+        done = subprocess.run(['bash', '-c', script], env=env, capture_output=True, text=True)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn('python: ' + prefix, done.stdout)
+        if shutil.which('gjs'):
+            self.assertIn('gjs: true', done.stdout)
+
+        # The quick starts run from the prefix, with those variables only.
+        variables = subprocess.run(['bash', '-c', exports + '\nenv -0'], env=env,
+                                   capture_output=True, check=True).stdout
+        installed = dict(item.split('=', 1) for item in variables.decode().split('\0') if '=' in item)
+        programs = [[quickstart],
+                    ['/usr/bin/python3', os.path.join(SOURCE_DIR, 'examples', 'quickstart.py')]]
+        if shutil.which('gjs'):
+            programs.append(['gjs', '-m', os.path.join(SOURCE_DIR, 'examples', 'quickstart.js')])
+        for argv in programs:
+            with self.subTest(program=argv[-1]):
+                run_quickstart(self, argv, installed)
 
 
 class DemoTests(unittest.TestCase):
