@@ -143,9 +143,17 @@ test('properties: engine and handler properties, defaults, setters and notify', 
     assertEqual(notified, [], 'notifications of unchanged values');
     engine.set_client_id(null);
     engine.set_auto_offset_reset(null);
-    engine.set_group_id(null);
-    assertEqual([engine.client_id, engine.auto_offset_reset, engine.get_group_id()],
-        ['paperboy', 'earliest', null], 'values reset with null');
+    assertEqual([engine.client_id, engine.auto_offset_reset], ['paperboy', 'earliest'],
+        'values reset with null');
+    // A group id has no default to go back to.
+    let nullGroup = null;
+    try {
+        engine.set_group_id(null);
+    } catch (e) {
+        nullGroup = e;
+    }
+    assertIncludes(String(nullGroup), 'group_id may not be null', 'set_group_id(null)');
+    assertEqual(engine.group_id, 'g2', 'group id after set_group_id(null)');
 
     // Handler topics: topic is the first of topics, and setting it replaces them.
     const handler = new Counter({topics: ['a', 'b']});
