@@ -31,9 +31,20 @@
  * repeated (a broker that is down is retried every few seconds). */
 #define REPEAT_WINDOW_US (60 * G_USEC_PER_SEC)
 
+/* Past this many distinct warnings, those not seen for a window are
+ * forgotten. */
+#define REPEATS_MAX 256
+
+/* While a consumer with the workaround for librdkafka issue #4381 has no
+ * assignment yet, it checks this often whether the group answered its
+ * JoinGroup (see must_wait_for_first_assignment()). */
+#define JOIN_WATCH_MS 100
+
 /* How long a stop waits for the first assignment of a group that answered
  * the member's JoinGroup (see must_wait_for_first_assignment()). */
 #define FIRST_ASSIGNMENT_WAIT_MS 1000
+
+typedef struct _Probe Probe;
 
 typedef enum
 {
@@ -57,8 +68,10 @@ struct _PbConsumer
   GSource                   *close_source;
   rd_kafka_queue_t          *close_queue;   /* owned by close_source */
   GSource                   *first_assign_timeout;
+  GSource                   *join_watch;
   GSource                   *probe_timer;
-  GCancellable              *probe_cancellable;
+  Probe                     *probe;     /* in flight, or NULL */
+  guint                      probe_epoch;
 
   gboolean                   cooperative;
   gboolean                   sticky;
@@ -68,9 +81,8 @@ struct _PbConsumer
   char                      *bootstrap_servers;
 
   guint                      assigned_once : 1;
+  guint                      joined_seen : 1;
   guint                      told_no_broker : 1;
-  guint                      probing : 1;
-  guint                      leak : 1;
   guint                      close_requested : 1;
   guint                      closing : 1;
   guint                      closed : 1;
@@ -112,54 +124,102 @@ heard_from_cluster (PbConsumer *self)
   self->callbacks->connected (self->user_data, TRUE);
 }
 
+/* A metadata request in a worker thread. The thread holds a reference on
+ * the client until the request is over; the consumer's own reference is
+ * released only once the probe is done (see _pb_consumer_free_async()),
+ * so that the client is always destroyed by the consumer's release, in a
+ * worker thread, and before the engine's run returns. */
+struct _Probe
+{
+  PbKafkaHandle *handle;          /* the probe thread's */
+  guint          epoch;
+  gboolean       orphaned;        /* the consumer is gone */
+  PbKafkaHandle *consumer_handle; /* the consumer's, to release when done */
+  GTask         *free_task;
+};
+
+static void
+probe_free (Probe *probe)
+{
+  g_clear_pointer (&probe->handle, _pb_kafka_handle_unref);
+  g_free (probe);
+}
+
 static void
 probe_thread (GTask        *task,
               gpointer      source_object,
               gpointer      task_data,
               GCancellable *cancellable)
 {
+  Probe *probe = task_data;
   const struct rd_kafka_metadata *metadata = NULL;
   rd_kafka_resp_err_t err;
 
-  err = rd_kafka_metadata (_pb_kafka_handle_get (task_data), 0, NULL, &metadata, PROBE_TIMEOUT_MS);
+  err = rd_kafka_metadata (_pb_kafka_handle_get (probe->handle), 0, NULL, &metadata,
+                           PROBE_TIMEOUT_MS);
   if (metadata != NULL)
     rd_kafka_metadata_destroy (metadata);
 
+  /* Never the last reference: the consumer keeps its own until now. */
+  g_clear_pointer (&probe->handle, _pb_kafka_handle_unref);
+
   g_task_return_boolean (task, err == RD_KAFKA_RESP_ERR_NO_ERROR);
 }
+
+static void handle_released_cb (GObject      *source_object,
+                                GAsyncResult *result,
+                                gpointer      user_data);
 
 static void
 probe_done_cb (GObject      *source_object,
                GAsyncResult *result,
                gpointer      user_data)
 {
+  Probe *probe = g_task_get_task_data (G_TASK (result));
   PbConsumer *self = user_data;
 
-  /* The consumer is gone. */
-  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
-    return;
+  if (probe->orphaned)
+    {
+      if (probe->free_task != NULL)
+        {
+          g_autoptr(GMainContext) context = g_main_context_ref (g_task_get_context (probe->free_task));
 
-  self->probing = FALSE;
-  if (g_task_propagate_boolean (G_TASK (result), NULL))
+          g_main_context_push_thread_default (context);
+          _pb_kafka_handle_unref_async (g_steal_pointer (&probe->consumer_handle),
+                                        handle_released_cb, g_steal_pointer (&probe->free_task));
+          g_main_context_pop_thread_default (context);
+        }
+      return;
+    }
+
+  self->probe = NULL;
+
+  /* A probe that started before the last "no broker answers" says nothing
+   * about now. */
+  if (g_task_propagate_boolean (G_TASK (result), NULL) && probe->epoch == self->probe_epoch)
     heard_from_cluster (self);
 }
 
-/* librdkafka says when no broker answers, not when one answers again:
- * while none does, a worker thread asks for metadata every second. */
+/* librdkafka says when no broker answers, not when one answers (again):
+ * until one does, a worker thread asks for metadata every second. */
 static gboolean
 probe_timer_cb (gpointer user_data)
 {
   PbConsumer *self = user_data;
   g_autoptr(GTask) task = NULL;
 
-  if (self->probing)
+  if (self->probe != NULL)
     return G_SOURCE_CONTINUE;
 
-  self->probing = TRUE;
-  task = g_task_new (NULL, self->probe_cancellable, probe_done_cb, self);
+  self->probe = g_new0 (Probe, 1);
+  self->probe->handle = _pb_kafka_handle_ref (self->handle);
+  self->probe->epoch = self->probe_epoch;
+
+  g_main_context_push_thread_default (self->context);
+  task = g_task_new (NULL, NULL, probe_done_cb, self);
+  g_main_context_pop_thread_default (self->context);
   g_task_set_source_tag (task, probe_timer_cb);
-  g_task_set_task_data (task, _pb_kafka_handle_ref (self->handle),
-                        (GDestroyNotify) _pb_kafka_handle_unref);
+  g_task_set_task_data (task, self->probe, (GDestroyNotify) probe_free);
   g_task_run_in_thread (task, probe_thread);
 
   return G_SOURCE_CONTINUE;
@@ -168,10 +228,13 @@ probe_timer_cb (gpointer user_data)
 static void
 start_probing (PbConsumer *self)
 {
-  if (self->probe_timer == NULL)
-    self->probe_timer = _pb_timeout_source_new (self->context, PROBE_INTERVAL_MS,
-                                                G_PRIORITY_DEFAULT, "[paperboy] broker probe",
-                                                probe_timer_cb, self, NULL);
+  if (self->probe_timer != NULL)
+    return;
+
+  self->probe_timer = _pb_timeout_source_new (self->context, PROBE_INTERVAL_MS,
+                                              G_PRIORITY_DEFAULT, "[paperboy] broker probe",
+                                              probe_timer_cb, self, NULL);
+  probe_timer_cb (self);
 }
 
 /* Rebalances */
@@ -207,6 +270,7 @@ assign (PbConsumer                      *self,
     }
 
   self->assigned_once = TRUE;
+  _pb_clear_source (&self->join_watch);
   heard_from_cluster (self);
 
   /* A close waiting for the first assignment may go on now, outside the
@@ -310,6 +374,7 @@ error_cb (rd_kafka_t *rk,
       if (self->connection != CONNECTION_DOWN)
         {
           self->connection = CONNECTION_DOWN;
+          self->probe_epoch++;
           self->callbacks->connected (self->user_data, FALSE);
           start_probing (self);
 
@@ -356,9 +421,20 @@ typedef struct
   guint  count;
 } LogRepeat;
 
-/* librdkafka's warnings, each distinct one once a minute at most: the
- * same failure (a broker that is down) comes back with every retry, and
- * the text differs only in its timing. */
+static gboolean
+repeat_is_old (gpointer key,
+               gpointer value,
+               gpointer user_data)
+{
+  const LogRepeat *repeat = value;
+
+  return *(const gint64 *)user_data - repeat->since >= REPEAT_WINDOW_US;
+}
+
+/* librdkafka's warnings and errors, each distinct one once a minute at
+ * most: the same failure (a broker that is down) comes back with every
+ * retry, and the text differs only in its timing. The next time it is
+ * logged, it says how many times it came in between. */
 static void
 log_line (PbConsumer *self,
           int         level,
@@ -389,7 +465,10 @@ log_line (PbConsumer *self,
     }
 
   if (repeat != NULL && repeat->count > 0)
-    line = g_strdup_printf ("%s (and %u times more in the last minute)", buf, repeat->count);
+    line = g_strdup_printf ("%s (%u more times since it was last logged)", buf, repeat->count);
+
+  if (repeat == NULL && g_hash_table_size (self->repeats) >= REPEATS_MAX)
+    g_hash_table_foreach_remove (self->repeats, repeat_is_old, &now);
 
   repeat = g_new0 (LogRepeat, 1);
   repeat->since = now;
@@ -404,7 +483,13 @@ log_cb (const rd_kafka_t *rk,
         const char       *facility,
         const char       *buf)
 {
-  log_line (rd_kafka_opaque (rk), level, facility, buf);
+  PbConsumer *self = rk != NULL ? rd_kafka_opaque (rk) : NULL;
+
+  /* Without a client (a configuration's log), nothing to fold. */
+  if (self == NULL)
+    _pb_kafka_log (rk, level, facility, buf);
+  else
+    log_line (self, level, facility, buf);
 }
 
 /* Polling */
@@ -605,24 +690,13 @@ first_assign_timeout_cb (gpointer user_data)
   PbConsumer *self = user_data;
 
   g_clear_pointer (&self->first_assign_timeout, g_source_unref);
-
-  /* Still joined and unassigned: destroying it would abort the process. */
-  if (!self->assigned_once)
-    {
-      g_warning ("The group did not assign partitions within %u ms: the consumer leaves "
-                 "the group, but its client cannot be freed without aborting the process "
-                 "(librdkafka before 2.3.0, issue #4381), and stays in memory",
-                 FIRST_ASSIGNMENT_WAIT_MS);
-      self->leak = TRUE;
-    }
-
   begin_close (self);
 
   return G_SOURCE_REMOVE;
 }
 
-/* The consumer group's generation, or -1 before the group answered this
- * member's JoinGroup. librdkafka has no getter for it, but writes it,
+/* The consumer group's generation, or -1 while the group has not answered
+ * this member's JoinGroup. librdkafka has no getter for it, but writes it,
  * after a magic string, in the serialized group metadata. */
 static gint32
 group_generation (PbConsumer *self)
@@ -648,24 +722,60 @@ group_generation (PbConsumer *self)
     rd_kafka_mem_free (self->rk, buffer);
   rd_kafka_consumer_group_metadata_destroy (metadata);
 
-  /* An unknown format counts as joined: the caller then waits. */
+  /* An unknown format counts as joined. */
   return generation;
 }
 
 /* librdkafka before 2.3.0 aborts when it frees a consumer with a sticky
- * assignor whose group answered its JoinGroup (choosing the assignor) but
- * did not give it its first assignment yet (which creates the assignor's
- * state): librdkafka issue #4381. Before the group's answer, closing is
- * safe: a closing consumer ignores a JoinGroup answer that comes later. So
- * a stop before the first assignment waits only when the group answered,
- * which is short: the assignment follows in the same round trip. */
+ * assignor whose group answered a JoinGroup (which chooses the assignor)
+ * before the first assignment (which creates the assignor's state):
+ * librdkafka issue #4381. The generation goes back to -1 when a later
+ * request fails, while the assignor stays: so the consumer watches for a
+ * generation, from the subscription to its first assignment. */
+static gboolean
+needs_join_workaround (PbConsumer *self)
+{
+  return self->sticky && rd_kafka_version () < 0x020300ff;
+}
+
+/* Not after the consumer closed: its group metadata is gone then. */
+static void
+watch_join (PbConsumer *self)
+{
+  if (!self->joined_seen && group_generation (self) >= 0)
+    {
+      self->joined_seen = TRUE;
+      _pb_clear_source (&self->join_watch);
+    }
+}
+
+static gboolean
+join_watch_cb (gpointer user_data)
+{
+  watch_join (user_data);
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* Whether freeing the client could abort the process. */
+static gboolean
+unsafe_to_destroy (PbConsumer *self)
+{
+  return needs_join_workaround (self) && !self->assigned_once && self->joined_seen;
+}
+
+/* A stop before the group answered closes at once: a closing consumer
+ * ignores a JoinGroup answer that comes later. Once it answered, the
+ * assignment follows in the same round trip: the stop waits for it, a
+ * second at most. */
 static gboolean
 must_wait_for_first_assignment (PbConsumer *self)
 {
-  if (!self->sticky || self->assigned_once || rd_kafka_version () >= 0x020300ff)
+  if (!needs_join_workaround (self) || self->assigned_once)
     return FALSE;
 
-  return group_generation (self) >= 0;
+  watch_join (self);
+  return self->joined_seen;
 }
 
 void
@@ -715,11 +825,15 @@ _pb_consumer_new (rd_kafka_conf_t            *conf,
   self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) rd_kafka_topic_destroy);
   self->warnings.per_second = 10;
   self->repeats = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  self->probe_cancellable = g_cancellable_new ();
 
-  size = sizeof buf;
-  if (rd_kafka_conf_get (conf, "bootstrap.servers", buf, &size) == RD_KAFKA_CONF_OK)
-    self->bootstrap_servers = g_strdup (buf);
+  size = 0;
+  if (rd_kafka_conf_get (conf, "bootstrap.servers", NULL, &size) == RD_KAFKA_CONF_OK && size > 0)
+    {
+      self->bootstrap_servers = g_malloc (size);
+      if (rd_kafka_conf_get (conf, "bootstrap.servers", self->bootstrap_servers, &size) !=
+          RD_KAFKA_CONF_OK)
+        g_clear_pointer (&self->bootstrap_servers, g_free);
+    }
   size = sizeof buf;
 
   if (rd_kafka_conf_get (conf, "partition.assignment.strategy", buf, &size) == RD_KAFKA_CONF_OK)
@@ -741,7 +855,6 @@ _pb_consumer_new (rd_kafka_conf_t            *conf,
                    _("Invalid Kafka configuration: %s"), errstr);
       g_ptr_array_unref (self->topics);
       g_hash_table_unref (self->repeats);
-      g_object_unref (self->probe_cancellable);
       g_free (self->bootstrap_servers);
       g_main_context_unref (self->context);
       g_free (self);
@@ -809,6 +922,14 @@ _pb_consumer_subscribe (PbConsumer          *self,
       return FALSE;
     }
 
+  /* Until a broker answers, the engine does not know it is connected. */
+  start_probing (self);
+
+  if (needs_join_workaround (self))
+    self->join_watch = _pb_timeout_source_new (self->context, JOIN_WATCH_MS,
+                                               G_PRIORITY_DEFAULT, "[paperboy] join watch",
+                                               join_watch_cb, self, NULL);
+
   return TRUE;
 }
 
@@ -861,6 +982,20 @@ _pb_consumer_commit (PbConsumer                            *self,
     g_debug ("Could not commit: %s", rd_kafka_err2str (err));
 }
 
+/* Clients that cannot be freed, kept where leak checkers see them. */
+static void
+keep_forever (PbKafkaHandle *handle)
+{
+  G_LOCK_DEFINE_STATIC (kept);
+  static GPtrArray *kept = NULL;
+
+  G_LOCK (kept);
+  if (kept == NULL)
+    kept = g_ptr_array_new ();
+  g_ptr_array_add (kept, handle);
+  G_UNLOCK (kept);
+}
+
 static void
 handle_released_cb (GObject      *source_object,
                     GAsyncResult *result,
@@ -892,17 +1027,32 @@ _pb_consumer_free_async (PbConsumer          *self,
   _pb_clear_source (&self->source);
   _pb_clear_source (&self->close_source);
   _pb_clear_source (&self->first_assign_timeout);
+  _pb_clear_source (&self->join_watch);
   _pb_clear_source (&self->probe_timer);
-  g_cancellable_cancel (self->probe_cancellable);
-  g_clear_object (&self->probe_cancellable);
   g_clear_pointer (&self->topics, g_ptr_array_unref);
   g_clear_pointer (&self->repeats, g_hash_table_unref);
   g_clear_pointer (&self->bootstrap_servers, g_free);
 
+  if (self->probe != NULL)
+    self->probe->orphaned = TRUE;
+
   /* rd_kafka_destroy() blocks: it runs in a worker thread, and without
    * closing the consumer, which was closed already or could not be. */
-  if (self->leak)
-    g_task_return_boolean (task, TRUE);
+  if (unsafe_to_destroy (self))
+    {
+      g_warning ("The consumer left its group before the group assigned it partitions: "
+                 "with librdkafka before 2.3.0, its client cannot be freed without "
+                 "aborting the process (librdkafka issue #4381), and stays in memory");
+      keep_forever (self->handle);
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+  else if (self->probe != NULL)
+    {
+      /* Released once the probe is done. */
+      self->probe->consumer_handle = self->handle;
+      self->probe->free_task = task;
+    }
   else
     _pb_kafka_handle_unref_async (self->handle, handle_released_cb, task);
 

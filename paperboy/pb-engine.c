@@ -719,12 +719,13 @@ pb_engine_class_init (PbEngineClass *klass)
    * PbEngine:connected:
    *
    * Whether the engine's Kafka cluster answers: %TRUE once the engine
-   * heard from it in a run (its group assigned it partitions, or it
-   * fetched records), %FALSE before, after the run, and from the moment
-   * librdkafka reports that none of the brokers can be reached until one
-   * answers again. The engine keeps trying meanwhile; while it has no
-   * partitions, [property@Paperboy.Engine:state] is
-   * %PB_ENGINE_STATE_JOINING.
+   * heard from it in a run (a broker answered its request for metadata,
+   * made when it subscribes and every second while none answers; its group
+   * assigned it partitions; or it fetched records), %FALSE before, after
+   * the run, and from the moment librdkafka reports that none of the
+   * brokers can be reached until one answers again. The engine keeps
+   * trying meanwhile; while it has no partitions,
+   * [property@Paperboy.Engine:state] is %PB_ENGINE_STATE_JOINING.
    */
   properties[PROP_CONNECTED] =
     g_param_spec_boolean ("connected", NULL, NULL,

@@ -174,23 +174,26 @@ test_unreachable (void)
   g_autoptr(PbEngine) engine = pb_engine_new ("127.0.0.1:1", group);
   g_autoptr(GPtrArray) lines = NULL;
   g_autoptr(GError) error = NULL;
-  gint64 until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  /* Longer than librdkafka's own 30 s suppression of a repeated failure. */
+  gint64 until = g_get_monotonic_time () + 35 * G_USEC_PER_SEC;
+  int threads = rd_kafka_thread_cnt ();
   Watch watch;
 
   g_test_summary ("A cluster nobody answers at is retried; the engine says so in one "
-                  "line per distinct failure, with a hint the first time, stays joining "
-                  "and not connected");
+                  "line per distinct failure a minute, with a hint the first time, stays "
+                  "joining and not connected; its client is gone when run returns");
 
   pb_engine_set_config (engine, "reconnect.backoff.max.ms", "200", NULL);
   pb_test_add_new_handler (engine, test_counter_new (topic));
   watch_init (&watch, engine);
 
   start_recording ();
-  g_assert_true (pb_test_run_until (engine, time_passed, &until, 30000, &error));
+  g_assert_true (pb_test_run_until (engine, time_passed, &until, 60000, &error));
   g_assert_no_error (error);
   lines = stop_recording ();
 
-  /* librdkafka retried every 200 ms: one line says it. */
+  /* librdkafka retried every 200 ms, and logged it again after 30 s: one
+   * line says it. */
   g_assert_cmpuint (count_warnings (lines, "Paperboy-Kafka", "127.0.0.1:1", "Connection refused", NULL), ==, 1);
   g_assert_cmpuint (count_warnings (lines, "Paperboy", "No Kafka broker answers at 127.0.0.1:1",
                                     "mock://", NULL), ==, 1);
@@ -198,8 +201,12 @@ test_unreachable (void)
 
   g_assert_false (watch_has_state (&watch, PB_ENGINE_STATE_RUNNING));
   g_assert_true (watch_has_state (&watch, PB_ENGINE_STATE_JOINING));
+  /* connected never became TRUE (it starts FALSE). */
   g_assert_cmpuint (watch.connected->len, ==, 0);
   g_assert_false (pb_engine_get_connected (engine));
+
+  /* A probe was in flight most of the time: the client went anyway. */
+  g_assert_cmpint (rd_kafka_thread_cnt (), ==, threads);
 
   watch_clear (&watch);
 }
@@ -239,6 +246,17 @@ running_and_connected (gpointer user_data)
 }
 
 static void
+note_state_when_connected (PbEngine   *engine,
+                           GParamSpec *pspec,
+                           gpointer    user_data)
+{
+  if (pb_engine_get_connected (engine) &&
+      g_object_get_data (G_OBJECT (engine), "state-when-connected") == NULL)
+    g_object_set_data (G_OBJECT (engine), "state-when-connected",
+                       GINT_TO_POINTER (pb_engine_get_state (engine)));
+}
+
+static void
 test_outage (void)
 {
   g_autoptr(PbMockCluster) cluster = pb_mock_cluster_new (1, NULL);
@@ -269,11 +287,15 @@ test_outage (void)
   pb_engine_set_config (engine, "fetch.wait.max.ms", "10", NULL);
   pb_engine_set_config (engine, "reconnect.backoff.max.ms", "500", NULL);
   g_assert_true (pb_engine_add_handler (engine, PB_HANDLER (counter), &error));
+  g_signal_connect (engine, "notify::connected", G_CALLBACK (note_state_when_connected), NULL);
 
   run = pb_test_start (engine);
   g_object_set_data (G_OBJECT (counter), "last", GUINT_TO_POINTER (9));
   pb_test_wait_until (counter_reached, counter, 30000);
   g_assert_true (running_and_connected (engine));
+  /* A broker answered before the group's first join (held 3 s) was over. */
+  g_assert_cmpint (GPOINTER_TO_INT (g_object_get_data (G_OBJECT (engine), "state-when-connected")),
+                   ==, PB_ENGINE_STATE_JOINING);
 
   start_recording ();
   g_assert_true (pb_mock_cluster_set_broker_down (cluster, 1, &error));

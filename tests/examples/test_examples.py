@@ -118,10 +118,13 @@ class InstallTests(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix='paperboy-install-')
         self.addCleanup(shutil.rmtree, self.tmp)
 
-    def readme_exports(self):
+    def readme_building(self):
         with open(os.path.join(SOURCE_DIR, 'README.md')) as f:
             readme = f.read()
-        building = readme[readme.index('## Building'):readme.index('## Tests')]
+        return readme[readme.index('## Building'):readme.index('## Tests')]
+
+    def readme_exports(self):
+        building = self.readme_building()
         block = [code for lang, code in re.findall(r'```(\w+)\n(.*?)```\n', building, re.S)
                  if 'export ' in code]
         self.assertEqual(len(block), 1, 'one block of exports in the README')
@@ -134,7 +137,10 @@ class InstallTests(unittest.TestCase):
                if k not in ('GI_TYPELIB_PATH', 'LD_LIBRARY_PATH', 'PYTHONPATH', 'GJS_PATH',
                             'PKG_CONFIG_PATH', 'XDG_DATA_DIRS', 'PAPERBOY_BOOTSTRAP_SERVERS')}
         env['HOME'] = self.tmp
-        subprocess.run(['meson', 'setup', build, SOURCE_DIR, '--prefix', prefix,
+        # As the README says, with the library directory it gives.
+        self.assertIn('meson setup build --prefix=$HOME/paperboy --libdir=lib',
+                      ' '.join(self.readme_building().split()))
+        subprocess.run(['meson', 'setup', build, SOURCE_DIR, '--prefix', prefix, '--libdir=lib',
                         '-Dtests=false', '-Dexamples=false', '-Ddocs=disabled',
                         '-Dvapi=disabled'], env=env, check=True, capture_output=True)
         subprocess.run(['meson', 'install', '-C', build, '--quiet'], env=env, check=True,

@@ -102,17 +102,20 @@ const PromiseHandler = GObject.registerClass({
         await new Promise(resolve => setTimeout(resolve, 5));
         if (offset === 1)
             throw new RangeError(`rejected at ${offset}`);
-        if (offset === 2)
+        if (offset === 3)
             throw new Error(`rejected again at ${offset}`);
         this.done.push(offset);
         task.return_boolean(true);
+        if (offset === 2)
+            throw new Error(`rejected after completing the task at ${offset}`);
     }
 
     vfunc_on_error(error, message, context) {
         const offset = message.get_offset();
 
+        this.lastMessage = message;
         this.errors.push({offset, error});
-        if (offset === 2)
+        if (offset === 3)
             throw new Error(`on_error fails at ${offset}`);
         return Paperboy.ErrorAction.CONTINUE;
     }
@@ -123,20 +126,34 @@ test('async: a rejected promise fails the task; a throw in on_error stops', ({to
     const handler = new PromiseHandler({topic});
 
     cluster.create_topic(topic, 1);
-    produceMany(topic, 0, 4, 'v');
+    produceMany(topic, 0, 5, 'v');
     engine.add_handler(handler);
     const {ok, error} = runEngine(engine);
 
-    assertEqual(handler.done, [0], 'records handled');
-    assertEqual(handler.errors.map(e => e.offset), [1, 2], 'offsets given to on_error');
+    // A rejection after the task completed is only logged.
+    assertEqual(handler.done, [0, 2], 'records handled');
+    assertEqual(handler.errors.map(e => e.offset), [1, 3], 'offsets given to on_error');
     assertError(handler.errors[0].error, Paperboy.Error, Paperboy.Error.HANDLER, 'the rejection');
     assertIncludes(handler.errors[0].error.message, 'PbJsTestPromise.handle() threw RangeError: rejected at 1',
         'handler, vfunc, class and message of the rejection');
     assertEqual(ok, false, 'run() result after on_error threw');
     assertError(error, Paperboy.Error, Paperboy.Error.HANDLER, 'the error run() throws');
-    assertIncludes(error.message, 'rejected again at 2', 'run() throws the failure on_error saw');
+    assertIncludes(error.message, 'rejected again at 3', 'run() throws the failure on_error saw');
     assertEqual(engine.state, Paperboy.EngineState.FAILED, 'state');
-    assertEqual(committed(group, topic, 0), 2, 'committed offset is the record that stopped the engine');
+    assertEqual(committed(group, topic, 0), 3, 'committed offset is the record that stopped the engine');
+
+    // JavaScript calling the methods gets them as the class defined them.
+    let thrown = null;
+    try {
+        handler.vfunc_on_error(null, handler.lastMessage, null);
+    } catch (e) {
+        thrown = e;
+    }
+    assert(thrown instanceof Error && thrown.message === 'on_error fails at 3',
+        `a direct call of vfunc_on_error throws the class's own error, got ${thrown}`);
+    const promise = handler.vfunc_handle(handler.lastMessage, null, Gio.Task.new(null, null, null));
+    assert(promise instanceof Promise, 'a direct call of the async vfunc_handle returns its promise');
+    promise.catch(() => {});
 });
 
 /* Registration */

@@ -183,7 +183,9 @@ class BadInputTests(TestCase):
             class Orders(Paperboy.Handler):
                 topic = 'orders'
 
-            assert 'gi.overrides.Paperboy' not in sys.modules, 'the overrides are loaded'
+            if 'gi.overrides.Paperboy' in sys.modules:
+                print('overrides installed in', sys.modules['gi.overrides.Paperboy'].__file__)
+                sys.exit(0)
             try:
                 Paperboy.Engine.new('mock://', 'group').add_handler(Orders())
             except GLib.Error as e:
@@ -193,6 +195,8 @@ class BadInputTests(TestCase):
         done = subprocess.run([sys.executable, '-c', program], env=env, capture_output=True,
                               text=True, timeout=60)
         self.assertEqual(done.returncode, 0, done.stderr)
+        if done.stdout.startswith('overrides installed in'):
+            self.skipTest(done.stdout.strip())
         self.assertIn('Orders has no topics', done.stdout)
         self.assertIn('overrides are not loaded', done.stdout)
         self.assertIn('PYTHONPATH', done.stdout)

@@ -48,6 +48,23 @@ function _init() {
             `${_handlerName(handler)}.${vfunc}() threw ${_describe(thrown)}`);
     }
 
+    // A task may complete in an idle of its context after it returned: the
+    // check waits for that, so that a promise rejected after its handler
+    // completed the task is logged, not returned a second time.
+    function failTask(handler, task, error) {
+        const source = GLib.idle_source_new();
+
+        source.set_priority(GLib.PRIORITY_DEFAULT_IDLE);
+        source.set_callback(() => {
+            if (task.get_completed())
+                logError(error, `${_handlerName(handler)}.handle() failed after it completed its task`);
+            else
+                task.return_error(error);
+            return GLib.SOURCE_REMOVE;
+        });
+        source.attach(task.get_context());
+    }
+
     function wrapThrowing(vfunc, func) {
         return function (...args) {
             let result;
@@ -59,10 +76,7 @@ function _init() {
 
             if (vfunc === 'handle' && result instanceof Promise) {
                 const task = args[2];
-                result.catch(e => {
-                    if (!task.get_completed())
-                        task.return_error(handlerError(this, vfunc, e));
-                });
+                result.catch(e => failTask(this, task, handlerError(this, vfunc, e)));
                 return true;
             }
             return result;
@@ -82,8 +96,13 @@ function _init() {
 
     const baseClassInit = GObject.Object._classInit;
 
+    // GObject's class init hooks the vfunc_ methods up as the class's
+    // virtual functions: it hooks up the wrappers, and then the methods are
+    // put back, so that JavaScript calling them (super.vfunc_handle(), a
+    // test) gets what the class defined.
     Paperboy.Handler._classInit = function (klass) {
         const proto = klass.prototype;
+        const originals = [];
 
         for (const name of Object.getOwnPropertyNames(proto)) {
             const descriptor = Object.getOwnPropertyDescriptor(proto, name);
@@ -91,12 +110,22 @@ function _init() {
                 continue;
 
             const vfunc = name.slice('vfunc_'.length);
+            let wrapper = null;
             if (THROWING.includes(vfunc))
-                proto[name] = wrapThrowing(vfunc, descriptor.value);
+                wrapper = wrapThrowing(vfunc, descriptor.value);
             else if (vfunc === 'on_error')
-                proto[name] = wrapOnError(descriptor.value);
+                wrapper = wrapOnError(descriptor.value);
+            if (wrapper !== null) {
+                originals.push([name, descriptor]);
+                Object.defineProperty(proto, name, {...descriptor, value: wrapper});
+            }
         }
 
-        return baseClassInit.call(this, klass);
+        try {
+            return baseClassInit.call(this, klass);
+        } finally {
+            for (const [name, descriptor] of originals)
+                Object.defineProperty(proto, name, descriptor);
+        }
     };
 }
