@@ -65,28 +65,39 @@ function _init() {
         source.attach(task.get_context());
     }
 
+    // The virtual functions take at most three arguments; named ones cost
+    // less than a rest array, once per record.
     function wrapThrowing(vfunc, func) {
-        return function (...args) {
-            let result;
+        if (vfunc === 'handle') {
+            return function (message, context, task) {
+                let result;
+                try {
+                    result = func.call(this, message, context, task);
+                } catch (e) {
+                    throw handlerError(this, vfunc, e);
+                }
+
+                if (result instanceof Promise) {
+                    result.catch(e => failTask(this, task, handlerError(this, vfunc, e)));
+                    return true;
+                }
+                return result;
+            };
+        }
+
+        return function (a, b, c) {
             try {
-                result = func.apply(this, args);
+                return func.call(this, a, b, c);
             } catch (e) {
                 throw handlerError(this, vfunc, e);
             }
-
-            if (vfunc === 'handle' && result instanceof Promise) {
-                const task = args[2];
-                result.catch(e => failTask(this, task, handlerError(this, vfunc, e)));
-                return true;
-            }
-            return result;
         };
     }
 
     function wrapOnError(func) {
-        return function (...args) {
+        return function (error, message, context) {
             try {
-                return func.apply(this, args);
+                return func.call(this, error, message, context);
             } catch (e) {
                 logError(e, `${_handlerName(this)}.on_error() threw: stopping`);
                 return Paperboy.ErrorAction.STOP;
