@@ -452,6 +452,34 @@ flag_is_set (gpointer user_data)
   return *(gboolean *)user_data;
 }
 
+static void
+state_recorded_cb (PbEngine   *engine,
+                   GParamSpec *pspec,
+                   GArray     *states)
+{
+  PbEngineState state = pb_engine_get_state (engine);
+
+  g_array_append_val (states, state);
+}
+
+static void
+states_unref (gpointer  data,
+              GClosure *closure)
+{
+  g_array_unref (data);
+}
+
+GArray *
+pb_test_record_states (PbEngine *engine)
+{
+  GArray *states = g_array_new (FALSE, FALSE, sizeof (PbEngineState));
+
+  g_signal_connect_data (engine, "notify::state", G_CALLBACK (state_recorded_cb),
+                         g_array_ref (states), states_unref, 0);
+
+  return states;
+}
+
 void
 pb_test_wait_assigned (PbEngine *engine,
                        guint     timeout_ms)

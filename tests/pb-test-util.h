@@ -83,6 +83,10 @@ gboolean       pb_test_finish         (PbTestRun       *run,
 void           pb_test_wait_assigned  (PbEngine        *engine,
                                        guint            timeout_ms);
 
+/* Every state @engine goes through from now on (PbEngineState), until the
+ * returned array's last reference is dropped and the engine finalized. */
+GArray        *pb_test_record_states  (PbEngine        *engine);
+
 /* A topic and a group of their own, for a test case. */
 typedef struct
 {
@@ -94,6 +98,11 @@ void           pb_test_fixture_set_up       (PbTestFixture      *fixture,
                                              gconstpointer       user_data);
 void           pb_test_fixture_tear_down    (PbTestFixture      *fixture,
                                              gconstpointer       user_data);
+
+/* A test case under /Paperboy/Engine/ with a PbTestFixture. */
+#define PB_TEST_ADD(path, func, data) \
+  g_test_add ("/Paperboy/Engine/" path, PbTestFixture, data, \
+              pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
 
 void           pb_test_add_handler          (PbEngine           *engine,
                                              gpointer            handler);

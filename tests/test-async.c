@@ -251,20 +251,14 @@ main (int   argc,
 {
   pb_test_init (&argc, &argv);
 
-#define ADD(path, func, data) \
-  g_test_add ("/Paperboy/Engine/" path, PbTestFixture, data, \
-              pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
-
-  ADD ("async/order-serial", test_async_order, GUINT_TO_POINTER (1));
-  ADD ("async/order-concurrent", test_async_order, GUINT_TO_POINTER (4));
-  ADD ("async/failure", test_async_failures, GINT_TO_POINTER (TEST_ASYNC_COMPLETE));
-  ADD ("async/dropped-task", test_async_failures, GINT_TO_POINTER (TEST_ASYNC_DROP));
-  ADD ("async/timeout", test_async_failures, GINT_TO_POINTER (TEST_ASYNC_NEVER));
-  ADD ("async/gio", test_async_gio, NULL);
-  ADD ("register/type", test_register_by_type, NULL);
-  ADD ("register/errors", test_register_errors, NULL);
-
-#undef ADD
+  PB_TEST_ADD ("async/order-serial", test_async_order, GUINT_TO_POINTER (1));
+  PB_TEST_ADD ("async/order-concurrent", test_async_order, GUINT_TO_POINTER (4));
+  PB_TEST_ADD ("async/failure", test_async_failures, GINT_TO_POINTER (TEST_ASYNC_COMPLETE));
+  PB_TEST_ADD ("async/dropped-task", test_async_failures, GINT_TO_POINTER (TEST_ASYNC_DROP));
+  PB_TEST_ADD ("async/timeout", test_async_failures, GINT_TO_POINTER (TEST_ASYNC_NEVER));
+  PB_TEST_ADD ("async/gio", test_async_gio, NULL);
+  PB_TEST_ADD ("register/type", test_register_by_type, NULL);
+  PB_TEST_ADD ("register/errors", test_register_errors, NULL);
 
   return g_test_run ();
 }

@@ -14,8 +14,6 @@
 
 /* Configuration and bad input */
 
-/* Configuration and bad input */
-
 static void
 test_config_errors (void)
 {
@@ -325,21 +323,15 @@ main (int   argc,
 {
   pb_test_init (&argc, &argv);
 
-#define ADD(path, func, data) \
-  g_test_add ("/Paperboy/Engine/" path, PbTestFixture, data, \
-              pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
-
   g_test_add_func ("/Paperboy/Engine/config/set-config", test_config_errors);
   g_test_add_func ("/Paperboy/Engine/config/messages", test_config_messages);
   g_test_add_func ("/Paperboy/Engine/config/group-id-required", test_group_id_required);
   g_test_add_func ("/Paperboy/Engine/bad-input/no-topics", test_no_topics);
-  ADD ("config/run", test_config_run_errors, NULL);
-  ADD ("config/set-config-running", test_set_config_running, NULL);
-  ADD ("bad-input/missing-topic", test_missing_topic, NULL);
-  ADD ("bad-input/unreachable-broker", test_unreachable_broker, NULL);
-  ADD ("bad-input/auto-offset-reset-error", test_auto_offset_reset_error, NULL);
-
-#undef ADD
+  PB_TEST_ADD ("config/run", test_config_run_errors, NULL);
+  PB_TEST_ADD ("config/set-config-running", test_set_config_running, NULL);
+  PB_TEST_ADD ("bad-input/missing-topic", test_missing_topic, NULL);
+  PB_TEST_ADD ("bad-input/unreachable-broker", test_unreachable_broker, NULL);
+  PB_TEST_ADD ("bad-input/auto-offset-reset-error", test_auto_offset_reset_error, NULL);
 
   return g_test_run ();
 }

@@ -113,16 +113,6 @@ typedef struct
 } Watch;
 
 static void
-state_cb (PbEngine   *engine,
-          GParamSpec *pspec,
-          Watch      *watch)
-{
-  PbEngineState state = pb_engine_get_state (engine);
-
-  g_array_append_val (watch->states, state);
-}
-
-static void
 connected_cb (PbEngine   *engine,
               GParamSpec *pspec,
               Watch      *watch)
@@ -136,9 +126,8 @@ static void
 watch_init (Watch    *watch,
             PbEngine *engine)
 {
-  watch->states = g_array_new (FALSE, FALSE, sizeof (PbEngineState));
+  watch->states = pb_test_record_states (engine);
   watch->connected = g_array_new (FALSE, FALSE, sizeof (gboolean));
-  g_signal_connect (engine, "notify::state", G_CALLBACK (state_cb), watch);
   g_signal_connect (engine, "notify::connected", G_CALLBACK (connected_cb), watch);
 }
 

@@ -483,19 +483,13 @@ main (int   argc,
 {
   pb_test_init (&argc, &argv);
 
-#define ADD(path, func, data) \
-  g_test_add ("/Paperboy/Engine/" path, PbTestFixture, data, \
-              pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
-
-  ADD ("consume/commit", test_consume_commit, NULL);
-  ADD ("consume/stop-from-handler", test_stop_from_handler, NULL);
-  ADD ("restart/resume", test_restart_resumes, NULL);
-  ADD ("message/contents", test_message_contents, NULL);
-  ADD ("message/header-names", test_header_names, NULL);
-  ADD ("mock/url", test_mock_url, NULL);
-  ADD ("thread/run", test_run_in_thread, NULL);
-
-#undef ADD
+  PB_TEST_ADD ("consume/commit", test_consume_commit, NULL);
+  PB_TEST_ADD ("consume/stop-from-handler", test_stop_from_handler, NULL);
+  PB_TEST_ADD ("restart/resume", test_restart_resumes, NULL);
+  PB_TEST_ADD ("message/contents", test_message_contents, NULL);
+  PB_TEST_ADD ("message/header-names", test_header_names, NULL);
+  PB_TEST_ADD ("mock/url", test_mock_url, NULL);
+  PB_TEST_ADD ("thread/run", test_run_in_thread, NULL);
 
   return g_test_run ();
 }

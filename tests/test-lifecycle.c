@@ -337,20 +337,14 @@ main (int   argc,
 {
   pb_test_init (&argc, &argv);
 
-#define ADD(path, func, data) \
-  g_test_add ("/Paperboy/Engine/" path, PbTestFixture, data, \
-              pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
-
-  ADD ("lifecycle/order", test_lifecycle_order, NULL);
-  ADD ("lifecycle/replace-skip", test_lifecycle_replace_skip, NULL);
-  ADD ("error/continue", test_error_continue, NULL);
-  ADD ("error/stop-without-fail-on-exception", test_error_stop_without_fail_on_exception, NULL);
-  ADD ("error/fail-on-exception", test_error_fail_on_exception, NULL);
-  ADD ("error/false-without-error", test_error_without_gerror, NULL);
-  ADD ("error/finished-handling", test_error_in_finished_handling, NULL);
-  ADD ("error/true-with-error", test_error_true_with_error, NULL);
-
-#undef ADD
+  PB_TEST_ADD ("lifecycle/order", test_lifecycle_order, NULL);
+  PB_TEST_ADD ("lifecycle/replace-skip", test_lifecycle_replace_skip, NULL);
+  PB_TEST_ADD ("error/continue", test_error_continue, NULL);
+  PB_TEST_ADD ("error/stop-without-fail-on-exception", test_error_stop_without_fail_on_exception, NULL);
+  PB_TEST_ADD ("error/fail-on-exception", test_error_fail_on_exception, NULL);
+  PB_TEST_ADD ("error/false-without-error", test_error_without_gerror, NULL);
+  PB_TEST_ADD ("error/finished-handling", test_error_in_finished_handling, NULL);
+  PB_TEST_ADD ("error/true-with-error", test_error_true_with_error, NULL);
 
   return g_test_run ();
 }

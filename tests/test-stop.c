@@ -82,18 +82,7 @@ typedef struct
 {
   PbEngine     *engine;
   GAsyncResult *result;
-  GArray       *states;
 } StateRun;
-
-static void
-state_notify_cb (PbEngine   *engine,
-                 GParamSpec *pspec,
-                 StateRun   *run)
-{
-  PbEngineState state = pb_engine_get_state (engine);
-
-  g_array_append_val (run->states, state);
-}
 
 static void
 state_run_done_cb (GObject      *source_object,
@@ -126,7 +115,8 @@ test_stop_cancellable_and_signal (PbTestFixture *fixture,
   g_autoptr(TestCounter) counter = test_counter_new (fixture->topic);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
-  StateRun run = { engine, NULL, g_array_new (FALSE, FALSE, sizeof (PbEngineState)) };
+  g_autoptr(GArray) states = pb_test_record_states (engine);
+  StateRun run = { engine, NULL };
   PbEngineState expected[] = {
     PB_ENGINE_STATE_STARTING, PB_ENGINE_STATE_JOINING, PB_ENGINE_STATE_RUNNING,
     PB_ENGINE_STATE_STOPPING, PB_ENGINE_STATE_STOPPED,
@@ -139,7 +129,6 @@ test_stop_cancellable_and_signal (PbTestFixture *fixture,
   pb_test_produce_many (fixture->topic, 0, 3, "v");
   pb_test_add_handler (engine, counter);
   pb_engine_set_handle_signals (engine, use_signal);
-  g_signal_connect (engine, "notify::state", G_CALLBACK (state_notify_cb), &run);
 
   pb_engine_run_async (engine, cancellable, state_run_done_cb, &run);
   pb_test_wait_until (state_is_running, &run, 30000);
@@ -155,11 +144,9 @@ test_stop_cancellable_and_signal (PbTestFixture *fixture,
   g_assert_true (pb_engine_run_finish (engine, run.result, &error));
   g_assert_no_error (error);
 
-  g_assert_cmpmem (run.states->data, run.states->len * sizeof (PbEngineState),
-                   expected, sizeof expected);
+  g_assert_cmpmem (states->data, states->len * sizeof (PbEngineState), expected, sizeof expected);
   g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 3);
 
-  g_array_unref (run.states);
   g_object_unref (run.result);
 }
 
@@ -388,19 +375,13 @@ main (int   argc,
 {
   pb_test_init (&argc, &argv);
 
-#define ADD(path, func, data) \
-  g_test_add ("/Paperboy/Engine/" path, PbTestFixture, data, \
-              pb_test_fixture_set_up, func, pb_test_fixture_tear_down)
-
-  ADD ("stop/mid-handling", test_stop_mid_handling, GINT_TO_POINTER (TEST_ASYNC_COMPLETE));
-  ADD ("stop/abandon", test_stop_mid_handling, GINT_TO_POINTER (TEST_ASYNC_NEVER));
-  ADD ("stop/cancellable", test_stop_cancellable_and_signal, GINT_TO_POINTER (FALSE));
-  ADD ("stop/signal", test_stop_cancellable_and_signal, GINT_TO_POINTER (TRUE));
-  ADD ("reentrancy/stop-and-iterate", test_reentrant_stop, NULL);
-  ADD ("reentrancy/restart-from-notify", test_restart_from_notify, NULL);
-  ADD ("reentrancy/dispose-running", test_dispose_running, NULL);
-
-#undef ADD
+  PB_TEST_ADD ("stop/mid-handling", test_stop_mid_handling, GINT_TO_POINTER (TEST_ASYNC_COMPLETE));
+  PB_TEST_ADD ("stop/abandon", test_stop_mid_handling, GINT_TO_POINTER (TEST_ASYNC_NEVER));
+  PB_TEST_ADD ("stop/cancellable", test_stop_cancellable_and_signal, GINT_TO_POINTER (FALSE));
+  PB_TEST_ADD ("stop/signal", test_stop_cancellable_and_signal, GINT_TO_POINTER (TRUE));
+  PB_TEST_ADD ("reentrancy/stop-and-iterate", test_reentrant_stop, NULL);
+  PB_TEST_ADD ("reentrancy/restart-from-notify", test_restart_from_notify, NULL);
+  PB_TEST_ADD ("reentrancy/dispose-running", test_dispose_running, NULL);
 
   return g_test_run ();
 }
