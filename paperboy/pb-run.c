@@ -119,17 +119,6 @@ _pb_run_emit_partitions (PbRun                                 *self,
   queue_emission (self, emission);
 }
 
-static void
-set_connected (PbRun    *self,
-               gboolean  connected)
-{
-  Emission *emission = g_new0 (Emission, 1);
-
-  emission->kind = EMIT_CONNECTED;
-  emission->flag = connected;
-  queue_emission (self, emission);
-}
-
 /* Signal handlers are application code: they may stop the engine, start
  * a nested main loop, even drop their last reference to it. */
 static void
@@ -538,11 +527,16 @@ on_failed (gpointer  user_data,
   _pb_run_fail (user_data, error);
 }
 
+/* Emitted with the others, from the kick. */
 static void
 on_connected (gpointer user_data,
               gboolean connected)
 {
-  set_connected (user_data, connected);
+  Emission *emission = g_new0 (Emission, 1);
+
+  emission->kind = EMIT_CONNECTED;
+  emission->flag = connected;
+  queue_emission (user_data, emission);
 }
 
 static void
