@@ -17,6 +17,7 @@
 # include "pb-error.h"
 # include "pb-message.h"
 # include "pb-handler.h"
+# include "pb-bulk-handler.h"
 # include "pb-engine.h"
 # include "pb-mock-cluster.h"
 #undef PAPERBOY_INSIDE

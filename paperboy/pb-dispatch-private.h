@@ -26,6 +26,10 @@ typedef struct
   void     (*offer)   (PbDispatch         *self,
                        PbPartition        *partition,
                        rd_kafka_message_t *rkm);
+  /* @partition, assigned, has records queued from before this dispatch
+   * took over. */
+  void     (*adopt)   (PbDispatch         *self,
+                       PbPartition        *partition);
   /* Finishes what completed and, with @start, runs what is queued, until
    * @deadline (monotonic time) or until it has to wait. Runs handler
    * code: never while handler code is on the stack. Returns whether work
@@ -52,6 +56,10 @@ struct _PbDispatch
 };
 
 PbDispatch *_pb_dispatch_single_new (PbRun *run);
+PbDispatch *_pb_dispatch_bulk_new   (PbRun *run);
+
+/* A new dispatch takes over the records the run's partitions queued. */
+void        _pb_dispatch_adopt      (PbDispatch *self);
 
 static inline void
 _pb_dispatch_free (PbDispatch *self)

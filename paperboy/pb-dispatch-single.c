@@ -75,6 +75,13 @@ single_offer (PbDispatch         *dispatch,
     _pb_partition_pause (dispatch->run->partitions, p, PB_PAUSE_BACKPRESSURE);
 }
 
+static void
+single_adopt (PbDispatch  *dispatch,
+              PbPartition *p)
+{
+  ready_add ((PbDispatchSingle *)dispatch, p);
+}
+
 /* Heard from a main loop callback: the drain finishes it. */
 static void
 single_done (PbHandling *h,
@@ -210,16 +217,21 @@ single_free (PbDispatch *dispatch)
 {
   PbDispatchSingle *self = (PbDispatchSingle *)dispatch;
 
+  PbPartition *p;
+
   g_assert (self->in_flight == 0);
   g_assert (self->completions.length == 0);
 
-  g_queue_clear (&self->ready);
+  while ((p = g_queue_peek_head (&self->ready)) != NULL)
+    ready_remove (self, p);
+
   g_free (self);
 }
 
 static const PbDispatchClass single_class = {
   .name = "single",
   .offer = single_offer,
+  .adopt = single_adopt,
   .drain = single_drain,
   .release = single_release,
   .busy = single_busy,

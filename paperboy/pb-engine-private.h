@@ -23,6 +23,8 @@ typedef struct
   PbHandler       *handler;     /* owned */
   PbHandlerClass  *klass;
   PbHandlerVfuncs  vfuncs;      /* what the engine has to call */
+  PbBulkVfuncs     bulk_vfuncs; /* the same, for batches */
+  guint            index;       /* in the run's topics */
   guint            javascript : 1;
 } PbTopic;
 
@@ -45,6 +47,8 @@ void     _pb_engine_set_state                  (PbEngine      *self,
                                                 PbEngineState  state);
 void     _pb_engine_set_connected              (PbEngine      *self,
                                                 gboolean       connected);
+void     _pb_engine_set_mode                   (PbEngine      *self,
+                                                PbEngineMode   mode);
 void     _pb_engine_emit_partitions_assigned   (PbEngine      *self,
                                                 GVariant      *partitions);
 void     _pb_engine_emit_partitions_revoked    (PbEngine      *self,

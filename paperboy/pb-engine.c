@@ -17,6 +17,7 @@
 #include "pb-gjs-private.h"
 #include "pb-kafka-config-private.h"
 #include "pb-mock-cluster.h"
+#include "pb-mode-private.h"
 #include "pb-run-private.h"
 
 /**
@@ -77,6 +78,11 @@
 #define DEFAULT_COMMIT_INTERVAL_MS  5000
 #define DEFAULT_REVOKE_TIMEOUT_MS   10000
 #define DEFAULT_STOP_TIMEOUT_MS     30000
+#define DEFAULT_BULK_MAX_RECORDS    10000
+#define DEFAULT_BULK_TIMEOUT_MS     10000
+#define DEFAULT_BULK_LAG_THRESHOLD  10000
+#define DEFAULT_SINGLE_LAG_THRESHOLD 1000
+#define DEFAULT_MODE_SWITCH_DWELL_MS 5000
 #define MOCK_PREFIX                 "mock://"
 
 struct _PbEngine
@@ -93,17 +99,24 @@ struct _PbEngine
   guint            revoke_timeout_ms;
   guint            stop_timeout_ms;
   int              priority;
+  guint            bulk_max_records;
+  guint            bulk_timeout_ms;
+  guint            bulk_lag_threshold;
+  guint            single_lag_threshold;
+  guint            mode_switch_dwell_ms;
   PbKafkaConfig   *config;
   PbMockCluster   *mock_cluster;
   GError          *mock_error;
   guint            fail_on_exception : 1;
   guint            handle_signals : 1;
+  guint            bulk_mode : 1;
 
   GPtrArray       *handlers;             /* PbHandler */
   GPtrArray       *topics;               /* PbTopic */
 
   PbEngineState    state;
   gboolean         connected;
+  PbEngineMode     mode;
 
   /* The current run, which owns all per-run state. The lock is for
    * pb_engine_stop() from other threads. */
@@ -126,14 +139,22 @@ enum {
   PROP_STOP_TIMEOUT_MS,
   PROP_PRIORITY,
   PROP_MOCK_CLUSTER,
+  PROP_BULK_MODE,
+  PROP_BULK_MAX_RECORDS,
+  PROP_BULK_TIMEOUT_MS,
+  PROP_BULK_LAG_THRESHOLD,
+  PROP_SINGLE_LAG_THRESHOLD,
+  PROP_MODE_SWITCH_DWELL_MS,
   PROP_STATE,
   PROP_CONNECTED,
+  PROP_MODE,
   N_PROPS
 };
 
 enum {
   PARTITIONS_ASSIGNED,
   PARTITIONS_REVOKED,
+  MODE_CHANGED,
   N_SIGNALS
 };
 
@@ -154,6 +175,7 @@ _pb_topic_new (const char *name,
   topic->handler = g_object_ref (handler);
   topic->klass = PB_HANDLER_GET_CLASS (handler);
   topic->vfuncs = _pb_handler_get_overrides (handler);
+  topic->bulk_vfuncs = _pb_bulk_handler_get_overrides (handler);
   topic->javascript = _pb_gjs_is_javascript (G_OBJECT_TYPE (handler));
 
   return topic;
@@ -219,6 +241,18 @@ _pb_engine_set_connected (PbEngine *self,
 
   self->connected = connected;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+}
+
+void
+_pb_engine_set_mode (PbEngine     *self,
+                     PbEngineMode  mode)
+{
+  if (self->mode == mode)
+    return;
+
+  self->mode = mode;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODE]);
+  g_signal_emit (self, signals[MODE_CHANGED], 0, mode);
 }
 
 void
@@ -411,6 +445,34 @@ pb_engine_get_property (GObject    *object,
       g_value_set_boolean (value, self->connected);
       break;
 
+    case PROP_MODE:
+      g_value_set_enum (value, self->mode);
+      break;
+
+    case PROP_BULK_MODE:
+      g_value_set_boolean (value, self->bulk_mode);
+      break;
+
+    case PROP_BULK_MAX_RECORDS:
+      g_value_set_uint (value, self->bulk_max_records);
+      break;
+
+    case PROP_BULK_TIMEOUT_MS:
+      g_value_set_uint (value, self->bulk_timeout_ms);
+      break;
+
+    case PROP_BULK_LAG_THRESHOLD:
+      g_value_set_uint (value, self->bulk_lag_threshold);
+      break;
+
+    case PROP_SINGLE_LAG_THRESHOLD:
+      g_value_set_uint (value, self->single_lag_threshold);
+      break;
+
+    case PROP_MODE_SWITCH_DWELL_MS:
+      g_value_set_uint (value, self->mode_switch_dwell_ms);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -496,6 +558,30 @@ pb_engine_set_property (GObject      *object,
 
     case PROP_MOCK_CLUSTER:
       self->mock_cluster = g_value_dup_object (value);
+      break;
+
+    case PROP_BULK_MODE:
+      pb_engine_set_bulk_mode (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_BULK_MAX_RECORDS:
+      set_uint_property (self, &self->bulk_max_records, g_value_get_uint (value), prop_id);
+      break;
+
+    case PROP_BULK_TIMEOUT_MS:
+      set_uint_property (self, &self->bulk_timeout_ms, g_value_get_uint (value), prop_id);
+      break;
+
+    case PROP_BULK_LAG_THRESHOLD:
+      set_uint_property (self, &self->bulk_lag_threshold, g_value_get_uint (value), prop_id);
+      break;
+
+    case PROP_SINGLE_LAG_THRESHOLD:
+      set_uint_property (self, &self->single_lag_threshold, g_value_get_uint (value), prop_id);
+      break;
+
+    case PROP_MODE_SWITCH_DWELL_MS:
+      set_uint_property (self, &self->mode_switch_dwell_ms, g_value_get_uint (value), prop_id);
       break;
 
     default:
@@ -734,7 +820,138 @@ pb_engine_class_init (PbEngineClass *klass)
                            G_PARAM_EXPLICIT_NOTIFY |
                            G_PARAM_STATIC_STRINGS));
 
+  /**
+   * PbEngine:bulk-mode:
+   *
+   * Whether the engine runs in Bulk mode from the start and stays in it,
+   * whatever the lag (see [property@Paperboy.Engine:mode]). Read when a
+   * run starts.
+   */
+  properties[PROP_BULK_MODE] =
+    g_param_spec_boolean ("bulk-mode", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE |
+                           G_PARAM_EXPLICIT_NOTIFY |
+                           G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:bulk-max-records:
+   *
+   * The most records of a batch in Bulk mode. Read when a run starts.
+   */
+  properties[PROP_BULK_MAX_RECORDS] =
+    g_param_spec_uint ("bulk-max-records", NULL, NULL,
+                       1, G_MAXINT32, DEFAULT_BULK_MAX_RECORDS,
+                       (G_PARAM_READWRITE |
+                        G_PARAM_EXPLICIT_NOTIFY |
+                        G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:bulk-timeout-ms:
+   *
+   * In Bulk mode, the longest a batch smaller than
+   * [property@Paperboy.Engine:bulk-max-records] waits for more records, in
+   * milliseconds. A batch is what is ready: the engine hands a batch over
+   * as soon as librdkafka has nothing more fetched for it, and waits only
+   * while records keep coming in, which this bounds. Read when a run
+   * starts.
+   */
+  properties[PROP_BULK_TIMEOUT_MS] =
+    g_param_spec_uint ("bulk-timeout-ms", NULL, NULL,
+                       0, G_MAXINT32, DEFAULT_BULK_TIMEOUT_MS,
+                       (G_PARAM_READWRITE |
+                        G_PARAM_EXPLICIT_NOTIFY |
+                        G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:bulk-lag-threshold:
+   *
+   * The consumer lag above which the engine switches from Single to Bulk
+   * mode, once it stayed above it for
+   * [property@Paperboy.Engine:mode-switch-dwell-ms]; 0 turns the automatic
+   * switch off. The lag is the sum, over the assigned partitions, of the
+   * partition's high watermark (as of librdkafka's last fetch) minus the
+   * offset of the next record the engine will hand over: records fetched
+   * and not yet handled count. Partitions paused for another reason than
+   * back-pressure do not count. Read when a run starts.
+   */
+  properties[PROP_BULK_LAG_THRESHOLD] =
+    g_param_spec_uint ("bulk-lag-threshold", NULL, NULL,
+                       0, G_MAXUINT, DEFAULT_BULK_LAG_THRESHOLD,
+                       (G_PARAM_READWRITE |
+                        G_PARAM_EXPLICIT_NOTIFY |
+                        G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:single-lag-threshold:
+   *
+   * The consumer lag (see [property@Paperboy.Engine:bulk-lag-threshold])
+   * below which the engine switches from Bulk back to Single mode, once it
+   * stayed below it for [property@Paperboy.Engine:mode-switch-dwell-ms].
+   * Read when a run starts.
+   */
+  properties[PROP_SINGLE_LAG_THRESHOLD] =
+    g_param_spec_uint ("single-lag-threshold", NULL, NULL,
+                       0, G_MAXUINT, DEFAULT_SINGLE_LAG_THRESHOLD,
+                       (G_PARAM_READWRITE |
+                        G_PARAM_EXPLICIT_NOTIFY |
+                        G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:mode-switch-dwell-ms:
+   *
+   * How long, in milliseconds, the lag must stay beyond a threshold before
+   * the engine switches modes. The engine looks at the lag every second
+   * (every half of this time when it is shorter, and at most every 100 ms).
+   * Read when a run starts.
+   */
+  properties[PROP_MODE_SWITCH_DWELL_MS] =
+    g_param_spec_uint ("mode-switch-dwell-ms", NULL, NULL,
+                       0, G_MAXINT32, DEFAULT_MODE_SWITCH_DWELL_MS,
+                       (G_PARAM_READWRITE |
+                        G_PARAM_EXPLICIT_NOTIFY |
+                        G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:mode:
+   *
+   * How the engine hands records to its handlers now. A run starts in
+   * %PB_ENGINE_MODE_SINGLE, or in %PB_ENGINE_MODE_BULK with
+   * [property@Paperboy.Engine:bulk-mode]; without that, it switches to Bulk
+   * mode when the lag grows beyond
+   * [property@Paperboy.Engine:bulk-lag-threshold] and back when it falls
+   * below [property@Paperboy.Engine:single-lag-threshold], as often as the
+   * lag crosses them. A switch waits for the batch or record in flight;
+   * the engine stays in its consumer group throughout.
+   */
+  properties[PROP_MODE] =
+    g_param_spec_enum ("mode", NULL, NULL,
+                       PB_TYPE_ENGINE_MODE,
+                       PB_ENGINE_MODE_SINGLE,
+                       (G_PARAM_READABLE |
+                        G_PARAM_EXPLICIT_NOTIFY |
+                        G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * PbEngine::mode-changed:
+   * @self: the engine
+   * @mode: the new mode
+   *
+   * Emitted when [property@Paperboy.Engine:mode] changes while the engine
+   * runs, after the switch: the next record or batch is handed over in
+   * @mode.
+   */
+  signals[MODE_CHANGED] =
+    g_signal_new ("mode-changed",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 1,
+                  PB_TYPE_ENGINE_MODE);
 
   /**
    * PbEngine::partitions-assigned:
@@ -792,6 +1009,11 @@ pb_engine_init (PbEngine *self)
   self->revoke_timeout_ms = DEFAULT_REVOKE_TIMEOUT_MS;
   self->stop_timeout_ms = DEFAULT_STOP_TIMEOUT_MS;
   self->priority = G_PRIORITY_DEFAULT;
+  self->bulk_max_records = DEFAULT_BULK_MAX_RECORDS;
+  self->bulk_timeout_ms = DEFAULT_BULK_TIMEOUT_MS;
+  self->bulk_lag_threshold = DEFAULT_BULK_LAG_THRESHOLD;
+  self->single_lag_threshold = DEFAULT_SINGLE_LAG_THRESHOLD;
+  self->mode_switch_dwell_ms = DEFAULT_MODE_SWITCH_DWELL_MS;
   self->config = _pb_kafka_config_new ();
   self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
   self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) _pb_topic_free);
@@ -1144,6 +1366,12 @@ pb_engine_run_async (PbEngine            *self,
   settings.stop_timeout_ms = self->stop_timeout_ms;
   settings.priority = self->priority;
   settings.handle_signals = self->handle_signals;
+  settings.bulk_mode = self->bulk_mode;
+  settings.bulk_max_records = self->bulk_max_records;
+  settings.bulk_timeout_ms = self->bulk_timeout_ms;
+  settings.bulk_lag_threshold = self->bulk_lag_threshold;
+  settings.single_lag_threshold = self->single_lag_threshold;
+  settings.mode_switch_dwell_ms = self->mode_switch_dwell_ms;
 
   run = _pb_run_new (self, task, &settings);
 
@@ -1225,6 +1453,83 @@ pb_engine_get_state (PbEngine *self)
   g_return_val_if_fail (PB_IS_ENGINE (self), PB_ENGINE_STATE_STOPPED);
 
   return self->state;
+}
+
+/**
+ * pb_engine_get_mode:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Gets [property@Paperboy.Engine:mode].
+ *
+ * Returns: how the engine hands records over now
+ */
+PbEngineMode
+pb_engine_get_mode (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), PB_ENGINE_MODE_SINGLE);
+
+  return self->mode;
+}
+
+/**
+ * pb_engine_get_lag:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Gets the consumer lag of each partition the engine owns: its high
+ * watermark, as of librdkafka's last fetch, minus the offset of the next
+ * record the engine will hand over (see
+ * [property@Paperboy.Engine:bulk-lag-threshold]). A partition not fetched
+ * yet is missing. Call it on the engine's main context.
+ *
+ * Returns: (transfer full): a `a(six)` variant of topic, partition and
+ *   lag, empty when the engine is not running
+ */
+GVariant *
+pb_engine_get_lag (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), NULL);
+
+  if (self->run == NULL)
+    return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(six)"), NULL, 0));
+
+  return _pb_mode_get_lag (self->run);
+}
+
+/**
+ * pb_engine_get_bulk_mode:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Gets [property@Paperboy.Engine:bulk-mode].
+ *
+ * Returns: whether the engine runs in Bulk mode throughout
+ */
+gboolean
+pb_engine_get_bulk_mode (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), FALSE);
+
+  return self->bulk_mode;
+}
+
+/**
+ * pb_engine_set_bulk_mode:
+ * @self: a [class@Paperboy.Engine]
+ * @bulk_mode: whether to run in Bulk mode throughout
+ *
+ * Sets [property@Paperboy.Engine:bulk-mode].
+ */
+void
+pb_engine_set_bulk_mode (PbEngine *self,
+                         gboolean  bulk_mode)
+{
+  g_return_if_fail (PB_IS_ENGINE (self));
+
+  bulk_mode = !!bulk_mode;
+  if (self->bulk_mode == bulk_mode)
+    return;
+
+  self->bulk_mode = bulk_mode;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BULK_MODE]);
 }
 
 /**

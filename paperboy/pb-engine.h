@@ -48,6 +48,21 @@ typedef enum
   PB_ENGINE_STATE_FAILED,
 } PbEngineState;
 
+/**
+ * PbEngineMode:
+ * @PB_ENGINE_MODE_SINGLE: records are handed to their handlers one by one
+ * @PB_ENGINE_MODE_BULK: records are handed over in batches, per topic (see
+ *   [class@Paperboy.BulkHandler])
+ *
+ * How the engine hands records to its handlers, in
+ * [property@Paperboy.Engine:mode].
+ */
+typedef enum
+{
+  PB_ENGINE_MODE_SINGLE,
+  PB_ENGINE_MODE_BULK,
+} PbEngineMode;
+
 PB_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (PbEngine, pb_engine, PB, ENGINE, GObject)
 
@@ -88,6 +103,15 @@ PB_AVAILABLE_IN_ALL
 PbEngineState  pb_engine_get_state             (PbEngine             *self);
 PB_AVAILABLE_IN_ALL
 gboolean       pb_engine_get_connected         (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
+PbEngineMode   pb_engine_get_mode              (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
+GVariant      *pb_engine_get_lag               (PbEngine             *self) G_GNUC_WARN_UNUSED_RESULT;
+PB_AVAILABLE_IN_ALL
+gboolean       pb_engine_get_bulk_mode         (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
+void           pb_engine_set_bulk_mode         (PbEngine             *self,
+                                                gboolean              bulk_mode);
 PB_AVAILABLE_IN_ALL
 PbMockCluster *pb_engine_get_mock_cluster      (PbEngine             *self);
 PB_AVAILABLE_IN_ALL

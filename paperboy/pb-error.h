@@ -63,14 +63,23 @@ typedef enum
  *   value 0, which bindings return when an `on_error` override throws.
  * @PB_ERROR_ACTION_CONTINUE: log the error at debug level and go on; the
  *   record counts as handled
+ * @PB_ERROR_ACTION_SPLIT: only from
+ *   [vfunc@Paperboy.BulkHandler.on_bulk_error]: handle the records of the
+ *   failed batch again one by one, through the single-record lifecycle of
+ *   [class@Paperboy.Handler], where [vfunc@Paperboy.Handler.on_error]
+ *   decides for each record that fails. This narrows a failed batch down
+ *   to its poison records. From [vfunc@Paperboy.Handler.on_error] it means
+ *   %PB_ERROR_ACTION_STOP.
  *
- * What [vfunc@Paperboy.Handler.on_error] asks the engine to do with a
- * failed record.
+ * What [vfunc@Paperboy.Handler.on_error] and
+ * [vfunc@Paperboy.BulkHandler.on_bulk_error] ask the engine to do with a
+ * failed record or batch.
  */
 typedef enum
 {
   PB_ERROR_ACTION_STOP = 0,
   PB_ERROR_ACTION_CONTINUE,
+  PB_ERROR_ACTION_SPLIT,
 } PbErrorAction;
 
 PB_AVAILABLE_IN_ALL

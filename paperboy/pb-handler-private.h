@@ -28,6 +28,16 @@ typedef enum
 
 PbHandlerVfuncs _pb_handler_get_overrides (PbHandler *self);
 
+/* The same for a PbBulkHandler's batch lifecycle (0 for other handlers). */
+typedef enum
+{
+  PB_BULK_VFUNC_DID_RECEIVE_BULK_MESSAGES = 1 << 0,
+  PB_BULK_VFUNC_ON_BULK                   = 1 << 1,
+  PB_BULK_VFUNC_HANDLE_BULK               = 1 << 2,
+} PbBulkVfuncs;
+
+PbBulkVfuncs    _pb_bulk_handler_get_overrides (PbHandler *handler);
+
 /* The error of a virtual function that failed without setting one. */
 GError   *_pb_handler_missing_error_new (PbHandler  *self,
                                          const char *vfunc);

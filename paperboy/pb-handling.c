@@ -9,8 +9,10 @@
 
 #include "pb-handling-private.h"
 
+#include <string.h>
 #include <glib/gi18n-lib.h>
 
+#include "pb-bulk-handler.h"
 #include "pb-error.h"
 #include "pb-gjs-private.h"
 
@@ -150,6 +152,7 @@ release_objects (PbHandling    *h,
 {
   g_clear_object (&h->handler_context);
   g_clear_object (&h->handled);
+  g_clear_pointer (&h->handled_batch, g_ptr_array_unref);
 
   if (h->message != NULL)
     _pb_message_pool_return (pool, g_steal_pointer (&h->message));
@@ -164,6 +167,8 @@ _pb_handling_unref (PbHandling *h)
       g_assert (h->message == NULL);
       g_clear_object (&h->handler_context);
       g_clear_object (&h->handled);
+      g_clear_pointer (&h->handled_batch, g_ptr_array_unref);
+      g_clear_object (&h->cancellable);
       g_clear_error (&h->error);
       g_main_context_unref (h->context);
       g_free (h);
@@ -200,7 +205,7 @@ task_completed_cb (GTask      *task,
   GError *error = NULL;
 
   if (!g_task_propagate_boolean (task, &error) && error == NULL)
-    error = _pb_handler_missing_error_new (h->topic->handler, "handle");
+    error = _pb_handler_missing_error_new (h->topic->handler, h->vfunc);
 
   complete (h, error);
 }
@@ -218,8 +223,8 @@ task_dropped_cb (gpointer user_data)
   PbHandling *h = user_data;
 
   complete (h, g_error_new (PB_ERROR, PB_ERROR_HANDLER,
-                            _("%s.handle() dropped its task without returning a result"),
-                            G_OBJECT_TYPE_NAME (h->topic->handler)));
+                            _("%s.%s() dropped its task without returning a result"),
+                            G_OBJECT_TYPE_NAME (h->topic->handler), h->vfunc));
 
   return G_SOURCE_REMOVE;
 }
@@ -266,10 +271,63 @@ timeout_cb (gpointer user_data)
   g_clear_pointer (&h->timeout, g_source_unref);
   h->timed_out = TRUE;
   complete (h, g_error_new (PB_ERROR, PB_ERROR_HANDLER,
-                            _("%s did not finish handling the record within %u ms"),
+                            h->vfunc == NULL || strcmp (h->vfunc, "handle_bulk") != 0
+                            ? _("%s did not finish handling the record within %u ms")
+                            : _("%s did not finish handling the batch within %u ms"),
                             G_OBJECT_TYPE_NAME (h->topic->handler), timeout_ms));
 
   return G_SOURCE_REMOVE;
+}
+
+static PbHandling *
+handling_new (PbRun          *run,
+              PbTopic        *topic,
+              GObject        *context,
+              PbHandlingDone  done,
+              gpointer        done_data)
+{
+  guint timeout_ms = _pb_engine_get_handling_timeout_ms (run->engine);
+  PbHandling *h;
+
+  if (G_UNLIKELY (handling_quark == 0))
+    handling_quark = g_quark_from_static_string ("pb-handling");
+
+  h = g_new0 (PbHandling, 1);
+  g_atomic_ref_count_init (&h->ref_count);
+  h->run = run;
+  h->context = g_main_context_ref (run->context);
+  h->topic = topic;
+  h->handler_context = context;
+  h->done = done;
+  h->done_data = done_data;
+  h->link.data = h;
+
+  if (timeout_ms > 0)
+    h->timeout = _pb_timeout_source_new (run->context, timeout_ms, G_PRIORITY_DEFAULT,
+                                         "[paperboy] handling timeout", timeout_cb,
+                                         _pb_handling_ref (h),
+                                         (GDestroyNotify) _pb_handling_unref);
+
+  return h;
+}
+
+/* A task without a callback for @h: its completion is heard through
+ * GTask:completed, and a drop when it is finalized. */
+static GTask *
+handling_task_new (PbHandling   *h,
+                   GCancellable *cancellable,
+                   gpointer      source_tag)
+{
+  GTask *task = g_task_new (h->topic->handler, cancellable, NULL, NULL);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_check_cancellable (task, FALSE);
+  g_signal_connect_data (task, "notify::completed", G_CALLBACK (task_completed_cb),
+                         _pb_handling_ref (h), task_completed_notify, 0);
+  g_object_set_qdata_full (G_OBJECT (task), handling_quark, _pb_handling_ref (h),
+                           task_released);
+
+  return task;
 }
 
 static PbHandling *
@@ -283,52 +341,30 @@ start_async (PbRun          *run,
 {
   PbTopic *topic = p->topic;
   PbHandler *handler = topic->handler;
-  guint timeout_ms = _pb_engine_get_handling_timeout_ms (run->engine);
-  PbHandling *h;
+  PbHandling *h = handling_new (run, topic, context, done, done_data);
 
-  if (G_UNLIKELY (handling_quark == 0))
-    handling_quark = g_quark_from_static_string ("pb-handling");
-
-  h = g_new0 (PbHandling, 1);
-  g_atomic_ref_count_init (&h->ref_count);
-  h->run = run;
   h->partition = p;
-  h->context = g_main_context_ref (run->context);
   h->epoch = p->epoch;
-  h->topic = topic;
   h->offset = pb_message_get_offset (message);
   h->message = message;
   h->handled = handled;
-  h->handler_context = context;
-  h->done = done;
-  h->done_data = done_data;
-  h->link.data = h;
-
-  if (timeout_ms > 0)
-    h->timeout = _pb_timeout_source_new (run->context, timeout_ms, G_PRIORITY_DEFAULT,
-                                         "[paperboy] handling timeout", timeout_cb,
-                                         _pb_handling_ref (h),
-                                         (GDestroyNotify) _pb_handling_unref);
 
   enter (run, topic);
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_HANDLE_ASYNC)
-    topic->klass->handle_async (handler, handled, context, p->cancellable,
-                                handle_async_done_cb, _pb_handling_ref (h));
+    {
+      h->vfunc = "handle_async";
+      topic->klass->handle_async (handler, handled, context, p->cancellable,
+                                  handle_async_done_cb, _pb_handling_ref (h));
+    }
   else
     {
-      g_autoptr(GTask) task = g_task_new (handler, p->cancellable, NULL, NULL);
+      g_autoptr(GTask) task = handling_task_new (h, p->cancellable, pb_handler_handle);
       GError *local_error = NULL;
       GError *error = NULL;
       gboolean ok;
 
-      g_task_set_source_tag (task, pb_handler_handle);
-      g_task_set_check_cancellable (task, FALSE);
-      g_signal_connect_data (task, "notify::completed", G_CALLBACK (task_completed_cb),
-                             _pb_handling_ref (h), task_completed_notify, 0);
-      g_object_set_qdata_full (G_OBJECT (task), handling_quark, _pb_handling_ref (h),
-                               task_released);
-
+      h->vfunc = "handle";
       ok = topic->klass->handle (handler, handled, context, task, &local_error);
       if (!_pb_handler_check_result (handler, "handle", ok, local_error, &error))
         complete (h, error);
@@ -409,23 +445,19 @@ handle_message_full (PbRun          *run,
 
 /* The per-record path. Handlers that only override on_message and
  * on_tombstone cost one message object (usually reused) and one call. */
-PbHandling *
-_pb_handle_record (PbRun              *run,
-                   PbPartition        *p,
-                   rd_kafka_message_t *rkm,
-                   PbHandlingDone      done,
-                   gpointer            done_data)
+static inline PbHandling *
+handle_message (PbRun          *run,
+                PbPartition    *p,
+                PbMessage      *message,
+                gint64          offset,
+                gboolean        tombstone,
+                PbHandlingDone  done,
+                gpointer        done_data)
 {
   PbTopic *topic = p->topic;
-  gint64 offset = rkm->offset;
-  gboolean tombstone = rkm->payload == NULL;
-  PbMessage *message = _pb_message_pool_take (run->pool, rkm, topic->name);
   GError *local_error = NULL;
   GError *error = NULL;
   gboolean ok;
-
-  if (G_UNLIKELY (topic->javascript))
-    _pb_gjs_handed (1);
 
   if (topic->vfuncs != 0)
     return handle_message_full (run, p, message, done, done_data);
@@ -451,14 +483,334 @@ _pb_handle_record (PbRun              *run,
   return NULL;
 }
 
+PbHandling *
+_pb_handle_message (PbRun          *run,
+                    PbPartition    *p,
+                    PbMessage      *message,
+                    PbHandlingDone  done,
+                    gpointer        done_data)
+{
+  return handle_message (run, p, message, pb_message_get_offset (message),
+                         pb_message_is_tombstone (message), done, done_data);
+}
+
+PbHandling *
+_pb_handle_record (PbRun              *run,
+                   PbPartition        *p,
+                   rd_kafka_message_t *rkm,
+                   PbHandlingDone      done,
+                   gpointer            done_data)
+{
+  PbTopic *topic = p->topic;
+  gint64 offset = rkm->offset;
+  gboolean tombstone = rkm->payload == NULL;
+
+  if (G_UNLIKELY (topic->javascript))
+    _pb_gjs_handed (1);
+
+  return handle_message (run, p, _pb_message_pool_take (run->pool, rkm, topic->name),
+                         offset, tombstone, done, done_data);
+}
+
+/* Batches */
+
+PbBatchPart *
+_pb_batch_find_part (PbBatch     *batch,
+                     PbPartition *p)
+{
+  for (guint i = 0; i < batch->n_parts; i++)
+    if (batch->parts[i].partition == p)
+      return &batch->parts[i];
+
+  return NULL;
+}
+
+void
+_pb_batch_free (PbBatch       *batch,
+                PbMessagePool *pool)
+{
+  g_assert (batch->handling == NULL);
+
+  for (guint i = 0; i < batch->n_messages; i++)
+    if (batch->messages[i] != NULL)
+      _pb_message_pool_return (pool, batch->messages[i]);
+
+  g_free (batch->messages);
+  g_free (batch->parts);
+  g_free (batch);
+}
+
+/* The messages as handlers see them: an array of their own, which they may
+ * keep. */
+static GPtrArray *
+batch_view (PbBatch *batch)
+{
+  GPtrArray *view = g_ptr_array_new_full (batch->n_messages, g_object_unref);
+
+  for (guint i = 0; i < batch->n_messages; i++)
+    g_ptr_array_add (view, g_object_ref (batch->messages[i]));
+
+  return view;
+}
+
+static void
+log_batch (PbRun          *run,
+           GLogLevelFlags  level,
+           PbBatch        *batch,
+           const char     *what,
+           const char     *message)
+{
+  PbMessage *first = batch->messages[0];
+  const char *topic = batch->topic->name;
+  int partition = first != NULL ? pb_message_get_partition (first) : -1;
+  gint64 offset = first != NULL ? pb_message_get_offset (first) : -1;
+
+  _pb_log_record (&run->warnings, level, topic, partition, offset,
+                  G_OBJECT_TYPE_NAME (batch->topic->handler),
+                  "%s a batch of %u records of %s from %s[%d]@%" G_GINT64_FORMAT ": %s",
+                  what, batch->n_messages, topic, topic, partition, offset, message);
+}
+
+static PbErrorAction
+call_on_bulk_error (PbRun        *run,
+                    PbBatch      *batch,
+                    const GError *error,
+                    GPtrArray    *messages,
+                    GObject      *context)
+{
+  PbTopic *topic = batch->topic;
+  PbErrorAction action;
+
+  enter (run, topic);
+  action = PB_BULK_HANDLER_GET_CLASS (topic->handler)->on_bulk_error (PB_BULK_HANDLER (topic->handler),
+                                                                      error, messages, context);
+  leave (run);
+
+  return action;
+}
+
+/* The batch's records are handled (or skipped by the handler's decision):
+ * their offsets become committable, for the partitions still owned by the
+ * same assignment. */
+static void
+batch_mark_handled (PbRun   *run,
+                    PbBatch *batch)
+{
+  for (guint i = 0; i < batch->n_parts; i++)
+    {
+      PbBatchPart *part = &batch->parts[i];
+
+      if (part->live && part->epoch == part->partition->epoch)
+        _pb_offsets_mark_handled (&run->offsets, part->partition, part->last);
+    }
+}
+
+/* Runs on_bulk_error() and on_finished_handling() and decides the batch's
+ * fate. Takes @handled, @context and @error. */
+static void
+decide_batch (PbRun     *run,
+              PbBatch   *batch,
+              GPtrArray *handled,
+              GObject   *context,
+              GError    *error)
+{
+  PbTopic *topic = batch->topic;
+  PbHandler *handler = topic->handler;
+  PbErrorAction action = PB_ERROR_ACTION_CONTINUE;
+
+  if (handled == NULL)
+    handled = batch_view (batch);
+
+  if (error != NULL)
+    action = call_on_bulk_error (run, batch, error, handled, context);
+
+  if (action != PB_ERROR_ACTION_SPLIT && (topic->vfuncs & PB_HANDLER_VFUNC_ON_FINISHED_HANDLING))
+    {
+      GError *local_error = NULL;
+      GError *finish_error = NULL;
+      gboolean ok;
+
+      enter (run, topic);
+      ok = topic->klass->on_finished_handling (handler, handled, context, &local_error);
+      leave (run);
+
+      if (!_pb_handler_check_result (handler, "on_finished_handling", ok, local_error, &finish_error))
+        {
+          if (error == NULL)
+            {
+              error = finish_error;
+              action = call_on_bulk_error (run, batch, error, handled, context);
+            }
+          else
+            {
+              log_batch (run, G_LOG_LEVEL_WARNING, batch,
+                         "on_finished_handling() failed after the failure of",
+                         finish_error->message);
+              g_error_free (finish_error);
+            }
+        }
+    }
+
+  if (error == NULL)
+    batch_mark_handled (run, batch);
+  else if (action == PB_ERROR_ACTION_SPLIT)
+    {
+      log_batch (run, G_LOG_LEVEL_DEBUG, batch, "Handling one by one", error->message);
+      batch->one_by_one = TRUE;
+    }
+  else if (action == PB_ERROR_ACTION_STOP && pb_engine_get_fail_on_exception (run->engine))
+    {
+      log_batch (run, G_LOG_LEVEL_MESSAGE, batch, "Stopping: failed to handle", error->message);
+      _pb_run_fail (run, g_steal_pointer (&error));
+    }
+  else
+    {
+      log_batch (run, action == PB_ERROR_ACTION_STOP ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_DEBUG,
+                 batch, "Failed to handle", error->message);
+      batch_mark_handled (run, batch);
+    }
+
+  g_clear_error (&error);
+  g_clear_object (&context);
+  g_ptr_array_unref (handled);
+}
+
+static PbHandling *
+start_async_batch (PbRun          *run,
+                   PbBatch        *batch,
+                   GPtrArray      *handled,
+                   GObject        *context,
+                   PbHandlingDone  done,
+                   gpointer        done_data)
+{
+  PbTopic *topic = batch->topic;
+  PbBulkHandler *handler = PB_BULK_HANDLER (topic->handler);
+  PbHandling *h = handling_new (run, topic, context, done, done_data);
+  g_autoptr(GTask) task = NULL;
+  GError *local_error = NULL;
+  GError *error = NULL;
+  gboolean ok;
+
+  h->batch = batch;
+  h->handled_batch = handled;
+  h->offset = pb_message_get_offset (batch->messages[0]);
+  h->cancellable = g_cancellable_new ();
+  h->vfunc = "handle_bulk";
+  task = handling_task_new (h, h->cancellable, pb_bulk_handler_handle_bulk);
+
+  enter (run, topic);
+  ok = PB_BULK_HANDLER_GET_CLASS (handler)->handle_bulk (handler, handled, context, task,
+                                                         &local_error);
+  if (!_pb_handler_check_result (topic->handler, "handle_bulk", ok, local_error, &error))
+    complete (h, error);
+  leave (run);
+
+  return h;
+}
+
+PbHandling *
+_pb_handle_batch (PbRun          *run,
+                  PbBatch        *batch,
+                  PbHandlingDone  done,
+                  gpointer        done_data)
+{
+  PbTopic *topic = batch->topic;
+  PbHandler *handler = topic->handler;
+  PbBulkHandlerClass *klass = PB_BULK_HANDLER_GET_CLASS (handler);
+  g_autoptr(GPtrArray) messages = batch_view (batch);
+  GPtrArray *handled;
+  GObject *context = NULL;
+  GError *local_error = NULL;
+  GError *error = NULL;
+  gboolean ok;
+
+  if (G_UNLIKELY (topic->javascript))
+    _pb_gjs_handed (batch->n_messages);
+
+  if (topic->vfuncs & PB_HANDLER_VFUNC_DEFINE_CONTEXT)
+    {
+      enter (run, topic);
+      context = topic->klass->define_context (handler, &local_error);
+      leave (run);
+
+      context = _pb_handler_check_object (handler, "define_context", context, local_error, &error);
+      if (error != NULL)
+        {
+          decide_batch (run, batch, g_steal_pointer (&messages), NULL, error);
+          return NULL;
+        }
+    }
+
+  if (topic->bulk_vfuncs & PB_BULK_VFUNC_DID_RECEIVE_BULK_MESSAGES)
+    {
+      enter (run, topic);
+      handled = klass->did_receive_bulk_messages (PB_BULK_HANDLER (handler), messages,
+                                                  context, &local_error);
+      leave (run);
+
+      handled = _pb_handler_check_object (handler, "did_receive_bulk_messages", handled,
+                                          local_error, &error);
+
+      /* NULL without an error, or nothing, skips the batch. */
+      if (handled == NULL || handled->len == 0)
+        {
+          g_clear_pointer (&handled, g_ptr_array_unref);
+          decide_batch (run, batch, g_steal_pointer (&messages), context, error);
+          return NULL;
+        }
+    }
+  else
+    handled = g_ptr_array_ref (messages);
+
+  if (topic->bulk_vfuncs & PB_BULK_VFUNC_HANDLE_BULK)
+    return start_async_batch (run, batch, handled, context, done, done_data);
+
+  enter (run, topic);
+  ok = klass->on_bulk (PB_BULK_HANDLER (handler), handled, context, &local_error);
+  leave (run);
+
+  _pb_handler_check_result (handler, "on_bulk", ok, local_error, &error);
+  decide_batch (run, batch, handled, context, error);
+
+  return NULL;
+}
+
+static void
+batch_finish (PbRun      *run,
+              PbHandling *h)
+{
+  PbBatch *batch = h->batch;
+  GError *error = g_steal_pointer (&h->error);
+
+  h->abandoned = TRUE;
+  h->run = NULL;
+  h->batch = NULL;
+
+  if (h->timed_out)
+    g_ptr_array_add (run->to_cancel, g_object_ref (h->cancellable));
+
+  decide_batch (run, batch,
+                g_steal_pointer (&h->handled_batch),
+                g_steal_pointer (&h->handler_context),
+                error);
+}
+
 void
 _pb_handling_finish (PbRun      *run,
                      PbHandling *h)
 {
   PbPartition *p = h->partition;
-  GError *error = g_steal_pointer (&h->error);
+  GError *error;
 
   g_assert (h->completed && !h->abandoned);
+
+  if (h->batch != NULL)
+    {
+      batch_finish (run, h);
+      return;
+    }
+
+  error = g_steal_pointer (&h->error);
 
   /* Its result is ours to act on now: nothing else touches it. */
   h->abandoned = TRUE;
@@ -494,6 +846,21 @@ _pb_handling_abandon (PbRun      *run,
   PbPartition *p = h->partition;
 
   g_assert (!h->abandoned);
+
+  if (h->batch != NULL)
+    {
+      log_batch (run, G_LOG_LEVEL_MESSAGE, h->batch, "Abandoning the handling of",
+                 "its partitions went away or the engine stopped");
+      h->abandoned = TRUE;
+      h->run = NULL;
+      h->batch = NULL;
+      g_clear_error (&h->error);
+      _pb_clear_source (&h->timeout);
+      g_ptr_array_add (run->to_cancel, g_object_ref (h->cancellable));
+      _pb_run_kick (run);
+      release_objects (h, run->pool);
+      return;
+    }
 
   _pb_log_record (&run->warnings, G_LOG_LEVEL_MESSAGE, h->topic->name, p->id, h->offset,
                   G_OBJECT_TYPE_NAME (h->topic->handler),

@@ -25,9 +25,11 @@ typedef struct _PbMessagePool PbMessagePool;
 
 PbMessagePool *_pb_message_pool_new    (PbKafkaHandle *handle);
 void           _pb_message_pool_free   (PbMessagePool *pool);
+/* How many spare messages the pool keeps (1 at first). */
+void           _pb_message_pool_set_capacity (PbMessagePool *pool,
+                                              guint          capacity);
 
-/* Gives @rkm (owned) to a message, reusing the pool's spare one when its
- * only reference is the pool's. @topic is @rkm's topic name, interned.
+/* Gives @rkm (owned) to a message, reusing a spare one. @topic is @rkm's topic name, interned.
  * Returns a new reference. */
 PbMessage     *_pb_message_pool_take   (PbMessagePool      *pool,
                                         rd_kafka_message_t *rkm,

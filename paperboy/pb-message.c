@@ -91,8 +91,10 @@ struct _PbMessage
 
 struct _PbMessagePool
 {
-  PbKafkaHandle *handle;
-  PbMessage     *spare;
+  PbKafkaHandle  *handle;
+  PbMessage     **spares;
+  guint           n_spares;
+  guint           capacity;
 };
 
 enum {
@@ -861,8 +863,22 @@ _pb_message_pool_new (PbKafkaHandle *handle)
   PbMessagePool *pool = g_new0 (PbMessagePool, 1);
 
   pool->handle = handle;
+  _pb_message_pool_set_capacity (pool, 1);
 
   return pool;
+}
+
+void
+_pb_message_pool_set_capacity (PbMessagePool *pool,
+                               guint          capacity)
+{
+  capacity = CLAMP (capacity, 1, 1 << 16);
+
+  while (pool->n_spares > capacity)
+    pool_release (pool->spares[--pool->n_spares]);
+
+  pool->spares = g_renew (PbMessage *, pool->spares, capacity);
+  pool->capacity = capacity;
 }
 
 void
@@ -871,7 +887,10 @@ _pb_message_pool_free (PbMessagePool *pool)
   if (pool == NULL)
     return;
 
-  g_clear_pointer (&pool->spare, pool_release);
+  while (pool->n_spares > 0)
+    pool_release (pool->spares[--pool->n_spares]);
+
+  g_free (pool->spares);
   g_free (pool);
 }
 
@@ -880,7 +899,7 @@ _pb_message_pool_take (PbMessagePool      *pool,
                        rd_kafka_message_t *rkm,
                        const char         *topic)
 {
-  PbMessage *message = g_steal_pointer (&pool->spare);
+  PbMessage *message = pool->n_spares > 0 ? pool->spares[--pool->n_spares] : NULL;
 
   if (message == NULL)
     {
@@ -908,8 +927,8 @@ _pb_message_pool_return (PbMessagePool *pool,
       if (message->cached != 0)
         pb_message_clear_cache (message);
 
-      if (pool->spare == NULL)
-        pool->spare = message;
+      if (pool->n_spares < pool->capacity)
+        pool->spares[pool->n_spares++] = message;
       else
         pool_release (message);
 

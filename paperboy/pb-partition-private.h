@@ -94,6 +94,7 @@ typedef struct
   gint64            committable;   /* the offset to commit next, or -1 */
   gint64            stored;        /* the offset last stored, or -1 */
   gint64            committed;     /* the offset last committed, or -1 */
+  gint64            polled_from;   /* the first offset polled since assigned, or -1 */
   GCancellable     *cancellable;
   PbPauseReasons    pause_reasons;
 

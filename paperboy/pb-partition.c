@@ -162,6 +162,7 @@ _pb_partition_map_get (PbPartitionMap *self,
       p->committable = -1;
       p->stored = -1;
       p->committed = -1;
+      p->polled_from = -1;
       p->pause_reasons = self->all_reasons;
       p->ready_link.data = p;
       p->dirty_link.data = p;

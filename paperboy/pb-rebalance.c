@@ -46,6 +46,7 @@ _pb_rebalance_assigned (PbRun                                 *run,
       p->committable = -1;
       p->stored = -1;
       p->committed = -1;
+      p->polled_from = -1;
       p->pause_reasons &= ~PB_PAUSE_TRANSIENT;
       if (p->cancellable == NULL)
         p->cancellable = g_cancellable_new ();

@@ -40,7 +40,22 @@ typedef struct
   guint            stop_timeout_ms;
   int              priority;
   gboolean         handle_signals;
+  gboolean         bulk_mode;
+  guint            bulk_max_records;
+  guint            bulk_timeout_ms;
+  guint            bulk_lag_threshold;
+  guint            single_lag_threshold;
+  guint            mode_switch_dwell_ms;
 } PbRunSettings;
+
+/* The run's mode and the lag watch that switches it. */
+typedef struct
+{
+  PbEngineMode     current;
+  PbEngineMode     wanted;
+  GSource         *timer;
+  gint64           beyond_since;    /* the lag crossed the threshold, or 0 */
+} PbModeState;
 
 /* The revocation a run holds: partitions revoked and not yet given up. */
 typedef struct
@@ -75,6 +90,7 @@ struct _PbRun
   PbPartitionMap   *partitions;
   PbOffsets         offsets;
   PbDispatch       *dispatch;
+  PbModeState       mode;
   PbRevocation      revocation;
 
   PbEngineState     state;           /* last said, or to be said */
@@ -120,6 +136,8 @@ void      _pb_run_fail             (PbRun         *self,
                                     GError        *error);
 void      _pb_run_set_state        (PbRun         *self,
                                     PbEngineState  state);
+void      _pb_run_emit_mode        (PbRun         *self,
+                                    PbEngineMode   mode);
 void      _pb_run_emit_partitions  (PbRun                                 *self,
                                     gboolean                               assigned,
                                     const rd_kafka_topic_partition_list_t *partitions,

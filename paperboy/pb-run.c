@@ -16,6 +16,7 @@
 #include "pb-dispatch-private.h"
 #include "pb-error.h"
 #include "pb-gjs-private.h"
+#include "pb-mode-private.h"
 #include "pb-rebalance-private.h"
 
 /* A dispatch (the consumer's or the kick's) hands control back to the
@@ -26,6 +27,7 @@ typedef enum
 {
   EMIT_STATE,
   EMIT_CONNECTED,
+  EMIT_MODE,
   EMIT_ASSIGNED,
   EMIT_REVOKED,
 } EmissionKind;
@@ -34,6 +36,7 @@ typedef struct
 {
   EmissionKind   kind;
   PbEngineState  state;
+  PbEngineMode   mode;
   GVariant      *partitions;
   gboolean       flag;        /* lost, or connected */
 } Emission;
@@ -99,6 +102,17 @@ _pb_run_set_state (PbRun         *self,
 }
 
 void
+_pb_run_emit_mode (PbRun        *self,
+                   PbEngineMode  mode)
+{
+  Emission *emission = g_new0 (Emission, 1);
+
+  emission->kind = EMIT_MODE;
+  emission->mode = mode;
+  queue_emission (self, emission);
+}
+
+void
 _pb_run_emit_partitions (PbRun                                 *self,
                          gboolean                               assigned,
                          const rd_kafka_topic_partition_list_t *partitions,
@@ -140,6 +154,10 @@ flush_emissions (PbRun *self)
 
         case EMIT_CONNECTED:
           _pb_engine_set_connected (self->engine, emission->flag);
+          break;
+
+        case EMIT_MODE:
+          _pb_engine_set_mode (self->engine, emission->mode);
           break;
 
         case EMIT_ASSIGNED:
@@ -367,6 +385,7 @@ finish (PbRun *self)
   _pb_clear_source (&self->sigint_source);
   _pb_clear_source (&self->sigterm_source);
   _pb_clear_source (&self->stop_timeout);
+  _pb_mode_stop (self);
   _pb_rebalance_clear (self);
 
   if (self->partitions != NULL)
@@ -408,6 +427,8 @@ reconcile (PbRun *self)
 
   if (self->stop_requested && !self->stopping)
     begin_stop (self);
+
+  _pb_mode_check (self);
 
   if (self->dispatch != NULL)
     {
@@ -452,7 +473,11 @@ on_record (gpointer            user_data,
   if (G_UNLIKELY (p == NULL || p->state != PB_PARTITION_ASSIGNED || self->stop_requested))
     rd_kafka_message_destroy (rkm);
   else
-    self->dispatch->klass->offer (self->dispatch, p, rkm);
+    {
+      if (G_UNLIKELY (p->polled_from < 0))
+        p->polled_from = rkm->offset;
+      self->dispatch->klass->offer (self->dispatch, p, rkm);
+    }
 }
 
 /* After each batch the consumer polled, its records are handled, within
@@ -628,11 +653,17 @@ start (PbRun   *self,
 
   self->pool = _pb_message_pool_new (_pb_consumer_get_handle (self->consumer));
   self->partitions = _pb_partition_map_new (self->settings.topics, self->consumer);
-  self->dispatch = _pb_dispatch_single_new (self);
-
   names = g_new0 (const char *, self->settings.topics->len + 1);
   for (guint i = 0; i < self->settings.topics->len; i++)
-    names[i] = ((PbTopic *)g_ptr_array_index (self->settings.topics, i))->name;
+    {
+      PbTopic *topic = g_ptr_array_index (self->settings.topics, i);
+
+      topic->index = i;
+      names[i] = topic->name;
+    }
+
+  _pb_mode_start (self);
+  _pb_engine_set_mode (self->engine, self->mode.current);
 
   if (!_pb_consumer_subscribe (self->consumer, names, error))
     return FALSE;

@@ -15,6 +15,7 @@
 
 G_BEGIN_DECLS
 
+typedef struct _PbBulkHandler PbBulkHandler;
 typedef struct _PbEngine      PbEngine;
 typedef struct _PbHandler     PbHandler;
 typedef struct _PbMessage     PbMessage;
