@@ -9,13 +9,16 @@
  * several members of one group, SIGTERM, SIGKILL.
  *
  *   pb-test-consumer --bootstrap B --group G --topic T [--delay-ms N]
- *                    [-X key=value]...
+ *                    [--bulk MAX] [-X key=value]...
  *
- * Handles the records of T (sleeping N ms for each) and prints, one line
- * each, on stdout:
+ * Handles the records of T (sleeping N ms for each, or with --bulk in
+ * Bulk mode, in batches of at most MAX records, sleeping N ms for each
+ * batch) and prints, one line each, on stdout:
  *   assigned TOPIC PARTITION     for every partition it is given
  *   revoked TOPIC PARTITION LOST for every partition it gives up
+ *   batch PARTITION FIRST        when a batch begins (--bulk)
  *   handled PARTITION OFFSET     for every record, once handled
+ *   finished                     when a batch ends (--bulk)
  *   stopped                      when the run ended well
  * SIGINT and SIGTERM stop it gracefully. Exits 0 when the run ended
  * well, 1 when it failed (with the error on stderr), 2 on bad usage. */
@@ -65,6 +68,56 @@ test_printer_init (TestPrinter *self)
 {
 }
 
+#define TEST_TYPE_BULK_PRINTER (test_bulk_printer_get_type ())
+G_DECLARE_FINAL_TYPE (TestBulkPrinter, test_bulk_printer, TEST, BULK_PRINTER, PbBulkHandler)
+
+struct _TestBulkPrinter
+{
+  PbBulkHandler parent_instance;
+  guint         delay_ms;
+};
+
+G_DEFINE_FINAL_TYPE (TestBulkPrinter, test_bulk_printer, PB_TYPE_BULK_HANDLER)
+
+static gboolean
+test_bulk_printer_on_bulk (PbBulkHandler  *handler,
+                           GPtrArray      *messages,
+                           GObject        *context,
+                           GError        **error)
+{
+  TestBulkPrinter *self = TEST_BULK_PRINTER (handler);
+  PbMessage *first = g_ptr_array_index (messages, 0);
+
+  g_print ("batch %d %" G_GINT64_FORMAT "\n",
+           pb_message_get_partition (first), pb_message_get_offset (first));
+
+  if (self->delay_ms > 0)
+    g_usleep (self->delay_ms * 1000);
+
+  for (guint i = 0; i < messages->len; i++)
+    {
+      PbMessage *message = g_ptr_array_index (messages, i);
+
+      g_print ("handled %d %" G_GINT64_FORMAT "\n",
+               pb_message_get_partition (message), pb_message_get_offset (message));
+    }
+
+  g_print ("finished\n");
+
+  return TRUE;
+}
+
+static void
+test_bulk_printer_class_init (TestBulkPrinterClass *klass)
+{
+  PB_BULK_HANDLER_CLASS (klass)->on_bulk = test_bulk_printer_on_bulk;
+}
+
+static void
+test_bulk_printer_init (TestBulkPrinter *self)
+{
+}
+
 static void
 print_partitions (const char *what,
                   GVariant   *partitions,
@@ -105,17 +158,19 @@ main (int   argc,
   g_autofree char *topic = NULL;
   g_auto(GStrv) config = NULL;
   int delay_ms = 0;
+  int bulk = 0;
   GOptionEntry entries[] = {
     { "bootstrap", 0, 0, G_OPTION_ARG_STRING, &bootstrap, "Bootstrap servers", "B" },
     { "group", 0, 0, G_OPTION_ARG_STRING, &group, "Consumer group", "G" },
     { "topic", 0, 0, G_OPTION_ARG_STRING, &topic, "Topic", "T" },
     { "delay-ms", 0, 0, G_OPTION_ARG_INT, &delay_ms, "Time each record takes", "N" },
+    { "bulk", 0, 0, G_OPTION_ARG_INT, &bulk, "Bulk mode, with batches of at most MAX records", "MAX" },
     { "config", 'X', 0, G_OPTION_ARG_STRING_ARRAY, &config, "librdkafka property", "KEY=VALUE" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
   g_autoptr(PbEngine) engine = NULL;
-  g_autoptr(TestPrinter) printer = NULL;
+  g_autoptr(PbHandler) printer = NULL;
   g_autoptr(GError) error = NULL;
 
   /* Every line reaches the test as soon as it is printed. */
@@ -144,9 +199,19 @@ main (int   argc,
         }
     }
 
-  printer = g_object_new (TEST_TYPE_PRINTER, "topic", topic, NULL);
-  printer->delay_ms = delay_ms;
-  if (!pb_engine_add_handler (engine, PB_HANDLER (printer), &error))
+  if (bulk > 0)
+    {
+      printer = g_object_new (TEST_TYPE_BULK_PRINTER, "topic", topic, NULL);
+      TEST_BULK_PRINTER (printer)->delay_ms = delay_ms;
+      g_object_set (engine, "bulk-mode", TRUE, "bulk-max-records", bulk, NULL);
+    }
+  else
+    {
+      printer = g_object_new (TEST_TYPE_PRINTER, "topic", topic, NULL);
+      TEST_PRINTER (printer)->delay_ms = delay_ms;
+    }
+
+  if (!pb_engine_add_handler (engine, printer, &error))
     {
       g_printerr ("%s\n", error->message);
       return 2;
