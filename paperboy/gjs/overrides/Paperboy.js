@@ -11,17 +11,20 @@
 //   Paperboy.Error domain, code HANDLER, whose message names the handler,
 //   the virtual function, the thrown value's class and message, followed by
 //   the JavaScript stack (a GLib.Error goes through unchanged);
-// - a `vfunc_handle` that returns a promise (an `async` method) which
-//   rejects fails its task with such an error, instead of an unhandled
-//   rejection and a dropped task;
-// - a throw in `vfunc_on_error` is logged, naming the handler, and counts as
-//   Paperboy.ErrorAction.STOP.
+// - a `vfunc_handle` or `vfunc_handle_bulk` that returns a promise (an
+//   `async` method) which rejects fails its task with such an error,
+//   instead of an unhandled rejection and a dropped task;
+// - a throw in `vfunc_on_error` or `vfunc_on_bulk_error` is logged, naming
+//   the handler, and counts as Paperboy.ErrorAction.STOP.
 
 const {GLib, GObject} = imports.gi;
 
 // The virtual functions that report a failure through a GError.
 const THROWING = ['define_context', 'did_receive_message', 'on_message', 'on_tombstone',
-    'on_finished_handling', 'handle', 'handle_finish'];
+    'on_finished_handling', 'handle', 'handle_finish',
+    'did_receive_bulk_messages', 'on_bulk', 'handle_bulk'];
+// The virtual functions that decide what a failure means.
+const DECIDING = ['on_error', 'on_bulk_error'];
 
 function _handlerName(handler) {
     return GObject.type_name(handler.constructor.$gtype);
@@ -51,13 +54,13 @@ function _init() {
     // A task may complete in an idle of its context after it returned: the
     // check waits for that, so that a promise rejected after its handler
     // completed the task is logged, not returned a second time.
-    function failTask(handler, task, error) {
+    function failTask(handler, vfunc, task, error) {
         const source = GLib.idle_source_new();
 
         source.set_priority(GLib.PRIORITY_DEFAULT_IDLE);
         source.set_callback(() => {
             if (task.get_completed())
-                logError(error, `${_handlerName(handler)}.handle() failed after it completed its task`);
+                logError(error, `${_handlerName(handler)}.${vfunc}() failed after it completed its task`);
             else
                 task.return_error(error);
             return GLib.SOURCE_REMOVE;
@@ -68,7 +71,7 @@ function _init() {
     // The virtual functions take at most three arguments; named ones cost
     // less than a rest array, once per record.
     function wrapThrowing(vfunc, func) {
-        if (vfunc === 'handle') {
+        if (vfunc === 'handle' || vfunc === 'handle_bulk') {
             return function (message, context, task) {
                 let result;
                 try {
@@ -78,7 +81,7 @@ function _init() {
                 }
 
                 if (result instanceof Promise) {
-                    result.catch(e => failTask(this, task, handlerError(this, vfunc, e)));
+                    result.catch(e => failTask(this, vfunc, task, handlerError(this, vfunc, e)));
                     return true;
                 }
                 return result;
@@ -94,12 +97,12 @@ function _init() {
         };
     }
 
-    function wrapOnError(func) {
+    function wrapOnError(vfunc, func) {
         return function (error, message, context) {
             try {
                 return func.call(this, error, message, context);
             } catch (e) {
-                logError(e, `${_handlerName(this)}.on_error() threw: stopping`);
+                logError(e, `${_handlerName(this)}.${vfunc}() threw: stopping`);
                 return Paperboy.ErrorAction.STOP;
             }
         };
@@ -124,8 +127,8 @@ function _init() {
             let wrapper = null;
             if (THROWING.includes(vfunc))
                 wrapper = wrapThrowing(vfunc, descriptor.value);
-            else if (vfunc === 'on_error')
-                wrapper = wrapOnError(descriptor.value);
+            else if (DECIDING.includes(vfunc))
+                wrapper = wrapOnError(vfunc, descriptor.value);
             if (wrapper !== null) {
                 originals.push([name, descriptor]);
                 Object.defineProperty(proto, name, {...descriptor, value: wrapper});

@@ -26,6 +26,11 @@ every ``Paperboy.Handler`` subclass so that:
 * an exception in ``do_handle_async`` completes the operation with that
   error instead of leaving the engine waiting forever.
 
+The same holds for ``Paperboy.BulkHandler`` subclasses and their
+``do_on_bulk``, ``do_handle_bulk``, ``do_did_receive_bulk_messages`` (which
+returns a list of messages or ``None``) and ``do_on_bulk_error``; their
+messages arrive as a list.
+
 A ``Paperboy.Handler`` subclass may declare its topics as a class
 attribute (``topic = 'name'`` or ``topics = [...]``).
 
@@ -49,7 +54,7 @@ __all__ = []
 # Virtual functions that report failure through a GError and return a
 # boolean: None means success.
 _BOOLEAN_VFUNCS = ('on_message', 'on_tombstone', 'on_finished_handling',
-                   'handle', 'handle_finish')
+                   'handle', 'handle_finish', 'on_bulk', 'handle_bulk')
 # Virtual functions that report failure through a GError and return an
 # object (of the type given here): None keeps its meaning (no context, skip
 # the record).
@@ -73,6 +78,14 @@ def _handler_error(handler, vfunc, exc):
 
 
 def _check_result(result, expected):
+    if expected is list:
+        if result is None:
+            return None
+        if isinstance(result, (list, tuple)) and all(isinstance(m, Paperboy.Message)
+                                                     for m in result):
+            return list(result)
+        raise _WrongReturn('returned %s, expected a list of Paperboy.Message or None'
+                           % type(result).__name__)
     if expected is bool:
         if result is None:
             return True
@@ -98,7 +111,7 @@ def _wrap_throwing(vfunc, func, expected):
     return wrapper
 
 
-def _wrap_on_error(func):
+def _wrap_on_error(vfunc, func):
     @functools.wraps(func)
     def wrapper(self, error, message, context):
         try:
@@ -110,7 +123,7 @@ def _wrap_on_error(func):
         except Exception as exc:
             GLib.log_default_handler(
                 'Paperboy', GLib.LogLevelFlags.LEVEL_WARNING,
-                str(_handler_error(self, 'on_error', exc).message), None)
+                str(_handler_error(self, vfunc, exc).message), None)
             return Paperboy.ErrorAction.STOP
     wrapper._paperboy_wrapped = True
     return wrapper
@@ -161,14 +174,25 @@ class Handler(Paperboy.Handler):
                 setattr(cls, name, _wrap_throwing(vfunc, func, bool))
             elif vfunc in _OBJECT_VFUNCS:
                 setattr(cls, name, _wrap_throwing(vfunc, func, _OBJECT_VFUNCS[vfunc]))
-            elif vfunc == 'on_error':
-                setattr(cls, name, _wrap_on_error(func))
+            elif vfunc == 'did_receive_bulk_messages':
+                setattr(cls, name, _wrap_throwing(vfunc, func, list))
+            elif vfunc in ('on_error', 'on_bulk_error'):
+                setattr(cls, name, _wrap_on_error(vfunc, func))
             elif vfunc == 'handle_async':
                 setattr(cls, name, _wrap_handle_async(func))
 
 
 Handler = override(Handler)
 __all__.append('Handler')
+
+
+class BulkHandler(Paperboy.BulkHandler, Handler):
+    """Subclass it and override ``do_on_bulk()`` (a list of messages) and
+    ``do_on_message()``, for the engine may switch to Single mode."""
+
+
+BulkHandler = override(BulkHandler)
+__all__.append('BulkHandler')
 
 
 def _bytes_or_none(data):
