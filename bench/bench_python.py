@@ -46,6 +46,34 @@ class BenchHandler(Paperboy.Handler):
         return True
 
 
+class BenchBulkHandler(Paperboy.BulkHandler):
+    """Reads every message's value, as a real handler would."""
+
+    def __init__(self, topic, target):
+        super().__init__(topic=topic)
+        self.target = target
+        self.count = 0
+        self.size = 0
+        self.t_first = 0.0
+        self.t_last = 0.0
+        self.cpu_first = 0.0
+        self.cpu_last = 0.0
+        self.engine = None
+
+    def do_on_bulk(self, messages, context):
+        if self.count == 0:
+            self.t_first = time.monotonic()
+            self.cpu_first = time.thread_time()
+        for message in messages:
+            self.size += len(message.value)
+        self.count += len(messages)
+        if self.count >= self.target and not self.t_last:
+            self.t_last = time.monotonic()
+            self.cpu_last = time.thread_time()
+            self.engine.stop()
+        return True
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--bootstrap', required=True)
@@ -53,6 +81,8 @@ def main():
     parser.add_argument('--topic', default='bench')
     parser.add_argument('--count', type=int, default=1000000)
     parser.add_argument('-X', dest='config', action='append', default=[])
+    parser.add_argument('--bulk', action='store_true',
+                        help='Bulk mode, with a handler that reads every value')
     args = parser.parse_args()
 
     t_start = time.monotonic()
@@ -65,7 +95,11 @@ def main():
             sys.exit(f'bad -X argument {entry!r}: expected key=value')
         engine.set_config(key, value)
 
-    handler = BenchHandler(args.topic, args.count)
+    if args.bulk:
+        engine.set_bulk_mode(True)
+        handler = BenchBulkHandler(args.topic, args.count)
+    else:
+        handler = BenchHandler(args.topic, args.count)
     handler.engine = engine
     engine.add_handler(handler)
 
@@ -96,7 +130,7 @@ def main():
     ok = not stalled and handler.count >= args.count and handler.t_last > handler.t_first
     steady = handler.t_last - handler.t_first if ok else 0.0
     result = {
-        'method': 'python',
+        'method': 'python-bulk' if args.bulk else 'python',
         'ok': ok,
         'count': handler.count,
         'errors': 0,
@@ -107,7 +141,8 @@ def main():
         'close_s': t_end - handler.t_last if ok else 0.0,
         'thread_cpu_s': handler.cpu_last - handler.cpu_first if ok else 0.0,
         # Whether Paperboy's PyGObject overrides wrapped do_on_message.
-        'overrides': bool(getattr(BenchHandler.do_on_message, '_paperboy_wrapped', False)),
+        'overrides': bool(getattr(type(handler).do_on_bulk if args.bulk else BenchHandler.do_on_message,
+                                  '_paperboy_wrapped', False)),
     }
     print('RESULT ' + json.dumps(result), flush=True)
     return 0 if ok else 1

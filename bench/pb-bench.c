@@ -562,6 +562,45 @@ bench_handler_init (BenchHandler *self)
 {
 }
 
+/* The same in Bulk mode. */
+typedef struct
+{
+  PbBulkHandler  parent_instance;
+  Result        *result;
+  PbEngine      *engine;
+} BenchBulkHandler;
+
+typedef PbBulkHandlerClass BenchBulkHandlerClass;
+
+G_DEFINE_TYPE (BenchBulkHandler, bench_bulk_handler, PB_TYPE_BULK_HANDLER)
+
+static gboolean
+bench_bulk_handler_on_bulk (PbBulkHandler  *handler,
+                            GPtrArray      *messages,
+                            GObject        *context,
+                            GError        **error)
+{
+  BenchBulkHandler *self = (BenchBulkHandler *)handler;
+
+  for (guint i = 0; i < messages->len; i++)
+    result_count (self->result);
+  if (self->result->count >= self->result->target)
+    pb_engine_stop (self->engine);
+
+  return TRUE;
+}
+
+static void
+bench_bulk_handler_class_init (BenchBulkHandlerClass *klass)
+{
+  PB_BULK_HANDLER_CLASS (klass)->on_bulk = bench_bulk_handler_on_bulk;
+}
+
+static void
+bench_bulk_handler_init (BenchBulkHandler *self)
+{
+}
+
 typedef struct
 {
   Result   *result;
@@ -605,15 +644,16 @@ engine_watchdog_cb (gpointer user_data)
 }
 
 static int
-run_engine (Options *opts)
+run_engine (Options  *opts,
+            gboolean  bulk)
 {
   Result result = { 0, };
   g_autoptr(GError) error = NULL;
   g_autoptr(PbEngine) engine = NULL;
-  g_autoptr(BenchHandler) handler = NULL;
+  g_autoptr(PbHandler) handler = NULL;
   Watchdog watchdog = { &result, NULL, -1, 0 };
 
-  result.method = "engine";
+  result.method = bulk ? "bulk" : "engine";
   result.target = opts->count;
   result.t_start = g_get_monotonic_time ();
   result.t_progress = result.t_start;
@@ -631,11 +671,25 @@ run_engine (Options *opts)
         die ("%s", error->message);
     }
 
-  handler = g_object_new (BENCH_TYPE_HANDLER, "topic", opts->topic, NULL);
-  handler->result = &result;
-  handler->engine = engine;
+  if (bulk)
+    {
+      BenchBulkHandler *h = g_object_new (bench_bulk_handler_get_type (), "topic", opts->topic, NULL);
 
-  if (!pb_engine_add_handler (engine, PB_HANDLER (handler), &error))
+      h->result = &result;
+      h->engine = engine;
+      handler = PB_HANDLER (h);
+      pb_engine_set_bulk_mode (engine, TRUE);
+    }
+  else
+    {
+      BenchHandler *h = g_object_new (BENCH_TYPE_HANDLER, "topic", opts->topic, NULL);
+
+      h->result = &result;
+      h->engine = engine;
+      handler = PB_HANDLER (h);
+    }
+
+  if (!pb_engine_add_handler (engine, handler, &error))
     die ("%s", error->message);
 
   watchdog.engine = engine;
@@ -662,7 +716,7 @@ usage (void)
 {
   fputs ("Usage: pb-bench mock [--topic T] [--partitions P] [--brokers B] [--exit-on-eof]\n"
          "       pb-bench produce --bootstrap B [--topic T] [--count N] [--size S] [-X k=v]...\n"
-         "       pb-bench bare|engine --bootstrap B --group G [--topic T] [--count N] [-X k=v]...\n",
+         "       pb-bench bare|engine|bulk --bootstrap B --group G [--topic T] [--count N] [-X k=v]...\n",
          stderr);
   exit (2);
 }
@@ -746,7 +800,9 @@ main (int   argc,
   else if (strcmp (mode, "bare") == 0)
     ret = run_bare (&opts);
   else if (strcmp (mode, "engine") == 0)
-    ret = run_engine (&opts);
+    ret = run_engine (&opts, FALSE);
+  else if (strcmp (mode, "bulk") == 0)
+    ret = run_engine (&opts, TRUE);
   else
     usage ();
 
