@@ -23,11 +23,12 @@
 #define TICK 10000
 
 #define TEST_TYPE_VOLUME_COUNTER (test_volume_counter_get_type ())
-G_DECLARE_FINAL_TYPE (TestVolumeCounter, test_volume_counter, TEST, VOLUME_COUNTER, PbHandler)
+G_DECLARE_FINAL_TYPE (TestVolumeCounter, test_volume_counter, TEST, VOLUME_COUNTER, PbBulkHandler)
 
+/* A bulk handler: with PB_VOLUME_BULK set the engine runs in Bulk mode. */
 struct _TestVolumeCounter
 {
-  PbHandler  parent_instance;
+  PbBulkHandler parent_instance;
   PbEngine  *engine;
   guint64    total;
   guint64    handled;
@@ -37,7 +38,7 @@ struct _TestVolumeCounter
   GArray    *ticks;
 };
 
-G_DEFINE_FINAL_TYPE (TestVolumeCounter, test_volume_counter, PB_TYPE_HANDLER)
+G_DEFINE_FINAL_TYPE (TestVolumeCounter, test_volume_counter, PB_TYPE_BULK_HANDLER)
 
 static gboolean
 test_volume_counter_on_message (PbHandler  *handler,
@@ -70,6 +71,19 @@ test_volume_counter_on_message (PbHandler  *handler,
   return TRUE;
 }
 
+static gboolean
+test_volume_counter_on_bulk (PbBulkHandler  *handler,
+                             GPtrArray      *messages,
+                             GObject        *context,
+                             GError        **error)
+{
+  for (guint i = 0; i < messages->len; i++)
+    test_volume_counter_on_message (PB_HANDLER (handler), g_ptr_array_index (messages, i),
+                                    context, error);
+
+  return TRUE;
+}
+
 static void
 test_volume_counter_finalize (GObject *object)
 {
@@ -84,6 +98,7 @@ test_volume_counter_class_init (TestVolumeCounterClass *klass)
   G_OBJECT_CLASS (klass)->finalize = test_volume_counter_finalize;
   PB_HANDLER_CLASS (klass)->on_message = test_volume_counter_on_message;
   PB_HANDLER_CLASS (klass)->on_tombstone = test_volume_counter_on_message;
+  PB_BULK_HANDLER_CLASS (klass)->on_bulk = test_volume_counter_on_bulk;
 }
 
 static void
@@ -125,6 +140,7 @@ main (int   argc,
                  error != NULL ? error->message : "not KEY=VALUE");
     }
 
+  pb_engine_set_bulk_mode (engine, g_getenv ("PB_VOLUME_BULK") != NULL);
   counter = g_object_new (TEST_TYPE_VOLUME_COUNTER, "topic", argv[3], NULL);
   counter->engine = engine;
   counter->total = g_ascii_strtoull (argv[4], NULL, 10);

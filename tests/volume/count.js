@@ -5,7 +5,9 @@
 // Counts the records of TOPIC, checks that each partition's come once and
 // in order, and stops after TOTAL. With KEEP_EVERY, it keeps every
 // KEEP_EVERYth message in an array that it empties every 10,000 records.
-// PB_VOLUME_CONFIG may hold librdkafka properties, as KEY=VALUE words.
+// PB_VOLUME_CONFIG may hold librdkafka properties, as KEY=VALUE words; with
+// PB_VOLUME_BULK set, the engine runs in Bulk mode and the handler is a bulk
+// handler.
 // Prints one line of JSON: what it saw, and when it handled the first record
 // and every 10,000th.
 
@@ -27,7 +29,13 @@ let handled = 0, duplicates = 0, gaps = 0, failures = 0;
 
 const Counter = GObject.registerClass({
     GTypeName: 'PbVolumeCounter',
-}, class Counter extends Paperboy.Handler {
+}, class Counter extends Paperboy.BulkHandler {
+    vfunc_on_bulk(messages) {
+        for (const message of messages)
+            this.vfunc_on_message(message);
+        return true;
+    }
+
     vfunc_on_message(message) {
         const partition = message.get_partition();
         const offset = message.get_offset();
@@ -60,6 +68,7 @@ const Counter = GObject.registerClass({
 
 const engine = new Paperboy.Engine({bootstrap_servers: bootstrap, group_id: group});
 engine.set_config('fetch.wait.max.ms', '10');
+engine.bulk_mode = GLib.getenv('PB_VOLUME_BULK') !== null;
 for (const pair of (GLib.getenv('PB_VOLUME_CONFIG') ?? '').split(/\s+/).filter(p => p))
     engine.set_config(...pair.split('=', 2));
 engine.add_handler(new Counter({topic}));

@@ -9,7 +9,8 @@
 Counts the records of TOPIC, checks that each partition's come once and
 in order, and stops after TOTAL. Prints one line of JSON: what it saw,
 and when it handled the first record and every 10,000th. PB_VOLUME_CONFIG may hold librdkafka
-properties, as KEY=VALUE words."""
+properties, as KEY=VALUE words; with PB_VOLUME_BULK set, the engine runs in Bulk mode and
+the handler is a bulk handler."""
 
 import json
 import os
@@ -27,8 +28,12 @@ TICK = 10000
 ticks = []
 
 
-class Counter(Paperboy.Handler):
+class Counter(Paperboy.BulkHandler):
     __gtype_name__ = 'PbVolumeCounter'
+
+    def do_on_bulk(self, messages, context):
+        for message in messages:
+            self.do_on_message(message, context)
 
     def do_on_message(self, message, context):
         partition, offset = message.get_partition(), message.get_offset()
@@ -56,6 +61,7 @@ engine = Paperboy.Engine(bootstrap_servers=bootstrap, group_id=group)
 engine.set_config('fetch.wait.max.ms', '10')
 for pair in os.environ.get('PB_VOLUME_CONFIG', '').split():
     engine.set_config(*pair.split('=', 1))
+engine.set_bulk_mode('PB_VOLUME_BULK' in os.environ)
 engine.add_handler(Counter(topic=topic))
 try:
     ok = engine.run(None)

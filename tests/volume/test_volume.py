@@ -107,10 +107,12 @@ def consumer_command(language, broker, group, keep_every=0):
     return [GJS, '-m', os.path.join(HERE, 'count.js')] + args + ([str(keep_every)] if keep_every else [])
 
 
-def run_consumer(command):
+def run_consumer(command, bulk=False):
     """Runs a consumer to its end; returns its JSON line, its other output,
-    its peak RSS in kB and its CPU time in seconds."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    its peak RSS in kB and its CPU time in seconds. With @bulk, in Bulk mode."""
+    env = dict(os.environ, PB_VOLUME_BULK='1') if bulk else None
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
     output = {'stdout': [], 'stderr': []}
     readers = [threading.Thread(target=lambda s=stream, k=key: output[k].extend(s), daemon=True)
                for key, stream in (('stdout', process.stdout), ('stderr', process.stderr))]
@@ -179,6 +181,30 @@ class JavaScriptVolumeTests(unittest.TestCase):
         self.check(100)
 
 
+class BulkVolumeTests(unittest.TestCase):
+    """A bulk handler in Bulk mode, in every language."""
+
+    def check(self, language):
+        group = 'volume-bulk-%s' % uuid.uuid4().hex
+        result, lines, peak, cpu = run_consumer(consumer_command(language, broker, group), bulk=True)
+
+        self.assertTrue(result['ok'])
+        self.assertEqual(result['handled'], RECORDS)
+        self.assertEqual((result['duplicates'], result['gaps'], result['failures']), (0, 0, 0))
+        self.assertEqual({int(p): n for p, n in result['next'].items()}, broker.ends)
+        self.assertEqual([line for line in lines if BAD_LINE.search(line)], [])
+        self.assertEqual(broker.offsets(group), broker.ends)
+
+    def test_c(self):
+        self.check('c')
+
+    def test_python(self):
+        self.check('python')
+
+    def test_javascript(self):
+        self.check('javascript')
+
+
 def rates(result):
     """The rates of the first and the last tenth of the records: over the
     whole tenth, and the median of its blocks of `tick` records, which a
@@ -203,15 +229,17 @@ def report(languages):
         print('%d records of 100 B on %d partitions, broker in its own process; rates in '
               'records a second, whole tenth and median of 10,000-record blocks'
               % (RECORDS, PARTITIONS))
-        print('%-11s %19s %19s %11s %7s %9s %11s' % (
+        print('%-15s %19s %19s %11s %7s %9s %11s' % (
             'handler', 'first 10 %', 'last 10 %', 'last/first', 'pauses', 'peak RSS',
             'CPU µs/rec'))
         for language in languages:
             group = 'volume-%s' % uuid.uuid4().hex
-            result, lines, peak, cpu = run_consumer(consumer_command(language, broker, group))
+            bulk = language.endswith('-bulk')
+            command = consumer_command(language[:-len('-bulk')] if bulk else language, broker, group)
+            result, lines, peak, cpu = run_consumer(command, bulk=bulk)
             (first, first_median), (last, last_median), pauses = rates(result)
             bad = sum(1 for line in lines if BAD_LINE.search(line))
-            print('%-11s %9.0f %9.0f %9.0f %9.0f %10.0f %% %7d %6.0f MB %11.2f%s' % (
+            print('%-15s %9.0f %9.0f %9.0f %9.0f %10.0f %% %7d %6.0f MB %11.2f%s' % (
                 language, first, first_median, last, last_median,
                 100 * last_median / first_median, pauses, peak / 1024, cpu * 1e6 / RECORDS,
                 '' if result['handled'] == RECORDS and bad == 0 else '  (!) %d handled, %d bad lines'
@@ -222,6 +250,7 @@ def report(languages):
 
 if __name__ == '__main__':
     if len(sys.argv) > 1 and sys.argv[1] == 'report':
-        report(sys.argv[2:] or ['c', 'python', 'javascript'])
+        report(sys.argv[2:] or ['c', 'python', 'javascript', 'c-bulk', 'python-bulk',
+                                'javascript-bulk'])
     else:
         unittest.main(verbosity=2)
