@@ -563,16 +563,17 @@ bench_handler_init (BenchHandler *self)
 }
 
 /* The same in Bulk mode. */
-typedef struct
+#define BENCH_TYPE_BULK_HANDLER (bench_bulk_handler_get_type ())
+G_DECLARE_FINAL_TYPE (BenchBulkHandler, bench_bulk_handler, BENCH, BULK_HANDLER, PbBulkHandler)
+
+struct _BenchBulkHandler
 {
   PbBulkHandler  parent_instance;
   Result        *result;
   PbEngine      *engine;
-} BenchBulkHandler;
+};
 
-typedef PbBulkHandlerClass BenchBulkHandlerClass;
-
-G_DEFINE_TYPE (BenchBulkHandler, bench_bulk_handler, PB_TYPE_BULK_HANDLER)
+G_DEFINE_FINAL_TYPE (BenchBulkHandler, bench_bulk_handler, PB_TYPE_BULK_HANDLER)
 
 static gboolean
 bench_bulk_handler_on_bulk (PbBulkHandler  *handler,
@@ -673,7 +674,7 @@ run_engine (Options  *opts,
 
   if (bulk)
     {
-      BenchBulkHandler *h = g_object_new (bench_bulk_handler_get_type (), "topic", opts->topic, NULL);
+      BenchBulkHandler *h = g_object_new (BENCH_TYPE_BULK_HANDLER, "topic", opts->topic, NULL);
 
       h->result = &result;
       h->engine = engine;
