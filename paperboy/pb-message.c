@@ -745,6 +745,62 @@ pb_message_get_value (PbMessage *self)
 }
 
 /**
+ * pb_message_peek_key:
+ * @self: a [class@Paperboy.Message]
+ * @size: (out): return location for the key's size
+ *
+ * Gets the bytes of [property@Paperboy.Message:key] without a
+ * [struct@GLib.Bytes]: in Python, one call that gives `bytes`. Python and
+ * JavaScript give an empty array for %NULL, like for an empty key.
+ *
+ * Returns: (transfer none) (nullable) (array length=size) (element-type guint8):
+ *   the key, valid as long as @self, or %NULL when it is null
+ */
+const guint8 *
+pb_message_peek_key (PbMessage *self,
+                     gsize     *size)
+{
+  GBytes *key;
+
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+  g_return_val_if_fail (size != NULL, NULL);
+
+  key = pb_message_get_key (self);
+  *size = 0;
+
+  return key != NULL ? g_bytes_get_data (key, size) : NULL;
+}
+
+/**
+ * pb_message_peek_value:
+ * @self: a [class@Paperboy.Message]
+ * @size: (out): return location for the value's size
+ *
+ * Gets the bytes of [property@Paperboy.Message:value] without a
+ * [struct@GLib.Bytes]: in Python, one call that gives `bytes`. Python and
+ * JavaScript give an empty array for %NULL:
+ * [method@Paperboy.Message.is_tombstone] tells a null value from an empty
+ * one.
+ *
+ * Returns: (transfer none) (nullable) (array length=size) (element-type guint8):
+ *   the value, valid as long as @self, or %NULL for a tombstone
+ */
+const guint8 *
+pb_message_peek_value (PbMessage *self,
+                       gsize     *size)
+{
+  GBytes *value;
+
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+  g_return_val_if_fail (size != NULL, NULL);
+
+  value = pb_message_get_value (self);
+  *size = 0;
+
+  return value != NULL ? g_bytes_get_data (value, size) : NULL;
+}
+
+/**
  * pb_message_is_tombstone:
  * @self: a [class@Paperboy.Message]
  *

@@ -52,6 +52,12 @@ GBytes     *pb_message_get_key       (PbMessage  *self);
 PB_AVAILABLE_IN_ALL
 GBytes     *pb_message_get_value     (PbMessage  *self);
 PB_AVAILABLE_IN_ALL
+const guint8 *pb_message_peek_key    (PbMessage  *self,
+                                      gsize      *size);
+PB_AVAILABLE_IN_ALL
+const guint8 *pb_message_peek_value  (PbMessage  *self,
+                                      gsize      *size);
+PB_AVAILABLE_IN_ALL
 gboolean    pb_message_is_tombstone  (PbMessage  *self);
 PB_AVAILABLE_IN_ALL
 GBytes     *pb_message_get_header    (PbMessage  *self,

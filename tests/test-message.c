@@ -82,6 +82,7 @@ test_null_is_not_empty (void)
   g_autoptr(PbMessage) tombstone = pb_message_new_full ("t", 0, 0, -1, NULL, NULL, NULL);
   g_autoptr(PbMessage) blank = pb_message_new_full ("t", 0, 1, -1, empty, empty, NULL);
   gboolean is_tombstone;
+  gsize size;
 
   g_test_summary ("A null key or value is NULL, an empty one is a GBytes of length 0; "
                   "only a null value is a tombstone");
@@ -97,6 +98,14 @@ test_null_is_not_empty (void)
   g_assert_nonnull (pb_message_get_key (blank));
   g_assert_nonnull (pb_message_get_value (blank));
   g_assert_false (pb_message_is_tombstone (blank));
+
+  /* peek gives the same bytes; NULL for null. */
+  size = 42;
+  g_assert_null (pb_message_peek_value (tombstone, &size));
+  g_assert_cmpuint (size, ==, 0);
+  g_assert_null (pb_message_peek_key (tombstone, &size));
+  g_assert_true (pb_message_peek_value (blank, &size) == g_bytes_get_data (pb_message_get_value (blank), NULL));
+  g_assert_cmpuint (size, ==, 0);
 }
 
 static void

@@ -50,6 +50,9 @@ test('message: new_full, headers, null versus empty, dup, with_key, with_value',
     assertEqual(tombstone.get_key(), null, 'null key');
     assertEqual(tombstone.get_value(), null, 'null value');
     assertEqual(tombstone.is_tombstone, true, 'is_tombstone of a null value');
+    // Bindings turn NULL into an empty array: is_tombstone tells them apart.
+    assertEqual(tombstone.peek_value().length, 0, 'peek_value() of a null value');
+    assertEqual(message.peek_value().length, 0, 'peek_value() of an empty value');
     assertEqual(tombstone.get_timestamp(), -1, 'timestamp -1');
     assertEqual(tombstone.get_headers().n_children(), 0, 'no headers is an empty a(smay)');
 

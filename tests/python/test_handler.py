@@ -36,6 +36,8 @@ class LifecycleTests(TestCase):
         self.assertIsNone(recorder.finished[2].key)
         self.assertEqual(recorder.finished[2].value, b'')
         self.assertTrue(recorder.finished[1].is_tombstone())
+        self.assertIsNone(recorder.finished[1].value)
+        self.assertEqual(recorder.finished[1].key, b'k1')
         self.assertEqual(self.committed(), 3)
 
     def test_replace_and_skip(self):

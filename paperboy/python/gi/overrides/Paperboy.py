@@ -195,20 +195,19 @@ BulkHandler = override(BulkHandler)
 __all__.append('BulkHandler')
 
 
-def _bytes_or_none(data):
-    return None if data is None else data.get_data()
-
-
 class Message(Paperboy.Message):
+    # peek_*() is one call that gives bytes, but b'' for null too.
     @property
     def key(self):
         """The key as ``bytes``, or ``None`` when it is null."""
-        return _bytes_or_none(self.get_key())
+        data = self.peek_key()
+        return data if data or self.get_key() is not None else None
 
     @property
     def value(self):
         """The value as ``bytes``, or ``None`` for a tombstone."""
-        return _bytes_or_none(self.get_value())
+        data = self.peek_value()
+        return data if data or not self.is_tombstone() else None
 
     @property
     def headers(self):
