@@ -46,6 +46,12 @@ typedef struct
   void     (*committed) (gpointer                               user_data,
                          rd_kafka_resp_err_t                    err,
                          const rd_kafka_topic_partition_list_t *offsets);
+  /* The consumer reached the end of a partition, at @offset (only with
+   * enable.partition.eof). */
+  void     (*eof)       (gpointer                               user_data,
+                         const char                            *topic,
+                         int                                    partition,
+                         gint64                                 offset);
   /* Something that ends the run; @error is owned by the callee. */
   void     (*failed)    (gpointer                               user_data,
                          GError                                *error);

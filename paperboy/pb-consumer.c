@@ -503,6 +503,8 @@ record_error (PbConsumer         *self,
   switch ((int)rkm->err)
     {
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+      if (topic != NULL && self->callbacks->eof != NULL)
+        self->callbacks->eof (self->user_data, topic, rkm->partition, rkm->offset);
       break;
 
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:

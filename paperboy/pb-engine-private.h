@@ -25,6 +25,7 @@ typedef struct
   PbHandlerVfuncs  vfuncs;      /* what the engine has to call */
   PbBulkVfuncs     bulk_vfuncs; /* the same, for batches */
   guint            index;       /* in the run's topics */
+  guint            step;        /* its step, or the number of steps */
   guint            javascript : 1;
 } PbTopic;
 
@@ -49,6 +50,9 @@ void     _pb_engine_set_connected              (PbEngine      *self,
                                                 gboolean       connected);
 void     _pb_engine_set_mode                   (PbEngine      *self,
                                                 PbEngineMode   mode);
+void     _pb_engine_emit_step                  (PbEngine      *self,
+                                                guint          step,
+                                                gboolean       started);
 void     _pb_engine_emit_partitions_assigned   (PbEngine      *self,
                                                 GVariant      *partitions);
 void     _pb_engine_emit_partitions_revoked    (PbEngine      *self,

@@ -113,10 +113,12 @@ struct _PbEngine
 
   GPtrArray       *handlers;             /* PbHandler */
   GPtrArray       *topics;               /* PbTopic */
+  GPtrArray       *steps;                /* GPtrArray of PbHandler */
 
   PbEngineState    state;
   gboolean         connected;
   PbEngineMode     mode;
+  int              current_step;
 
   /* The current run, which owns all per-run state. The lock is for
    * pb_engine_stop() from other threads. */
@@ -148,6 +150,7 @@ enum {
   PROP_STATE,
   PROP_CONNECTED,
   PROP_MODE,
+  PROP_CURRENT_STEP,
   N_PROPS
 };
 
@@ -155,6 +158,8 @@ enum {
   PARTITIONS_ASSIGNED,
   PARTITIONS_REVOKED,
   MODE_CHANGED,
+  STEP_STARTED,
+  STEP_FINISHED,
   N_SIGNALS
 };
 
@@ -256,6 +261,30 @@ _pb_engine_set_mode (PbEngine     *self,
 }
 
 void
+_pb_engine_emit_step (PbEngine *self,
+                      guint     step,
+                      gboolean  started)
+{
+  int current = started ? (int)step : (step + 1 < self->steps->len ? (int)step : -1);
+
+  if (started)
+    {
+      self->current_step = current;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CURRENT_STEP]);
+      g_signal_emit (self, signals[STEP_STARTED], 0, step);
+    }
+  else
+    {
+      g_signal_emit (self, signals[STEP_FINISHED], 0, step);
+      if (self->current_step != current)
+        {
+          self->current_step = current;
+          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CURRENT_STEP]);
+        }
+    }
+}
+
+void
 _pb_engine_emit_partitions_assigned (PbEngine *self,
                                      GVariant *partitions)
 {
@@ -285,6 +314,12 @@ _pb_engine_run_ended (PbEngine *self,
   g_mutex_lock (&self->lock);
   self->run = NULL;
   g_mutex_unlock (&self->lock);
+
+  if (self->current_step != -1)
+    {
+      self->current_step = -1;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CURRENT_STEP]);
+    }
 
   _pb_run_unref (run);
 }
@@ -348,6 +383,7 @@ pb_engine_dispose (GObject *object)
     _pb_run_stop (self->run);
 
   /* The engine stays usable, without handlers. */
+  g_ptr_array_set_size (self->steps, 0);
   g_ptr_array_set_size (self->topics, 0);
   g_ptr_array_set_size (self->handlers, 0);
   g_clear_object (&self->mock_cluster);
@@ -362,6 +398,7 @@ pb_engine_finalize (GObject *object)
 
   g_assert (self->run == NULL);
 
+  g_clear_pointer (&self->steps, g_ptr_array_unref);
   g_clear_pointer (&self->topics, g_ptr_array_unref);
   g_clear_pointer (&self->handlers, g_ptr_array_unref);
   g_clear_pointer (&self->config, _pb_kafka_config_free);
@@ -447,6 +484,10 @@ pb_engine_get_property (GObject    *object,
 
     case PROP_MODE:
       g_value_set_enum (value, self->mode);
+      break;
+
+    case PROP_CURRENT_STEP:
+      g_value_set_int (value, self->current_step);
       break;
 
     case PROP_BULK_MODE:
@@ -932,7 +973,59 @@ pb_engine_class_init (PbEngineClass *klass)
                         G_PARAM_EXPLICIT_NOTIFY |
                         G_PARAM_STATIC_STRINGS));
 
+  /**
+   * PbEngine:current-step:
+   *
+   * The index of the step the engine is in (see
+   * [method@Paperboy.Engine.add_step]), or -1 when it is in none: before a
+   * run, when it has no steps, and once it went through them all.
+   */
+  properties[PROP_CURRENT_STEP] =
+    g_param_spec_int ("current-step", NULL, NULL,
+                      -1, G_MAXINT, -1,
+                      (G_PARAM_READABLE |
+                       G_PARAM_EXPLICIT_NOTIFY |
+                       G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * PbEngine::step-started:
+   * @self: the engine
+   * @step: the index of the step
+   *
+   * Emitted when a step begins, once the engine has partitions: the end
+   * offsets of its topics' partitions are being captured, and from now on
+   * their records are handled.
+   */
+  signals[STEP_STARTED] =
+    g_signal_new ("step-started",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 1,
+                  G_TYPE_UINT);
+
+  /**
+   * PbEngine::step-finished:
+   * @self: the engine
+   * @step: the index of the step
+   *
+   * Emitted when every partition of the step's topics the engine owns was
+   * handled up to the end offset captured for it. After the last step, the
+   * engine is in Single mode with all its handlers.
+   */
+  signals[STEP_FINISHED] =
+    g_signal_new ("step-finished",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 1,
+                  G_TYPE_UINT);
 
   /**
    * PbEngine::mode-changed:
@@ -1017,6 +1110,8 @@ pb_engine_init (PbEngine *self)
   self->config = _pb_kafka_config_new ();
   self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
   self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) _pb_topic_free);
+  self->steps = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  self->current_step = -1;
   self->state = PB_ENGINE_STATE_STOPPED;
   g_mutex_init (&self->lock);
 }
@@ -1181,6 +1276,150 @@ pb_engine_add_handler_type (PbEngine  *self,
   handler = g_object_new (handler_type, NULL);
 
   return pb_engine_add_handler (self, handler, error);
+}
+
+/* The index of the step @handler is in, or the number of steps. */
+static guint
+step_of (PbEngine  *self,
+         PbHandler *handler)
+{
+  for (guint i = 0; i < self->steps->len; i++)
+    if (g_ptr_array_find (g_ptr_array_index (self->steps, i), handler, NULL))
+      return i;
+
+  return self->steps->len;
+}
+
+/**
+ * pb_engine_add_step:
+ * @self: a [class@Paperboy.Engine]
+ * @handlers: (array length=n_handlers): handlers added to @self
+ * @n_handlers: the number of @handlers
+ * @error: return location for a #GError
+ *
+ * Adds a step: the records of @handlers' topics present when the step
+ * begins are handled, in Bulk mode, before any record of the topics of
+ * later steps, and of handlers in no step.
+ *
+ * An engine with steps goes through them in order at the start of every
+ * run. During a step, the topics of that step and of the steps before it
+ * are consumed; the partitions of the others are paused (the engine stays
+ * in its consumer group). When a step begins, and when the group assigns
+ * the engine a partition of the current step's topics later, the engine
+ * captures the partition's end offset (with one request for all of them);
+ * the step ends when every partition of its topics the engine owns was
+ * handled up to that end. After the last step, the engine runs in Single
+ * mode with all its handlers, and switches to Bulk mode on lag as usual.
+ *
+ * The order holds for the partitions each engine owns: engines of one
+ * group go through their steps each at its own pace.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set (%PB_ERROR_CONFIG) if
+ *   a handler was not added to @self or is already in a step, if
+ *   @handlers is empty, or if @self is running
+ */
+gboolean
+pb_engine_add_step (PbEngine          *self,
+                    PbHandler * const *handlers,
+                    guint              n_handlers,
+                    GError           **error)
+{
+  g_autoptr(GPtrArray) step = NULL;
+
+  g_return_val_if_fail (PB_IS_ENGINE (self), FALSE);
+  g_return_val_if_fail (handlers != NULL || n_handlers == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (is_running (self))
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_CONFIG,
+                           _("Cannot add a step while the engine is running"));
+      return FALSE;
+    }
+
+  if (n_handlers == 0)
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_CONFIG, _("A step needs handlers"));
+      return FALSE;
+    }
+
+  step = g_ptr_array_new_full (n_handlers, g_object_unref);
+
+  for (guint i = 0; i < n_handlers; i++)
+    {
+      g_return_val_if_fail (PB_IS_HANDLER (handlers[i]), FALSE);
+
+      if (!g_ptr_array_find (self->handlers, handlers[i], NULL))
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                       _("Handler %s of step %u was not added to the engine"),
+                       G_OBJECT_TYPE_NAME (handlers[i]), self->steps->len);
+          return FALSE;
+        }
+
+      if (step_of (self, handlers[i]) < self->steps->len ||
+          g_ptr_array_find (step, handlers[i], NULL))
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                       _("Handler %s is already in a step"),
+                       G_OBJECT_TYPE_NAME (handlers[i]));
+          return FALSE;
+        }
+
+      g_ptr_array_add (step, g_object_ref (handlers[i]));
+    }
+
+  g_ptr_array_add (self->steps, g_steal_pointer (&step));
+
+  return TRUE;
+}
+
+/**
+ * pb_engine_clear_steps:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Removes every step: the next run starts in Single (or Bulk) mode with
+ * all the handlers at once. Does nothing while @self runs.
+ */
+void
+pb_engine_clear_steps (PbEngine *self)
+{
+  g_return_if_fail (PB_IS_ENGINE (self));
+  g_return_if_fail (!is_running (self));
+
+  g_ptr_array_set_size (self->steps, 0);
+}
+
+/**
+ * pb_engine_get_n_steps:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Gets the number of steps added with [method@Paperboy.Engine.add_step].
+ *
+ * Returns: the number of steps
+ */
+guint
+pb_engine_get_n_steps (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), 0);
+
+  return self->steps->len;
+}
+
+/**
+ * pb_engine_get_current_step:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Gets [property@Paperboy.Engine:current-step].
+ *
+ * Returns: the index of the current step, or -1
+ */
+int
+pb_engine_get_current_step (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), -1);
+
+  return self->current_step;
 }
 
 /**
@@ -1350,8 +1589,15 @@ pb_engine_run_async (PbEngine            *self,
     }
 
   settings.topics = g_ptr_array_new_with_free_func ((GDestroyNotify) _pb_topic_free);
+  settings.n_steps = self->steps->len;
   for (guint i = 0; i < self->topics->len; i++)
-    g_ptr_array_add (settings.topics, _pb_topic_copy (g_ptr_array_index (self->topics, i)));
+    {
+      PbTopic *topic = _pb_topic_copy (g_ptr_array_index (self->topics, i));
+
+      topic->step = step_of (self, topic->handler);
+      g_ptr_array_add (settings.topics, topic);
+    }
+  settings.kafka.partition_eof = self->steps->len > 0;
   settings.config = _pb_kafka_config_copy (self->config);
   settings.kafka.bootstrap_servers = self->bootstrap_servers;
   settings.kafka.group_id = self->group_id;

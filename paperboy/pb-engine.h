@@ -78,6 +78,17 @@ gboolean       pb_engine_add_handler_type      (PbEngine             *self,
                                                 GType                 handler_type,
                                                 GError              **error);
 PB_AVAILABLE_IN_ALL
+gboolean       pb_engine_add_step              (PbEngine             *self,
+                                                PbHandler * const    *handlers,
+                                                guint                 n_handlers,
+                                                GError              **error);
+PB_AVAILABLE_IN_ALL
+void           pb_engine_clear_steps           (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
+guint          pb_engine_get_n_steps           (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
+int            pb_engine_get_current_step      (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
 GPtrArray     *pb_engine_get_handlers          (PbEngine             *self) G_GNUC_WARN_UNUSED_RESULT;
 PB_AVAILABLE_IN_ALL
 gboolean       pb_engine_set_config            (PbEngine             *self,

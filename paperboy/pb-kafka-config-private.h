@@ -34,6 +34,7 @@ typedef struct
   const char *client_id;
   const char *auto_offset_reset;
   guint       commit_interval_ms;
+  gboolean    partition_eof;      /* the consumer reports partition ends */
 } PbKafkaSettings;
 
 /* The librdkafka properties set with pb_engine_set_config(), checked as

@@ -287,6 +287,11 @@ _pb_kafka_config_build (const PbKafkaConfig    *config,
   if (!apply_keys (conf, KEY_OWNED, client, settings, error))
     goto failed;
 
+  /* Steps need to know when the consumer reached a partition's end. */
+  if (client == PB_KAFKA_CLIENT_CONSUMER && settings->partition_eof &&
+      !_pb_kafka_conf_set (conf, "enable.partition.eof", "true", error))
+    goto failed;
+
   return conf;
 
 failed:

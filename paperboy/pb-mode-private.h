@@ -18,6 +18,9 @@ G_BEGIN_DECLS
 /* The run's dispatch for its first mode, and the lag watch. */
 void      _pb_mode_start   (PbRun *run);
 void      _pb_mode_stop    (PbRun *run);
+/* The steps are over: Single mode (or Bulk with bulk-mode), and the lag
+ * watch. */
+void      _pb_mode_steps_over (PbRun *run);
 /* Switches the dispatch when the lag watch asked for it and nothing is in
  * flight. From the kick. */
 void      _pb_mode_check   (PbRun *run);

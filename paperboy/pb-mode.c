@@ -152,25 +152,45 @@ dispatch_new (PbRun        *run,
   return mode == PB_ENGINE_MODE_BULK ? _pb_dispatch_bulk_new (run) : _pb_dispatch_single_new (run);
 }
 
+static void
+watch_lag (PbRun *run)
+{
+  if (!run->settings.bulk_mode && run->settings.bulk_lag_threshold > 0 && run->mode.timer == NULL)
+    {
+      guint interval = CLAMP (run->settings.mode_switch_dwell_ms / 2, TICK_MIN_MS, TICK_MAX_MS);
+
+      run->mode.timer = _pb_timeout_source_new (run->context, interval, G_PRIORITY_DEFAULT,
+                                                "[paperboy] lag watch", tick_cb, run, NULL);
+    }
+}
+
 void
 _pb_mode_start (PbRun *run)
 {
   PbModeState *mode = &run->mode;
 
-  mode->current = run->settings.bulk_mode ? PB_ENGINE_MODE_BULK : PB_ENGINE_MODE_SINGLE;
+  /* Steps are handled in Bulk mode. */
+  if (run->settings.bulk_mode || run->settings.n_steps > 0)
+    mode->current = PB_ENGINE_MODE_BULK;
+  else
+    mode->current = PB_ENGINE_MODE_SINGLE;
   mode->wanted = mode->current;
   run->dispatch = dispatch_new (run, mode->current);
 
   /* Messages of a whole batch are alive at once. */
   _pb_message_pool_set_capacity (run->pool, run->settings.bulk_max_records);
 
-  if (!run->settings.bulk_mode && run->settings.bulk_lag_threshold > 0)
-    {
-      guint interval = CLAMP (run->settings.mode_switch_dwell_ms / 2, TICK_MIN_MS, TICK_MAX_MS);
+  if (run->settings.n_steps == 0)
+    watch_lag (run);
+}
 
-      mode->timer = _pb_timeout_source_new (run->context, interval, G_PRIORITY_DEFAULT,
-                                            "[paperboy] lag watch", tick_cb, run, NULL);
-    }
+void
+_pb_mode_steps_over (PbRun *run)
+{
+  run->mode.wanted = run->settings.bulk_mode ? PB_ENGINE_MODE_BULK : PB_ENGINE_MODE_SINGLE;
+  run->mode.beyond_since = 0;
+  watch_lag (run);
+  _pb_run_kick (run);
 }
 
 void

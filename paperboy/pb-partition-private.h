@@ -95,6 +95,8 @@ typedef struct
   gint64            stored;        /* the offset last stored, or -1 */
   gint64            committed;     /* the offset last committed, or -1 */
   gint64            polled_from;   /* the first offset polled since assigned, or -1 */
+  gint64            step_end;      /* the end captured for its step, or -1 */
+  gint64            eof;           /* where the consumer last reached its end, or -1 */
   GCancellable     *cancellable;
   PbPauseReasons    pause_reasons;
 
@@ -103,6 +105,7 @@ typedef struct
   guint             in_ready : 1;
   guint             in_dirty : 1;
   guint             cancel_pending : 1;
+  guint             capturing : 1;   /* its step end is being captured */
 } PbPartition;
 
 /* The partitions of a run, by topic and number. */

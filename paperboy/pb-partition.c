@@ -163,6 +163,8 @@ _pb_partition_map_get (PbPartitionMap *self,
       p->stored = -1;
       p->committed = -1;
       p->polled_from = -1;
+      p->step_end = -1;
+      p->eof = -1;
       p->pause_reasons = self->all_reasons;
       p->ready_link.data = p;
       p->dirty_link.data = p;

@@ -11,6 +11,7 @@
 
 #include "pb-dispatch-private.h"
 #include "pb-handling-private.h"
+#include "pb-steps-private.h"
 
 /* A revoked partition's final commit is retried this often. */
 #define REVOKE_COMMIT_INTERVAL_MS 200
@@ -47,10 +48,17 @@ _pb_rebalance_assigned (PbRun                                 *run,
       p->stored = -1;
       p->committed = -1;
       p->polled_from = -1;
+      p->step_end = -1;
+      p->eof = -1;
+      p->capturing = FALSE;
       p->pause_reasons &= ~PB_PAUSE_TRANSIENT;
       if (p->cancellable == NULL)
         p->cancellable = g_cancellable_new ();
     }
+
+  /* Partitions of later steps wait; those of the current one get their
+   * end captured. */
+  _pb_steps_assigned (run, partitions);
 
   /* librdkafka keeps a partition's pause flag across revocation and
    * re-assignment: set it explicitly either way. */

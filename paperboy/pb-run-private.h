@@ -46,7 +46,17 @@ typedef struct
   guint            bulk_lag_threshold;
   guint            single_lag_threshold;
   guint            mode_switch_dwell_ms;
+  guint            n_steps;
 } PbRunSettings;
+
+/* The run's way through its steps. */
+typedef struct
+{
+  int              current;         /* the step, or -1 once through them all */
+  gboolean         started;         /* the current step began */
+  guint            captures;        /* end captures in flight */
+  GSource         *retry;           /* a failed capture, tried again */
+} PbStepState;
 
 /* The run's mode and the lag watch that switches it. */
 typedef struct
@@ -91,6 +101,7 @@ struct _PbRun
   PbOffsets         offsets;
   PbDispatch       *dispatch;
   PbModeState       mode;
+  PbStepState       steps;
   PbRevocation      revocation;
 
   PbEngineState     state;           /* last said, or to be said */
@@ -138,6 +149,9 @@ void      _pb_run_set_state        (PbRun         *self,
                                     PbEngineState  state);
 void      _pb_run_emit_mode        (PbRun         *self,
                                     PbEngineMode   mode);
+void      _pb_run_emit_step        (PbRun         *self,
+                                    guint          step,
+                                    gboolean       started);
 void      _pb_run_emit_partitions  (PbRun                                 *self,
                                     gboolean                               assigned,
                                     const rd_kafka_topic_partition_list_t *partitions,

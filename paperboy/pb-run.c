@@ -18,6 +18,7 @@
 #include "pb-gjs-private.h"
 #include "pb-mode-private.h"
 #include "pb-rebalance-private.h"
+#include "pb-steps-private.h"
 
 /* A dispatch (the consumer's or the kick's) hands control back to the
  * main loop after this long. */
@@ -28,6 +29,7 @@ typedef enum
   EMIT_STATE,
   EMIT_CONNECTED,
   EMIT_MODE,
+  EMIT_STEP,
   EMIT_ASSIGNED,
   EMIT_REVOKED,
 } EmissionKind;
@@ -37,6 +39,7 @@ typedef struct
   EmissionKind   kind;
   PbEngineState  state;
   PbEngineMode   mode;
+  guint          step;
   GVariant      *partitions;
   gboolean       flag;        /* lost, or connected */
 } Emission;
@@ -113,6 +116,19 @@ _pb_run_emit_mode (PbRun        *self,
 }
 
 void
+_pb_run_emit_step (PbRun    *self,
+                   guint     step,
+                   gboolean  started)
+{
+  Emission *emission = g_new0 (Emission, 1);
+
+  emission->kind = EMIT_STEP;
+  emission->step = step;
+  emission->flag = started;
+  queue_emission (self, emission);
+}
+
+void
 _pb_run_emit_partitions (PbRun                                 *self,
                          gboolean                               assigned,
                          const rd_kafka_topic_partition_list_t *partitions,
@@ -158,6 +174,10 @@ flush_emissions (PbRun *self)
 
         case EMIT_MODE:
           _pb_engine_set_mode (self->engine, emission->mode);
+          break;
+
+        case EMIT_STEP:
+          _pb_engine_emit_step (self->engine, emission->step, emission->flag);
           break;
 
         case EMIT_ASSIGNED:
@@ -386,6 +406,7 @@ finish (PbRun *self)
   _pb_clear_source (&self->sigterm_source);
   _pb_clear_source (&self->stop_timeout);
   _pb_mode_stop (self);
+  _pb_steps_stop (self);
   _pb_rebalance_clear (self);
 
   if (self->partitions != NULL)
@@ -444,6 +465,7 @@ reconcile (PbRun *self)
 
   if (self->consumer != NULL)
     {
+      _pb_steps_check (self);
       _pb_offsets_store (&self->offsets, self->consumer);
       _pb_rebalance_check (self);
     }
@@ -546,6 +568,15 @@ on_committed (gpointer                               user_data,
 }
 
 static void
+on_eof (gpointer    user_data,
+        const char *topic,
+        int         partition,
+        gint64      offset)
+{
+  _pb_steps_eof (user_data, topic, partition, offset);
+}
+
+static void
 on_failed (gpointer  user_data,
            GError   *error)
 {
@@ -580,6 +611,7 @@ static const PbConsumerCallbacks consumer_callbacks = {
   .revoked = on_revoked,
   .lost = on_lost,
   .committed = on_committed,
+  .eof = on_eof,
   .failed = on_failed,
   .connected = on_connected,
   .closed = on_closed,
@@ -662,6 +694,7 @@ start (PbRun   *self,
       names[i] = topic->name;
     }
 
+  _pb_steps_start (self);
   _pb_mode_start (self);
   _pb_engine_set_mode (self->engine, self->mode.current);
 
