@@ -489,6 +489,46 @@ test_restart (PbTestFixture *fixture,
 }
 
 static void
+test_missing_topic (PbTestFixture *fixture,
+                    gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(GPtrArray) log = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *a = topic_name (fixture->topic, "a");
+  g_autofree char *missing = topic_name (fixture->topic, "missing");
+  g_autoptr(TestLogger) ha = test_logger_new (a, log);
+  g_autoptr(TestLogger) hm = test_logger_new (missing, log);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A step topic the cluster does not have ends the run with "
+                  "PB_ERROR_KAFKA naming it, as any topic does");
+
+  if (pb_test_mock_cluster () == NULL)
+    {
+      g_test_skip ("needs the mock cluster to fake a missing topic");
+      return;
+    }
+
+  pb_test_create_topic (a, 1);
+  pb_test_produce_many (a, 0, 10, "a");
+  g_assert_true (pb_mock_cluster_set_topic_error (pb_test_mock_cluster (), missing,
+                                                  3 /* UNKNOWN_TOPIC_OR_PARTITION */, &error));
+  g_assert_no_error (error);
+
+  pb_test_add_handler (engine, ha);
+  pb_test_add_handler (engine, hm);
+  add_step (engine, ha, NULL);
+  add_step (engine, hm, NULL);
+
+  g_assert_false (pb_test_run_until (engine, NULL, NULL, 60000, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_KAFKA);
+  g_assert_nonnull (strstr (error->message, missing));
+  g_assert_cmpuint (count_lines (log, missing), ==, 0);
+
+  pb_mock_cluster_set_topic_error (pb_test_mock_cluster (), missing, 0, NULL);
+}
+
+static void
 test_bad_steps (void)
 {
   g_autoptr(PbEngine) engine = pb_engine_new ("mock://", "group");
@@ -536,6 +576,7 @@ main (int   argc,
 
   PB_TEST_ADD ("Steps/three-steps", test_three_steps, NULL);
   PB_TEST_ADD ("Steps/restart", test_restart, NULL);
+  PB_TEST_ADD ("Steps/missing-topic", test_missing_topic, NULL);
   g_test_add_func ("/Paperboy/Engine/Steps/two-members", test_two_members);
   g_test_add_func ("/Paperboy/Engine/Steps/bad-steps", test_bad_steps);
 
