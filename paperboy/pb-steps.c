@@ -43,7 +43,6 @@ static void
 capture_free (Capture *c)
 {
   _pb_run_unref (c->run);
-  _pb_kafka_handle_unref (c->handle);
   rd_kafka_topic_partition_list_destroy (c->list);
   g_free (c);
 }
@@ -58,6 +57,9 @@ capture_thread (GTask        *task,
 
   c->err = rd_kafka_offsets_for_times (_pb_kafka_handle_get (c->handle), c->list,
                                        CAPTURE_TIMEOUT_MS);
+  /* Here: the last reference, when the run ended meanwhile, destroys the
+   * consumer, which blocks. */
+  g_clear_pointer (&c->handle, _pb_kafka_handle_unref);
   g_task_return_boolean (task, TRUE);
 }
 
