@@ -15,6 +15,7 @@
 # include "pb-types.h"
 # include "pb-enum-types.h"
 # include "pb-error.h"
+# include "pb-deserializer.h"
 # include "pb-message.h"
 # include "pb-handler.h"
 # include "pb-bulk-handler.h"

@@ -24,6 +24,8 @@ typedef struct
   PbHandlerClass  *klass;
   PbHandlerVfuncs  vfuncs;      /* what the engine has to call */
   PbBulkVfuncs     bulk_vfuncs; /* the same, for batches */
+  PbDeserializer  *key_deserializer;    /* owned, nullable */
+  PbDeserializer  *value_deserializer;  /* owned, nullable */
   guint            index;       /* in the run's topics */
   guint            step;        /* its step, or the number of steps */
   guint            javascript : 1;

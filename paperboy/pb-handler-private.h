@@ -24,6 +24,7 @@ typedef enum
   PB_HANDLER_VFUNC_ON_FINISHED_HANDLING = 1 << 2,
   PB_HANDLER_VFUNC_HANDLE               = 1 << 3,
   PB_HANDLER_VFUNC_HANDLE_ASYNC         = 1 << 4,
+  PB_HANDLER_VFUNC_DESERIALIZE          = 1 << 5,  /* not a vfunc: deserializers */
 } PbHandlerVfuncs;
 
 PbHandlerVfuncs _pb_handler_get_overrides (PbHandler *self);

@@ -61,13 +61,17 @@
 
 typedef struct
 {
-  char **topics;
+  char           **topics;
+  PbDeserializer  *key_deserializer;
+  PbDeserializer  *value_deserializer;
 } PbHandlerPrivate;
 
 enum {
   PROP_0,
   PROP_TOPICS,
   PROP_TOPIC,
+  PROP_KEY_DESERIALIZER,
+  PROP_VALUE_DESERIALIZER,
   N_PROPS
 };
 
@@ -349,6 +353,8 @@ pb_handler_finalize (GObject *object)
   PbHandlerPrivate *priv = pb_handler_get_instance_private (self);
 
   g_clear_pointer (&priv->topics, g_strfreev);
+  g_clear_object (&priv->key_deserializer);
+  g_clear_object (&priv->value_deserializer);
 
   G_OBJECT_CLASS (pb_handler_parent_class)->finalize (object);
 }
@@ -369,6 +375,14 @@ pb_handler_get_property (GObject    *object,
 
     case PROP_TOPIC:
       g_value_set_string (value, pb_handler_get_topic (self));
+      break;
+
+    case PROP_KEY_DESERIALIZER:
+      g_value_set_object (value, pb_handler_get_key_deserializer (self));
+      break;
+
+    case PROP_VALUE_DESERIALIZER:
+      g_value_set_object (value, pb_handler_get_value_deserializer (self));
       break;
 
     default:
@@ -392,6 +406,14 @@ pb_handler_set_property (GObject      *object,
 
     case PROP_TOPIC:
       pb_handler_set_topic (self, g_value_get_string (value));
+      break;
+
+    case PROP_KEY_DESERIALIZER:
+      pb_handler_set_key_deserializer (self, g_value_get_object (value));
+      break;
+
+    case PROP_VALUE_DESERIALIZER:
+      pb_handler_set_value_deserializer (self, g_value_get_object (value));
       break;
 
     default:
@@ -446,6 +468,36 @@ pb_handler_class_init (PbHandlerClass *klass)
                           G_PARAM_EXPLICIT_NOTIFY |
                           G_PARAM_STATIC_STRINGS));
 
+  /**
+   * PbHandler:key-deserializer:
+   *
+   * What decodes the keys of this handler's records, before
+   * [vfunc@Paperboy.Handler.did_receive_message], into
+   * [method@Paperboy.Message.get_decoded_key]; %NULL for none. Read when
+   * the handler is added to an engine.
+   */
+  properties[PROP_KEY_DESERIALIZER] =
+    g_param_spec_object ("key-deserializer", NULL, NULL,
+                         PB_TYPE_DESERIALIZER,
+                         (G_PARAM_READWRITE |
+                          G_PARAM_EXPLICIT_NOTIFY |
+                          G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbHandler:value-deserializer:
+   *
+   * What decodes the values of this handler's records, before
+   * [vfunc@Paperboy.Handler.did_receive_message], into
+   * [method@Paperboy.Message.get_decoded_value]; %NULL for none. Read when
+   * the handler is added to an engine.
+   */
+  properties[PROP_VALUE_DESERIALIZER] =
+    g_param_spec_object ("value-deserializer", NULL, NULL,
+                         PB_TYPE_DESERIALIZER,
+                         (G_PARAM_READWRITE |
+                          G_PARAM_EXPLICIT_NOTIFY |
+                          G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -471,6 +523,8 @@ _pb_handler_get_overrides (PbHandler *self)
   if (klass->handle_async != pb_handler_real_handle_async ||
       klass->handle_finish != pb_handler_real_handle_finish)
     vfuncs |= PB_HANDLER_VFUNC_HANDLE_ASYNC;
+  if (pb_handler_get_key_deserializer (self) != NULL || pb_handler_get_value_deserializer (self) != NULL)
+    vfuncs |= PB_HANDLER_VFUNC_DESERIALIZE;
 
   return vfuncs;
 }
@@ -557,6 +611,82 @@ pb_handler_set_topic (PbHandler  *self,
   g_return_if_fail (PB_IS_HANDLER (self));
 
   pb_handler_set_topics (self, topic != NULL ? topics : NULL);
+}
+
+/**
+ * pb_handler_get_key_deserializer:
+ * @self: a [class@Paperboy.Handler]
+ *
+ * Gets [property@Paperboy.Handler:key-deserializer].
+ *
+ * Returns: (transfer none) (nullable): the key deserializer of @self
+ */
+PbDeserializer *
+pb_handler_get_key_deserializer (PbHandler *self)
+{
+  PbHandlerPrivate *priv = pb_handler_get_instance_private (self);
+
+  g_return_val_if_fail (PB_IS_HANDLER (self), NULL);
+
+  return priv->key_deserializer;
+}
+
+/**
+ * pb_handler_set_key_deserializer:
+ * @self: a [class@Paperboy.Handler]
+ * @deserializer: (nullable): a deserializer, or %NULL for none
+ *
+ * Sets [property@Paperboy.Handler:key-deserializer].
+ */
+void
+pb_handler_set_key_deserializer (PbHandler      *self,
+                                 PbDeserializer *deserializer)
+{
+  PbHandlerPrivate *priv = pb_handler_get_instance_private (self);
+
+  g_return_if_fail (PB_IS_HANDLER (self));
+  g_return_if_fail (deserializer == NULL || PB_IS_DESERIALIZER (deserializer));
+
+  if (g_set_object (&priv->key_deserializer, deserializer))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_KEY_DESERIALIZER]);
+}
+
+/**
+ * pb_handler_get_value_deserializer:
+ * @self: a [class@Paperboy.Handler]
+ *
+ * Gets [property@Paperboy.Handler:value-deserializer].
+ *
+ * Returns: (transfer none) (nullable): the value deserializer of @self
+ */
+PbDeserializer *
+pb_handler_get_value_deserializer (PbHandler *self)
+{
+  PbHandlerPrivate *priv = pb_handler_get_instance_private (self);
+
+  g_return_val_if_fail (PB_IS_HANDLER (self), NULL);
+
+  return priv->value_deserializer;
+}
+
+/**
+ * pb_handler_set_value_deserializer:
+ * @self: a [class@Paperboy.Handler]
+ * @deserializer: (nullable): a deserializer, or %NULL for none
+ *
+ * Sets [property@Paperboy.Handler:value-deserializer].
+ */
+void
+pb_handler_set_value_deserializer (PbHandler      *self,
+                                   PbDeserializer *deserializer)
+{
+  PbHandlerPrivate *priv = pb_handler_get_instance_private (self);
+
+  g_return_if_fail (PB_IS_HANDLER (self));
+  g_return_if_fail (deserializer == NULL || PB_IS_DESERIALIZER (deserializer));
+
+  if (g_set_object (&priv->value_deserializer, deserializer))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VALUE_DESERIALIZER]);
 }
 
 /**

@@ -13,6 +13,7 @@
 
 #include <gio/gio.h>
 
+#include "pb-deserializer.h"
 #include "pb-error.h"
 #include "pb-types.h"
 #include "pb-version-macros.h"
@@ -99,6 +100,16 @@ const char         *pb_handler_get_topic                (PbHandler            *s
 PB_AVAILABLE_IN_ALL
 void                pb_handler_set_topic                (PbHandler            *self,
                                                          const char           *topic);
+PB_AVAILABLE_IN_ALL
+PbDeserializer     *pb_handler_get_key_deserializer     (PbHandler            *self);
+PB_AVAILABLE_IN_ALL
+void                pb_handler_set_key_deserializer     (PbHandler            *self,
+                                                         PbDeserializer       *deserializer);
+PB_AVAILABLE_IN_ALL
+PbDeserializer     *pb_handler_get_value_deserializer   (PbHandler            *self);
+PB_AVAILABLE_IN_ALL
+void                pb_handler_set_value_deserializer   (PbHandler            *self,
+                                                         PbDeserializer       *deserializer);
 PB_AVAILABLE_IN_ALL
 GObject            *pb_handler_define_context           (PbHandler            *self,
                                                          GError              **error) G_GNUC_WARN_UNUSED_RESULT;

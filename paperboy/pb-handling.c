@@ -375,6 +375,58 @@ start_async (PbRun          *run,
   return h;
 }
 
+/* Decodes @message's key and value with its topic's deserializers: the
+ * error, in PB_ERROR_DESERIALIZE, or NULL. */
+static GError *
+decode (PbRun     *run,
+        PbTopic   *topic,
+        PbMessage *message)
+{
+  PbDeserializer *failed = NULL;
+  gboolean of_key = FALSE;
+  GVariant *key = NULL;
+  GVariant *value = NULL;
+  GError *error = NULL;
+  GError *wrapped;
+  GBytes *bytes;
+
+  enter (run, topic);
+
+  if (topic->key_deserializer != NULL && (bytes = pb_message_get_key (message)) != NULL)
+    {
+      key = pb_deserializer_deserialize (topic->key_deserializer, bytes, &error);
+      failed = topic->key_deserializer;
+      of_key = TRUE;
+    }
+
+  if (error == NULL && topic->value_deserializer != NULL &&
+      (bytes = pb_message_get_value (message)) != NULL)
+    {
+      value = pb_deserializer_deserialize (topic->value_deserializer, bytes, &error);
+      failed = topic->value_deserializer;
+      of_key = FALSE;
+    }
+
+  leave (run);
+
+  if (error == NULL)
+    {
+      _pb_message_set_decoded (message, key, value);
+      return NULL;
+    }
+
+  g_clear_pointer (&key, g_variant_unref);
+  wrapped = g_error_new (PB_ERROR, PB_ERROR_DESERIALIZE,
+                         of_key ? _("Cannot decode the key of %s[%d]@%" G_GINT64_FORMAT " with %s: %s")
+                                : _("Cannot decode the value of %s[%d]@%" G_GINT64_FORMAT " with %s: %s"),
+                         topic->name, pb_message_get_partition (message),
+                         pb_message_get_offset (message), G_OBJECT_TYPE_NAME (failed),
+                         error->message);
+  g_error_free (error);
+
+  return wrapped;
+}
+
 /* Everything but the common case: some virtual function besides on_message
  * and on_tombstone is overridden. */
 static PbHandling *
@@ -393,6 +445,16 @@ handle_message_full (PbRun          *run,
   GError *error = NULL;
   gboolean tombstone;
   gboolean ok;
+
+  if (topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE)
+    {
+      error = decode (run, topic, message);
+      if (error != NULL)
+        {
+          decide (run, p, message, NULL, NULL, error);
+          return NULL;
+        }
+    }
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_DEFINE_CONTEXT)
     {
@@ -726,6 +788,16 @@ _pb_handle_batch (PbRun          *run,
 
   if (G_UNLIKELY (topic->javascript))
     _pb_gjs_handed (batch->n_messages);
+
+  /* A record that cannot be decoded fails the batch: on_bulk_error()
+   * decides, and SPLIT gets each record its own on_error(). */
+  if (topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE)
+    for (guint i = 0; i < batch->n_messages; i++)
+      if ((error = decode (run, topic, batch->messages[i])) != NULL)
+        {
+          decide_batch (run, batch, g_steal_pointer (&messages), NULL, error);
+          return NULL;
+        }
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_DEFINE_CONTEXT)
     {

@@ -40,4 +40,10 @@ PbMessage     *_pb_message_pool_take   (PbMessagePool      *pool,
 void           _pb_message_pool_return (PbMessagePool      *pool,
                                         PbMessage          *message);
 
+/* The engine's decoding, before the handling: takes @key and @value
+ * (full references, or NULL). */
+void           _pb_message_set_decoded (PbMessage          *message,
+                                        GVariant           *key,
+                                        GVariant           *value);
+
 G_END_DECLS

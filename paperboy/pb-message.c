@@ -85,6 +85,10 @@ struct _PbMessage
   GBytes             *value;
   GVariant           *headers;
 
+  /* Set by the engine before the handling, from the main context. */
+  GVariant           *decoded_key;
+  GVariant           *decoded_value;
+
   int                 cached;
   int                 lock;
 };
@@ -246,6 +250,8 @@ pb_message_clear_cache (PbMessage *self)
   g_clear_pointer (&self->key, g_bytes_unref);
   g_clear_pointer (&self->value, g_bytes_unref);
   g_clear_pointer (&self->headers, g_variant_unref);
+  g_clear_pointer (&self->decoded_key, g_variant_unref);
+  g_clear_pointer (&self->decoded_value, g_variant_unref);
   self->cached = 0;
 }
 
@@ -561,15 +567,72 @@ pb_message_new_full (const char *topic,
 static PbMessage *
 pb_message_copy_with (PbMessage *self,
                       GBytes    *key,
-                      GBytes    *value)
+                      GBytes    *value,
+                      GVariant  *decoded_key,
+                      GVariant  *decoded_value)
 {
-  return pb_message_new_full (pb_message_get_topic (self),
-                              self->partition,
-                              self->offset,
-                              pb_message_get_timestamp (self),
-                              key,
-                              value,
-                              pb_message_get_headers (self));
+  PbMessage *copy = pb_message_new_full (pb_message_get_topic (self),
+                                         self->partition,
+                                         self->offset,
+                                         pb_message_get_timestamp (self),
+                                         key,
+                                         value,
+                                         pb_message_get_headers (self));
+
+  _pb_message_set_decoded (copy,
+                           decoded_key != NULL ? g_variant_ref (decoded_key) : NULL,
+                           decoded_value != NULL ? g_variant_ref (decoded_value) : NULL);
+
+  return copy;
+}
+
+void
+_pb_message_set_decoded (PbMessage *self,
+                         GVariant  *key,
+                         GVariant  *value)
+{
+  g_clear_pointer (&self->decoded_key, g_variant_unref);
+  g_clear_pointer (&self->decoded_value, g_variant_unref);
+  self->decoded_key = key;
+  self->decoded_value = value;
+}
+
+/**
+ * pb_message_get_decoded_key:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets the key as the handler's
+ * [property@Paperboy.Handler:key-deserializer] decoded it, before
+ * [vfunc@Paperboy.Handler.did_receive_message].
+ *
+ * Returns: (transfer none) (nullable): the decoded key, or %NULL when the
+ *   key is null or the handler has no key deserializer
+ */
+GVariant *
+pb_message_get_decoded_key (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  return self->decoded_key;
+}
+
+/**
+ * pb_message_get_decoded_value:
+ * @self: a [class@Paperboy.Message]
+ *
+ * Gets the value as the handler's
+ * [property@Paperboy.Handler:value-deserializer] decoded it, before
+ * [vfunc@Paperboy.Handler.did_receive_message].
+ *
+ * Returns: (transfer none) (nullable): the decoded value, or %NULL for a
+ *   tombstone or when the handler has no value deserializer
+ */
+GVariant *
+pb_message_get_decoded_value (PbMessage *self)
+{
+  g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
+
+  return self->decoded_value;
 }
 
 /**
@@ -578,7 +641,7 @@ pb_message_copy_with (PbMessage *self,
  * @key: (nullable): the new key, or %NULL for a null key
  *
  * Creates a message like @self (same topic, partition, offset, timestamp,
- * value and headers) with another key.
+ * value, decoded value and headers) with another key, and no decoded key.
  *
  * Returns: (transfer full): a new message
  */
@@ -588,7 +651,7 @@ pb_message_with_key (PbMessage *self,
 {
   g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
 
-  return pb_message_copy_with (self, key, pb_message_get_value (self));
+  return pb_message_copy_with (self, key, pb_message_get_value (self), NULL, self->decoded_value);
 }
 
 /**
@@ -597,7 +660,7 @@ pb_message_with_key (PbMessage *self,
  * @value: (nullable): the new value, or %NULL for a tombstone
  *
  * Creates a message like @self (same topic, partition, offset, timestamp,
- * key and headers) with another value.
+ * key, decoded key and headers) with another value, and no decoded value.
  *
  * Returns: (transfer full): a new message
  */
@@ -607,7 +670,7 @@ pb_message_with_value (PbMessage *self,
 {
   g_return_val_if_fail (PB_IS_MESSAGE (self), NULL);
 
-  return pb_message_copy_with (self, pb_message_get_key (self), value);
+  return pb_message_copy_with (self, pb_message_get_key (self), value, self->decoded_key, NULL);
 }
 
 /**
@@ -630,7 +693,7 @@ pb_message_dup (PbMessage *self)
   key = copy_bytes (pb_message_get_key (self));
   value = copy_bytes (pb_message_get_value (self));
 
-  return pb_message_copy_with (self, key, value);
+  return pb_message_copy_with (self, key, value, self->decoded_key, self->decoded_value);
 }
 
 /**
@@ -980,7 +1043,7 @@ _pb_message_pool_return (PbMessagePool *pool,
   if (g_atomic_int_get (&message->exclusive))
     {
       pb_message_release_record (message);
-      if (message->cached != 0)
+      if (message->cached != 0 || message->decoded_key != NULL || message->decoded_value != NULL)
         pb_message_clear_cache (message);
 
       if (pool->n_spares < pool->capacity)

@@ -60,6 +60,10 @@ const guint8 *pb_message_peek_value  (PbMessage  *self,
 PB_AVAILABLE_IN_ALL
 gboolean    pb_message_is_tombstone  (PbMessage  *self);
 PB_AVAILABLE_IN_ALL
+GVariant   *pb_message_get_decoded_key   (PbMessage *self);
+PB_AVAILABLE_IN_ALL
+GVariant   *pb_message_get_decoded_value (PbMessage *self);
+PB_AVAILABLE_IN_ALL
 GBytes     *pb_message_get_header    (PbMessage  *self,
                                       const char *name) G_GNUC_WARN_UNUSED_RESULT;
 PB_AVAILABLE_IN_ALL

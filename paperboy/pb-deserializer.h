@@ -1,0 +1,58 @@
+/* pb-deserializer.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (PAPERBOY_INSIDE) && !defined (PAPERBOY_COMPILATION)
+# error "Only <paperboy.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+
+#include "pb-version-macros.h"
+
+G_BEGIN_DECLS
+
+#define PB_TYPE_DESERIALIZER (pb_deserializer_get_type ())
+
+PB_AVAILABLE_IN_ALL
+G_DECLARE_INTERFACE (PbDeserializer, pb_deserializer, PB, DESERIALIZER, GObject)
+
+struct _PbDeserializerInterface
+{
+  GTypeInterface g_iface;
+
+  GVariant *(*deserialize)   (PbDeserializer  *self,
+                              GBytes          *data,
+                              GError         **error);
+
+  /*< private >*/
+  gpointer _reserved[8];
+};
+
+PB_AVAILABLE_IN_ALL
+GVariant *pb_deserializer_deserialize   (PbDeserializer  *self,
+                                         GBytes          *data,
+                                         GError         **error) G_GNUC_WARN_UNUSED_RESULT;
+
+#define PB_TYPE_STRING_DESERIALIZER (pb_string_deserializer_get_type ())
+
+PB_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (PbStringDeserializer, pb_string_deserializer, PB, STRING_DESERIALIZER, GObject)
+
+PB_AVAILABLE_IN_ALL
+PbDeserializer *pb_string_deserializer_new (void);
+
+#define PB_TYPE_JSON_DESERIALIZER (pb_json_deserializer_get_type ())
+
+PB_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (PbJsonDeserializer, pb_json_deserializer, PB, JSON_DESERIALIZER, GObject)
+
+PB_AVAILABLE_IN_ALL
+PbDeserializer *pb_json_deserializer_new   (void);
+
+G_END_DECLS
