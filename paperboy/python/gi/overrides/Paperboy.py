@@ -26,6 +26,10 @@ every ``Paperboy.Handler`` subclass so that:
 * an exception in ``do_handle_async`` completes the operation with that
   error instead of leaving the engine waiting forever.
 
+A ``Paperboy.Deserializer`` implementation's ``do_deserialize`` turns an
+exception, or a return value that is not a ``GLib.Variant``, into a
+``Paperboy.Error.DESERIALIZE`` error.
+
 The same holds for ``Paperboy.BulkHandler`` subclasses and their
 ``do_on_bulk``, ``do_handle_bulk``, ``do_did_receive_bulk_messages`` (which
 returns a list of messages or ``None``) and ``do_on_bulk_error``; their
@@ -193,6 +197,48 @@ class BulkHandler(Paperboy.BulkHandler, Handler):
 
 BulkHandler = override(BulkHandler)
 __all__.append('BulkHandler')
+
+
+def _wrap_deserialize(func):
+    @functools.wraps(func)
+    def wrapper(self, data):
+        try:
+            result = func(self, data)
+        except GLib.Error:
+            raise
+        except Exception as exc:
+            text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            raise GLib.Error.new_literal(
+                Paperboy.error_quark(),
+                '%s.deserialize() raised %s: %s\n%s' % (self.__gtype__.name, type(exc).__name__,
+                                                        exc, text.rstrip()),
+                Paperboy.Error.DESERIALIZE) from exc
+        if not isinstance(result, GLib.Variant):
+            raise GLib.Error.new_literal(
+                Paperboy.error_quark(),
+                '%s.deserialize() returned %s, expected GLib.Variant'
+                % (self.__gtype__.name, type(result).__name__),
+                Paperboy.Error.DESERIALIZE)
+        return result
+    wrapper._paperboy_wrapped = True
+    return wrapper
+
+
+class Deserializer(Paperboy.Deserializer):
+    """Implement it with ``class D(GObject.Object, Paperboy.Deserializer)``
+    and ``do_deserialize(self, data)``, which gets a ``GLib.Bytes`` and
+    returns a ``GLib.Variant``: an exception, or a value of another type,
+    becomes a ``Paperboy.Error.DESERIALIZE`` error naming the class."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        func = vars(cls).get('do_deserialize')
+        if func is not None and not getattr(func, '_paperboy_wrapped', False):
+            cls.do_deserialize = _wrap_deserialize(func)
+
+
+Deserializer = override(Deserializer)
+__all__.append('Deserializer')
 
 
 class Message(Paperboy.Message):
