@@ -1,0 +1,44 @@
+/* fuzz-deserializer.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* A libFuzzer target for one built-in deserializer, chosen at build time
+ * (FUZZ_DESERIALIZER): any input gives a value or a PB_ERROR_DESERIALIZE
+ * error, never a crash, a leak or a critical. */
+
+#include "config.h"
+
+#include <stdint.h>
+#include <paperboy.h>
+
+int LLVMFuzzerTestOneInput (const uint8_t *data,
+                            size_t         size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data,
+                        size_t         size)
+{
+  static PbDeserializer *deserializer;
+  g_autoptr(GBytes) bytes = g_bytes_new (data, size);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+
+  if (deserializer == NULL)
+    {
+      g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+      deserializer = FUZZ_DESERIALIZER ();
+    }
+
+  value = pb_deserializer_deserialize (deserializer, bytes, &error);
+
+  g_assert ((value == NULL) != (error == NULL));
+  if (error != NULL)
+    g_assert (g_error_matches (error, PB_ERROR, PB_ERROR_DESERIALIZE));
+  else
+    g_assert (g_variant_is_normal_form (value));
+
+  return 0;
+}
