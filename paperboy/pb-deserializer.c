@@ -125,8 +125,8 @@ pb_string_deserializer_deserialize (PbDeserializer  *self,
   if (size > 0 && !g_utf8_validate_len (text, size, &end))
     {
       g_set_error (error, PB_ERROR, PB_ERROR_DESERIALIZE,
-                   _("Not valid UTF-8 text: bad byte 0x%02x at position %" G_GSIZE_FORMAT),
-                   (guint)(guchar)*end, (gsize)(end - text));
+                   _("Not valid UTF-8 text: bad byte 0x%02x at position %lu"),
+                   (guint)(guchar)*end, (unsigned long)(end - text));
       return NULL;
     }
 

@@ -417,10 +417,10 @@ decode (PbRun     *run,
 
   g_clear_pointer (&key, g_variant_unref);
   wrapped = g_error_new (PB_ERROR, PB_ERROR_DESERIALIZE,
-                         of_key ? _("Cannot decode the key of %s[%d]@%" G_GINT64_FORMAT " with %s: %s")
-                                : _("Cannot decode the value of %s[%d]@%" G_GINT64_FORMAT " with %s: %s"),
+                         of_key ? _("Cannot decode the key of %s[%d]@%lld with %s: %s")
+                                : _("Cannot decode the value of %s[%d]@%lld with %s: %s"),
                          topic->name, pb_message_get_partition (message),
-                         pb_message_get_offset (message), G_OBJECT_TYPE_NAME (failed),
+                         (long long)pb_message_get_offset (message), G_OBJECT_TYPE_NAME (failed),
                          error->message);
   g_error_free (error);
 
