@@ -228,8 +228,23 @@ check_depth (const char *text,
   return TRUE;
 }
 
+/* json-glib's scanner lets escapes through that make invalid UTF-8 (an
+ * octal escape such as "\377"): checked here. */
+static gboolean
+check_text (const char  *text,
+            GError     **error)
+{
+  if (g_utf8_validate (text, -1, NULL))
+    return TRUE;
+
+  g_set_error_literal (error, PB_ERROR, PB_ERROR_DESERIALIZE,
+                       _("Not valid JSON: a string is not valid UTF-8"));
+  return FALSE;
+}
+
 static GVariant *
-node_to_variant (JsonNode *node)
+node_to_variant (JsonNode  *node,
+                 GError   **error)
 {
   switch (json_node_get_node_type (node))
     {
@@ -243,7 +258,16 @@ node_to_variant (JsonNode *node)
         g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
         json_object_iter_init_ordered (&iter, json_node_get_object (node));
         while (json_object_iter_next_ordered (&iter, &name, &member))
-          g_variant_builder_add (&builder, "{sv}", name, node_to_variant (member));
+          {
+            GVariant *child;
+
+            if (!check_text (name, error) || (child = node_to_variant (member, error)) == NULL)
+              {
+                g_variant_builder_clear (&builder);
+                return NULL;
+              }
+            g_variant_builder_add (&builder, "{sv}", name, child);
+          }
 
         return g_variant_builder_end (&builder);
       }
@@ -256,7 +280,16 @@ node_to_variant (JsonNode *node)
 
         g_variant_builder_init (&builder, G_VARIANT_TYPE ("av"));
         for (guint i = 0; i < n; i++)
-          g_variant_builder_add (&builder, "v", node_to_variant (json_array_get_element (array, i)));
+          {
+            GVariant *child = node_to_variant (json_array_get_element (array, i), error);
+
+            if (child == NULL)
+              {
+                g_variant_builder_clear (&builder);
+                return NULL;
+              }
+            g_variant_builder_add (&builder, "v", child);
+          }
 
         return g_variant_builder_end (&builder);
       }
@@ -271,6 +304,8 @@ node_to_variant (JsonNode *node)
         case G_TYPE_BOOLEAN:
           return g_variant_new_boolean (json_node_get_boolean (node));
         default:
+          if (!check_text (json_node_get_string (node), error))
+            return NULL;
           return g_variant_new_string (json_node_get_string (node));
         }
 
@@ -320,7 +355,7 @@ pb_json_deserializer_deserialize (PbDeserializer  *self,
       return NULL;
     }
 
-  return node_to_variant (root);
+  return node_to_variant (root, error);
 }
 
 static void

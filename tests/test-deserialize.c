@@ -94,6 +94,10 @@ test_json (void)
   assert_fails (deserializer, "[1, 2", -1);
   assert_fails (deserializer, "\"\xff\"", -1);
   assert_fails (deserializer, "nul", -1);
+  /* Found by fuzzing: json-glib takes octal escapes, which can make
+   * invalid UTF-8. */
+  assert_fails (deserializer, "[\"\\777\"]", -1);
+  assert_fails (deserializer, "{\"\\377\": 1}", -1);
 
   for (int i = 0; i < 100000; i++)
     g_string_append_c (deep, '[');
