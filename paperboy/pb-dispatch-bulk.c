@@ -430,15 +430,13 @@ bulk_busy (PbDispatch  *dispatch,
   if (p == NULL)
     return self->batches > 0;
 
+  /* Records of @partition in a batch that is being handled, or that is
+   * handled one by one and not through yet. */
   batch = state_of (self, p)->batch;
-  if (batch == NULL || batch->handling == NULL)
+  if (batch == NULL || (part = _pb_batch_find_part (batch, p)) == NULL || !part->live)
     return FALSE;
 
-  if (batch->one_by_one)
-    return batch->handling->partition == p;
-
-  part = _pb_batch_find_part (batch, p);
-  return part != NULL && part->live;
+  return batch->handling != NULL || (batch->one_by_one && batch->next < batch->n_messages);
 }
 
 static void
