@@ -46,9 +46,10 @@
  * [vfunc@Paperboy.Handler.on_message] too, for the engine switches between
  * the modes on its own (see [property@Paperboy.Engine:bulk-lag-threshold]).
  *
- * The array given to each virtual function holds its messages only for the
- * duration of the call: keep a reference to a message, or to the array,
- * to use it later.
+ * The arrays the engine gives these virtual functions do not own their
+ * messages: they are valid until the batch's handling ended (for
+ * [vfunc@Paperboy.BulkHandler.handle_bulk], until its task returned). Keep
+ * a reference to a message to use it later.
  */
 
 G_DEFINE_TYPE (PbBulkHandler, pb_bulk_handler, PB_TYPE_HANDLER)

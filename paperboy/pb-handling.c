@@ -602,15 +602,16 @@ _pb_batch_free (PbBatch       *batch,
   g_free (batch);
 }
 
-/* The messages as handlers see them: an array of their own, which they may
- * keep. */
+/* The messages as handlers see them: an array that borrows the batch's
+ * references, valid until the batch's handling ended (no reference per
+ * message: each would cost two toggle notifications). */
 static GPtrArray *
 batch_view (PbBatch *batch)
 {
-  GPtrArray *view = g_ptr_array_new_full (batch->n_messages, g_object_unref);
+  GPtrArray *view = g_ptr_array_sized_new (batch->n_messages);
 
   for (guint i = 0; i < batch->n_messages; i++)
-    g_ptr_array_add (view, g_object_ref (batch->messages[i]));
+    g_ptr_array_add (view, batch->messages[i]);
 
   return view;
 }
