@@ -319,8 +319,12 @@ rebalance_cb (rd_kafka_t                      *rk,
               void                            *opaque)
 {
   PbConsumer *self = opaque;
+  const char *protocol = rd_kafka_rebalance_protocol (rk);
 
-  self->cooperative = strcmp (rd_kafka_rebalance_protocol (rk), "COOPERATIVE") == 0;
+  /* NULL once the consumer left its group (a revocation while closing):
+   * the protocol is still the one it had. */
+  if (protocol != NULL)
+    self->cooperative = strcmp (protocol, "COOPERATIVE") == 0;
 
   switch ((int)err)
     {
