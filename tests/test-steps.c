@@ -340,6 +340,28 @@ group_done (gpointer user_data)
   return records_of (wait->members, 2) >= wait->n_records;
 }
 
+typedef struct
+{
+  const char *group;
+  const char *a;
+  const char *b;
+  gint64      a_end;
+  gint64      b_end;
+} Commits;
+
+static gboolean
+all_committed (gpointer user_data)
+{
+  Commits *commits = user_data;
+
+  for (int p = 0; p < 4; p++)
+    if (pb_test_committed (commits->group, commits->a, p) != commits->a_end ||
+        pb_test_committed (commits->group, commits->b, p) != commits->b_end)
+      return FALSE;
+
+  return TRUE;
+}
+
 static gboolean
 some_handled (gpointer user_data)
 {
@@ -356,6 +378,7 @@ test_two_members (void)
   g_autoptr(GHashTable) handled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   Member members[2];
   GroupWait wait = { members, 1200 };
+  Commits commits = { group, a, b, 200, 100 };
 
   g_test_summary ("Two members run the same steps; the second joins in the middle of the "
                   "first step: every record is handled once, both go through every step "
@@ -375,6 +398,10 @@ test_two_members (void)
   member_start (&members[1], group, a, b);
 
   pb_test_wait_until (group_done, &wait, 120000);
+
+  /* Committed before the stop: the mock refuses a member's final commit
+   * while the other one leaves. */
+  pb_test_wait_until (all_committed, &commits, 60000);
 
   for (guint i = 0; i < 2; i++)
     pb_engine_stop (members[i].engine);
