@@ -35,14 +35,37 @@
  * that implements `Paperboy.Deserializer`.
  *
  * [vfunc@Paperboy.Deserializer.deserialize] runs on the engine's main
- * context, for every record: it must not block.
+ * context, for every record: it must not block. A deserializer that needs
+ * to fetch something first (a schema, for instance) says so with
+ * [vfunc@Paperboy.Deserializer.needs_prepare] and fetches it in
+ * [vfunc@Paperboy.Deserializer.prepare], which completes a task when it is
+ * done; meanwhile the record's partition waits and the others go on.
  */
 
 G_DEFINE_INTERFACE (PbDeserializer, pb_deserializer, G_TYPE_OBJECT)
 
+static gboolean
+pb_deserializer_real_needs_prepare (PbDeserializer *self,
+                                    GBytes         *data)
+{
+  return FALSE;
+}
+
+static gboolean
+pb_deserializer_real_prepare (PbDeserializer  *self,
+                              GBytes          *data,
+                              GTask           *task,
+                              GError         **error)
+{
+  g_task_return_boolean (task, TRUE);
+  return TRUE;
+}
+
 static void
 pb_deserializer_default_init (PbDeserializerInterface *iface)
 {
+  iface->needs_prepare = pb_deserializer_real_needs_prepare;
+  iface->prepare = pb_deserializer_real_prepare;
 }
 
 /**
@@ -92,6 +115,56 @@ pb_deserializer_deserialize (PbDeserializer  *self,
   g_propagate_error (error, local_error);
 
   return NULL;
+}
+
+/**
+ * pb_deserializer_needs_prepare: (virtual needs_prepare)
+ * @self: a [iface@Paperboy.Deserializer]
+ * @data: the bytes of a key or a value
+ *
+ * Whether [vfunc@Paperboy.Deserializer.prepare] must run before @data can
+ * be decoded without blocking. The default returns %FALSE.
+ *
+ * Returns: %TRUE if the engine must call
+ *   [method@Paperboy.Deserializer.prepare] first
+ */
+gboolean
+pb_deserializer_needs_prepare (PbDeserializer *self,
+                               GBytes         *data)
+{
+  g_return_val_if_fail (PB_IS_DESERIALIZER (self), FALSE);
+  g_return_val_if_fail (data != NULL, FALSE);
+
+  return PB_DESERIALIZER_GET_IFACE (self)->needs_prepare (self, data);
+}
+
+/**
+ * pb_deserializer_prepare: (virtual prepare)
+ * @self: a [iface@Paperboy.Deserializer]
+ * @data: the bytes of a key or a value
+ * @task: the task to complete when @data can be decoded
+ * @error: return location for a #GError
+ *
+ * Gets ready to decode @data, without blocking, and completes @task with
+ * %TRUE, or with an error: the record then reaches
+ * [vfunc@Paperboy.Handler.on_error] with that error. The record's partition
+ * waits meanwhile; the others go on. The default completes @task at once.
+ *
+ * Returns: %TRUE if @self took charge of @task, %FALSE with @error set if
+ *   it failed at once
+ */
+gboolean
+pb_deserializer_prepare (PbDeserializer  *self,
+                         GBytes          *data,
+                         GTask           *task,
+                         GError         **error)
+{
+  g_return_val_if_fail (PB_IS_DESERIALIZER (self), FALSE);
+  g_return_val_if_fail (data != NULL, FALSE);
+  g_return_val_if_fail (G_IS_TASK (task), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return PB_DESERIALIZER_GET_IFACE (self)->prepare (self, data, task, error);
 }
 
 /* Strings */

@@ -29,6 +29,12 @@ struct _PbDeserializerInterface
   GVariant *(*deserialize)   (PbDeserializer  *self,
                               GBytes          *data,
                               GError         **error);
+  gboolean  (*needs_prepare) (PbDeserializer  *self,
+                              GBytes          *data);
+  gboolean  (*prepare)       (PbDeserializer  *self,
+                              GBytes          *data,
+                              GTask           *task,
+                              GError         **error);
 
   /*< private >*/
   gpointer _reserved[8];
@@ -38,6 +44,15 @@ PB_AVAILABLE_IN_ALL
 GVariant *pb_deserializer_deserialize   (PbDeserializer  *self,
                                          GBytes          *data,
                                          GError         **error) G_GNUC_WARN_UNUSED_RESULT;
+
+PB_AVAILABLE_IN_ALL
+gboolean  pb_deserializer_needs_prepare (PbDeserializer  *self,
+                                         GBytes          *data);
+PB_AVAILABLE_IN_ALL
+gboolean  pb_deserializer_prepare       (PbDeserializer  *self,
+                                         GBytes          *data,
+                                         GTask           *task,
+                                         GError         **error);
 
 #define PB_TYPE_STRING_DESERIALIZER (pb_string_deserializer_get_type ())
 
@@ -54,5 +69,15 @@ G_DECLARE_FINAL_TYPE (PbJsonDeserializer, pb_json_deserializer, PB, JSON_DESERIA
 
 PB_AVAILABLE_IN_ALL
 PbDeserializer *pb_json_deserializer_new   (void);
+
+#define PB_TYPE_AVRO_DESERIALIZER (pb_avro_deserializer_get_type ())
+
+PB_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (PbAvroDeserializer, pb_avro_deserializer, PB, AVRO_DESERIALIZER, GObject)
+
+PB_AVAILABLE_IN_ALL
+PbDeserializer *pb_avro_deserializer_new   (const char *schema_registry_url);
+PB_AVAILABLE_IN_ALL
+const char     *pb_avro_deserializer_get_schema_registry_url (PbAvroDeserializer *self);
 
 G_END_DECLS

@@ -59,14 +59,19 @@ state_of (PbDispatchBulk *self,
   return &self->topics[p->topic->index];
 }
 
+/* A topic counts the records of its partitions in the ready queue: those
+ * of a partition that waits for a deserializer do not count. */
 static void
 ready_add (TopicState  *ts,
            PbPartition *p)
 {
-  if (!p->in_ready)
+  if (!p->in_ready && p->fifo.length > 0)
     {
       g_queue_push_tail_link (&ts->ready, &p->ready_link);
       p->in_ready = TRUE;
+      if (ts->queued == 0)
+        ts->since = g_get_monotonic_time ();
+      ts->queued += p->fifo.length;
     }
 }
 
@@ -78,6 +83,7 @@ ready_remove (TopicState  *ts,
     {
       g_queue_unlink (&ts->ready, &p->ready_link);
       p->in_ready = FALSE;
+      ts->queued -= p->fifo.length;
     }
 }
 
@@ -90,10 +96,10 @@ bulk_offer (PbDispatch         *dispatch,
   TopicState *ts = state_of (self, p);
 
   _pb_ring_push (&p->fifo, rkm);
-  ready_add (ts, p);
-
-  if (ts->queued++ == 0)
-    ts->since = g_get_monotonic_time ();
+  if (p->in_ready)
+    ts->queued++;
+  else if (!p->preparing)
+    ready_add (ts, p);
 
   if (G_UNLIKELY (p->fifo.length >= self->high))
     _pb_partition_pause (dispatch->run->partitions, p, PB_PAUSE_BACKPRESSURE);
@@ -106,10 +112,17 @@ bulk_adopt (PbDispatch  *dispatch,
   PbDispatchBulk *self = (PbDispatchBulk *)dispatch;
   TopicState *ts = state_of (self, p);
 
-  ready_add (ts, p);
-  if (ts->queued == 0)
-    ts->since = g_get_monotonic_time ();
-  ts->queued += p->fifo.length;
+  if (!p->preparing)
+    ready_add (ts, p);
+}
+
+static void
+bulk_resume (PbDispatch  *dispatch,
+             PbPartition *p)
+{
+  PbDispatchBulk *self = (PbDispatchBulk *)dispatch;
+
+  ready_add (state_of (self, p), p);
 }
 
 /* Heard from a main loop callback: the drain finishes it. */
@@ -150,9 +163,11 @@ batch_new (PbDispatchBulk *self,
 
   while (batch->n_messages < n && (p = g_queue_peek_head (&ts->ready)) != NULL)
     {
-      PbBatchPart *part = &batch->parts[batch->n_parts++];
+      PbBatchPart *part = &batch->parts[batch->n_parts];
       guint take = MIN (p->fifo.length, n - batch->n_messages);
+      gboolean prepares = (p->topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE) != 0;
 
+      ready_remove (ts, p);
       batch->topic = p->topic;
       part->partition = p;
       part->epoch = p->epoch;
@@ -160,17 +175,25 @@ batch_new (PbDispatchBulk *self,
 
       for (guint i = 0; i < take; i++)
         {
-          rd_kafka_message_t *rkm = _pb_ring_pop (&p->fifo);
+          rd_kafka_message_t *rkm;
+
+          /* A record a deserializer must prepare for ends the partition's
+           * part: it waits. */
+          if (G_UNLIKELY (prepares) && !_pb_record_ready (run, p, _pb_ring_peek (&p->fifo)))
+            break;
+
+          rkm = _pb_ring_pop (&p->fifo);
+          if (i == 0)
+            batch->n_parts++;
 
           part->last = rkm->offset;
           batch->messages[batch->n_messages++] =
             _pb_message_pool_take (run->pool, rkm, p->topic->name);
         }
 
-      ts->queued -= take;
-      ready_remove (ts, p);
-      /* A partition cut short goes last next time. */
-      if (p->fifo.length > 0)
+      /* A partition cut short goes last next time, unless it waits for a
+       * deserializer. */
+      if (p->fifo.length > 0 && !p->preparing)
         ready_add (ts, p);
 
       if ((p->pause_reasons & PB_PAUSE_BACKPRESSURE) && p->fifo.length <= self->low)
@@ -368,6 +391,12 @@ bulk_drain (PbDispatch *dispatch,
           self->batches < run->settings.max_in_flight && batch_is_due (self, ts, now))
         {
           ts->batch = batch_new (self, ts);
+          /* Every record it could take waits for a deserializer. */
+          if (ts->batch->n_messages == 0)
+            {
+              batch_end (self, ts);
+              continue;
+            }
           if (advance (self, ts, deadline))
             more = TRUE;
           now = g_get_monotonic_time ();
@@ -392,7 +421,6 @@ bulk_release (PbDispatch  *dispatch,
   PbBatchPart *part;
 
   ready_remove (ts, p);
-  ts->queued -= p->fifo.length;
   _pb_partition_drop_queued (p);
 
   if (!abandon || batch == NULL || (part = _pb_batch_find_part (batch, p)) == NULL || !part->live)
@@ -469,6 +497,7 @@ static const PbDispatchClass bulk_class = {
   .name = "bulk",
   .offer = bulk_offer,
   .adopt = bulk_adopt,
+  .resume = bulk_resume,
   .drain = bulk_drain,
   .release = bulk_release,
   .busy = bulk_busy,

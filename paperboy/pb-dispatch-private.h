@@ -30,6 +30,9 @@ typedef struct
    * took over. */
   void     (*adopt)   (PbDispatch         *self,
                        PbPartition        *partition);
+  /* @partition, which waited for a deserializer to prepare, may go on. */
+  void     (*resume)  (PbDispatch         *self,
+                       PbPartition        *partition);
   /* Finishes what completed and, with @start, runs what is queued, until
    * @deadline (monotonic time) or until it has to wait. Runs handler
    * code: never while handler code is on the stack. Returns whether work

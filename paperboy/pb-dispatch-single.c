@@ -68,7 +68,7 @@ single_offer (PbDispatch         *dispatch,
 
   _pb_ring_push (&p->fifo, rkm);
 
-  if (p->current == NULL)
+  if (p->current == NULL && !p->preparing)
     ready_add (self, p);
 
   if (G_UNLIKELY (p->fifo.length >= BACKPRESSURE_HIGH))
@@ -79,7 +79,16 @@ static void
 single_adopt (PbDispatch  *dispatch,
               PbPartition *p)
 {
-  ready_add ((PbDispatchSingle *)dispatch, p);
+  if (!p->preparing)
+    ready_add ((PbDispatchSingle *)dispatch, p);
+}
+
+static void
+single_resume (PbDispatch  *dispatch,
+               PbPartition *p)
+{
+  if (p->current == NULL && p->fifo.length > 0)
+    ready_add ((PbDispatchSingle *)dispatch, p);
 }
 
 /* Heard from a main loop callback: the drain finishes it. */
@@ -100,7 +109,7 @@ end_current (PbDispatchSingle *self,
   p->current = NULL;
   self->in_flight--;
 
-  if (p->state == PB_PARTITION_ASSIGNED && p->fifo.length > 0)
+  if (p->state == PB_PARTITION_ASSIGNED && p->fifo.length > 0 && !p->preparing)
     ready_add (self, p);
 }
 
@@ -149,6 +158,12 @@ single_drain (PbDispatch *dispatch,
         }
 
       ready_remove (self, p);
+
+      /* A deserializer may have to prepare first: the partition waits. */
+      if (G_UNLIKELY (p->topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE) &&
+          !_pb_record_ready (run, p, _pb_ring_peek (&p->fifo)))
+        continue;
+
       rkm = _pb_ring_pop (&p->fifo);
 
       if ((p->pause_reasons & PB_PAUSE_BACKPRESSURE) && p->fifo.length <= BACKPRESSURE_LOW)
@@ -174,7 +189,8 @@ single_drain (PbDispatch *dispatch,
             }
         }
 
-      if (p->current == NULL && p->fifo.length > 0 && p->state == PB_PARTITION_ASSIGNED)
+      if (p->current == NULL && p->fifo.length > 0 && p->state == PB_PARTITION_ASSIGNED &&
+          !p->preparing)
         ready_add (self, p);
     }
 
@@ -232,6 +248,7 @@ static const PbDispatchClass single_class = {
   .name = "single",
   .offer = single_offer,
   .adopt = single_adopt,
+  .resume = single_resume,
   .drain = single_drain,
   .release = single_release,
   .busy = single_busy,

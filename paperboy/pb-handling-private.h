@@ -122,6 +122,14 @@ void        _pb_handling_abandon  (PbRun              *run,
 PbHandling *_pb_handling_ref      (PbHandling         *handling);
 void        _pb_handling_unref    (PbHandling         *handling);
 
+/* Whether @rkm, the next record of @partition, can be decoded now. If a
+ * deserializer must prepare first, that begins, @partition waits (paused,
+ * reason DESERIALIZER, and out of its dispatch's turns) and the dispatch's
+ * resume() says when it may go on. Only for topics with deserializers. */
+gboolean    _pb_record_ready      (PbRun              *run,
+                                   PbPartition        *partition,
+                                   const rd_kafka_message_t *rkm);
+
 /* Cancels @partition's cancellable at the run's next kick, and gives it a
  * fresh one. */
 void        _pb_partition_cancel  (PbRun              *run,

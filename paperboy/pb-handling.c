@@ -13,6 +13,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "pb-bulk-handler.h"
+#include "pb-dispatch-private.h"
 #include "pb-error.h"
 #include "pb-gjs-private.h"
 
@@ -378,9 +379,10 @@ start_async (PbRun          *run,
 /* Decodes @message's key and value with its topic's deserializers: the
  * error, in PB_ERROR_DESERIALIZE, or NULL. */
 static GError *
-decode (PbRun     *run,
-        PbTopic   *topic,
-        PbMessage *message)
+decode (PbRun       *run,
+        PbPartition *p,
+        PbTopic     *topic,
+        PbMessage   *message)
 {
   PbDeserializer *failed = NULL;
   gboolean of_key = FALSE;
@@ -389,6 +391,19 @@ decode (PbRun     *run,
   GError *error = NULL;
   GError *wrapped;
   GBytes *bytes;
+
+  /* What preparing this record failed with stands for its decoding. */
+  if (G_UNLIKELY (p != NULL && p->prepare_error != NULL &&
+                  p->prepared_at == pb_message_get_offset (message)))
+    {
+      error = g_steal_pointer (&p->prepare_error);
+      wrapped = g_error_new (PB_ERROR, PB_ERROR_DESERIALIZE,
+                             _("Cannot decode %s[%d]@%lld: %s"),
+                             topic->name, pb_message_get_partition (message),
+                             (long long)pb_message_get_offset (message), error->message);
+      g_error_free (error);
+      return wrapped;
+    }
 
   enter (run, topic);
 
@@ -448,7 +463,7 @@ handle_message_full (PbRun          *run,
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE)
     {
-      error = decode (run, topic, message);
+      error = decode (run, p, topic, message);
       if (error != NULL)
         {
           decide (run, p, message, NULL, NULL, error);
@@ -574,6 +589,135 @@ _pb_handle_record (PbRun              *run,
                          offset, tombstone, done, done_data);
 }
 
+/* Preparing deserializers */
+
+typedef struct
+{
+  PbRun       *run;
+  PbPartition *partition;
+  guint        epoch;
+} Preparation;
+
+static void
+prepared_cb (GObject      *source_object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Preparation *prep = user_data;
+  PbRun *run = prep->run;
+  PbPartition *p = prep->partition;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error) && error == NULL)
+    error = g_error_new (PB_ERROR, PB_ERROR_DESERIALIZE,
+                         _("%s.prepare() failed without reporting an error"),
+                         G_OBJECT_TYPE_NAME (source_object));
+
+  if (!run->finished && run->partitions != NULL && p->epoch == prep->epoch && p->preparing)
+    {
+      p->preparing = FALSE;
+      if (error != NULL && p->prepare_error == NULL)
+        p->prepare_error = g_steal_pointer (&error);
+      _pb_partition_resume (run->partitions, p, PB_PAUSE_DESERIALIZER);
+      if (run->dispatch != NULL && p->state == PB_PARTITION_ASSIGNED)
+        run->dispatch->klass->resume (run->dispatch, p);
+      _pb_run_kick (run);
+    }
+
+  g_clear_error (&error);
+  _pb_run_unref (run);
+  g_free (prep);
+}
+
+/* Starts @deserializer's preparation for @data of @p. */
+static void
+prepare (PbRun          *run,
+         PbPartition    *p,
+         PbDeserializer *deserializer,
+         const void     *data,
+         gsize           size)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new (data, size);
+  g_autoptr(GTask) task = NULL;
+  Preparation *prep = g_new0 (Preparation, 1);
+  GError *error = NULL;
+  gboolean ok;
+
+  prep->run = _pb_run_ref (run);
+  prep->partition = p;
+  prep->epoch = p->epoch;
+
+  p->preparing = TRUE;
+  _pb_partition_pause (run->partitions, p, PB_PAUSE_DESERIALIZER);
+
+  task = g_task_new (deserializer, p->cancellable, prepared_cb, prep);
+  g_task_set_source_tag (task, pb_deserializer_prepare);
+  g_task_set_check_cancellable (task, FALSE);
+
+  enter (run, p->topic);
+  ok = pb_deserializer_prepare (deserializer, bytes, task, &error);
+  leave (run);
+
+  if (!ok)
+    g_task_return_error (task, error != NULL ? error
+                                             : g_error_new (PB_ERROR, PB_ERROR_DESERIALIZE,
+                                                            _("%s.prepare() failed without reporting an error"),
+                                                            G_OBJECT_TYPE_NAME (deserializer)));
+}
+
+gboolean
+_pb_record_ready (PbRun                    *run,
+                  PbPartition              *p,
+                  const rd_kafka_message_t *rkm)
+{
+  PbTopic *topic = p->topic;
+  gboolean needs;
+
+  if (p->preparing)
+    return FALSE;
+
+  if (p->prepared_at != rkm->offset)
+    {
+      p->prepared_at = rkm->offset;
+      p->prepared = 0;
+      g_clear_error (&p->prepare_error);
+    }
+
+  if (topic->key_deserializer != NULL && rkm->key != NULL && !(p->prepared & 1))
+    {
+      g_autoptr(GBytes) key = g_bytes_new_static (rkm->key, rkm->key_len);
+
+      enter (run, topic);
+      needs = pb_deserializer_needs_prepare (topic->key_deserializer, key);
+      leave (run);
+
+      p->prepared |= 1;
+      if (needs)
+        {
+          prepare (run, p, topic->key_deserializer, rkm->key, rkm->key_len);
+          return FALSE;
+        }
+    }
+
+  if (topic->value_deserializer != NULL && rkm->payload != NULL && !(p->prepared & 2))
+    {
+      g_autoptr(GBytes) value = g_bytes_new_static (rkm->payload, rkm->len);
+
+      enter (run, topic);
+      needs = pb_deserializer_needs_prepare (topic->value_deserializer, value);
+      leave (run);
+
+      p->prepared |= 2;
+      if (needs)
+        {
+          prepare (run, p, topic->value_deserializer, rkm->payload, rkm->len);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
 /* Batches */
 
 PbBatchPart *
@@ -614,6 +758,19 @@ batch_view (PbBatch *batch)
     g_ptr_array_add (view, batch->messages[i]);
 
   return view;
+}
+
+static PbPartition *
+part_of (PbBatch   *batch,
+         PbMessage *message)
+{
+  int id = pb_message_get_partition (message);
+
+  for (guint i = 0; i < batch->n_parts; i++)
+    if (batch->parts[i].partition->id == id)
+      return batch->parts[i].partition;
+
+  return NULL;
 }
 
 static void
@@ -794,7 +951,8 @@ _pb_handle_batch (PbRun          *run,
    * decides, and SPLIT gets each record its own on_error(). */
   if (topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE)
     for (guint i = 0; i < batch->n_messages; i++)
-      if ((error = decode (run, topic, batch->messages[i])) != NULL)
+      if ((error = decode (run, part_of (batch, batch->messages[i]), topic,
+                           batch->messages[i])) != NULL)
         {
           decide_batch (run, batch, g_steal_pointer (&messages), NULL, error);
           return NULL;

@@ -65,6 +65,12 @@ _pb_ring_push (PbRing             *ring,
 }
 
 static inline rd_kafka_message_t *
+_pb_ring_peek (PbRing *ring)
+{
+  return ring->length > 0 ? ring->items[ring->head] : NULL;
+}
+
+static inline rd_kafka_message_t *
 _pb_ring_pop (PbRing *ring)
 {
   rd_kafka_message_t *rkm;
@@ -97,6 +103,8 @@ typedef struct
   gint64            polled_from;   /* the first offset polled since assigned, or -1 */
   gint64            step_end;      /* the end captured for its step, or -1 */
   gint64            eof;           /* where the consumer last reached its end, or -1 */
+  gint64            prepared_at;   /* the record the deserializers prepared for, or -1 */
+  GError           *prepare_error; /* what preparing it failed with */
   GCancellable     *cancellable;
   PbPauseReasons    pause_reasons;
 
@@ -106,6 +114,8 @@ typedef struct
   guint             in_dirty : 1;
   guint             cancel_pending : 1;
   guint             capturing : 1;   /* its step end is being captured */
+  guint             preparing : 1;   /* a deserializer prepares for its next record */
+  guint             prepared : 2;    /* 1: the key, 2: the value deserializer, at prepared_at */
 } PbPartition;
 
 /* The partitions of a run, by topic and number. */

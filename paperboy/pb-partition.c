@@ -69,6 +69,7 @@ partition_free (PbPartition *p)
 
   _pb_ring_clear (&p->fifo);
   g_clear_object (&p->cancellable);
+  g_clear_error (&p->prepare_error);
   g_free (p);
 }
 
@@ -165,6 +166,7 @@ _pb_partition_map_get (PbPartitionMap *self,
       p->polled_from = -1;
       p->step_end = -1;
       p->eof = -1;
+      p->prepared_at = -1;
       p->pause_reasons = self->all_reasons;
       p->ready_link.data = p;
       p->dirty_link.data = p;

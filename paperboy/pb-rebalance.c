@@ -51,6 +51,9 @@ _pb_rebalance_assigned (PbRun                                 *run,
       p->step_end = -1;
       p->eof = -1;
       p->capturing = FALSE;
+      p->preparing = FALSE;
+      p->prepared_at = -1;
+      g_clear_error (&p->prepare_error);
       p->pause_reasons &= ~PB_PAUSE_TRANSIENT;
       if (p->cancellable == NULL)
         p->cancellable = g_cancellable_new ();
