@@ -8,6 +8,9 @@
 #include "config.h"
 
 #include <string.h>
+#include <avro.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
 
 #include "pb-test-util.h"
 
@@ -328,6 +331,322 @@ test_bulk (PbTestFixture *fixture,
   g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 6);
 }
 
+
+/* Avro and the schema registry */
+
+static const char *record_schema =
+  "{\"type\": \"record\", \"name\": \"Event\", \"fields\": ["
+  "{\"name\": \"name\", \"type\": \"string\"},"
+  "{\"name\": \"count\", \"type\": \"long\"},"
+  "{\"name\": \"score\", \"type\": \"double\"},"
+  "{\"name\": \"ok\", \"type\": \"boolean\"},"
+  "{\"name\": \"tags\", \"type\": {\"type\": \"array\", \"items\": \"string\"}},"
+  "{\"name\": \"attrs\", \"type\": {\"type\": \"map\", \"values\": \"int\"}},"
+  "{\"name\": \"note\", \"type\": [\"null\", \"string\"]},"
+  "{\"name\": \"color\", \"type\": {\"type\": \"enum\", \"name\": \"Color\", \"symbols\": [\"RED\", \"BLUE\"]}},"
+  "{\"name\": \"raw\", \"type\": \"bytes\"}]}";
+
+typedef struct
+{
+  SoupServer *server;
+  char       *url;
+  guint       requests;
+} Registry;
+
+static void
+registry_cb (SoupServer        *server,
+             SoupServerMessage *msg,
+             const char        *path,
+             GHashTable        *query,
+             gpointer           user_data)
+{
+  Registry *registry = user_data;
+  g_autoptr(JsonBuilder) builder = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *body = NULL;
+
+  registry->requests++;
+
+  if (g_strcmp0 (path, "/schemas/ids/1") == 0)
+    {
+      builder = json_builder_new ();
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "schema");
+      json_builder_add_string_value (builder, record_schema);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      body = json_to_string (root, FALSE);
+    }
+  else if (g_strcmp0 (path, "/schemas/ids/2") == 0)
+    body = g_strdup ("this is not JSON");
+  else if (g_strcmp0 (path, "/schemas/ids/3") == 0)
+    body = g_strdup ("{\"schema\": \"{\\\"type\\\": \\\"nonsense\\\"}\"}");
+
+  if (body == NULL)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        "{\"error_code\": 40403}", 21);
+      return;
+    }
+
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/vnd.schemaregistry.v1+json",
+                                    SOUP_MEMORY_COPY, body, strlen (body));
+}
+
+static void
+registry_start (Registry *registry)
+{
+  g_autoptr(GError) error = NULL;
+  GSList *uris;
+
+  registry->server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (registry->server, NULL, registry_cb, registry, NULL);
+  g_assert_true (soup_server_listen_local (registry->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
+  g_assert_no_error (error);
+
+  uris = soup_server_get_uris (registry->server);
+  registry->url = g_uri_to_string (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  registry->requests = 0;
+}
+
+static void
+registry_stop (Registry *registry)
+{
+  g_clear_object (&registry->server);
+  g_clear_pointer (&registry->url, g_free);
+}
+
+/* The Confluent wire format of an Event. */
+static GBytes *
+encode_event (guint32     id,
+              const char *name,
+              gint64      count,
+              gboolean    truncate)
+{
+  avro_schema_t schema;
+  avro_value_iface_t *iface;
+  avro_value_t value, field, item;
+  avro_writer_t writer;
+  char buf[4096];
+  guint8 *data;
+  gsize size;
+
+  g_assert_cmpint (avro_schema_from_json_length (record_schema, strlen (record_schema), &schema), ==, 0);
+  iface = avro_generic_class_from_schema (schema);
+  g_assert_cmpint (avro_generic_value_new (iface, &value), ==, 0);
+
+  avro_value_get_by_name (&value, "name", &field, NULL);
+  avro_value_set_string (&field, name);
+  avro_value_get_by_name (&value, "count", &field, NULL);
+  avro_value_set_long (&field, count);
+  avro_value_get_by_name (&value, "score", &field, NULL);
+  avro_value_set_double (&field, 2.5);
+  avro_value_get_by_name (&value, "ok", &field, NULL);
+  avro_value_set_boolean (&field, 1);
+  avro_value_get_by_name (&value, "tags", &field, NULL);
+  avro_value_append (&field, &item, NULL);
+  avro_value_set_string (&item, "a");
+  avro_value_get_by_name (&value, "attrs", &field, NULL);
+  avro_value_add (&field, "k", &item, NULL, NULL);
+  avro_value_set_int (&item, 7);
+  avro_value_get_by_name (&value, "note", &field, NULL);
+  avro_value_set_branch (&field, 0, &item);
+  avro_value_set_null (&item);
+  avro_value_get_by_name (&value, "color", &field, NULL);
+  avro_value_set_enum (&field, 1);
+  avro_value_get_by_name (&value, "raw", &field, NULL);
+  avro_value_set_bytes (&field, (void *)"\x01\x02", 2);
+
+  writer = avro_writer_memory (buf + 5, sizeof buf - 5);
+  g_assert_cmpint (avro_value_write (writer, &value), ==, 0);
+  size = 5 + avro_writer_tell (writer);
+  avro_writer_free (writer);
+  avro_value_decref (&value);
+  avro_value_iface_decref (iface);
+  avro_schema_decref (schema);
+
+  buf[0] = 0;
+  buf[1] = (id >> 24) & 0xff;
+  buf[2] = (id >> 16) & 0xff;
+  buf[3] = (id >> 8) & 0xff;
+  buf[4] = id & 0xff;
+  if (truncate)
+    size -= 4;
+
+  data = g_memdup2 (buf, size);
+  return g_bytes_new_take (data, size);
+}
+
+static void
+prepared_cb (GObject      *source_object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GError **error = user_data;
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    g_assert_nonnull (*error);
+  g_object_set_data (G_OBJECT (source_object), "prepared", GINT_TO_POINTER (TRUE));
+}
+
+static gboolean
+is_prepared (gpointer user_data)
+{
+  return g_object_get_data (user_data, "prepared") != NULL;
+}
+
+/* Prepares @deserializer for @data as the engine would: the error of the
+ * preparation, or NULL. */
+static GError *
+prepare_for (PbDeserializer *deserializer,
+             GBytes         *data)
+{
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+
+  g_object_set_data (G_OBJECT (deserializer), "prepared", NULL);
+  task = g_task_new (deserializer, NULL, prepared_cb, &error);
+  g_assert_true (pb_deserializer_prepare (deserializer, data, task, NULL));
+  g_clear_object (&task);
+  pb_test_wait_until (is_prepared, deserializer, 30000);
+
+  return error;
+}
+
+static void
+test_avro (void)
+{
+  Registry registry = { 0 };
+  g_autoptr(PbDeserializer) deserializer = NULL;
+  g_autoptr(GBytes) first = encode_event (1, "one", 1, FALSE);
+  g_autoptr(GBytes) second = encode_event (1, "two", -9007199254740993, FALSE);
+  g_autoptr(GBytes) truncated = encode_event (1, "cut", 3, TRUE);
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  g_test_summary ("Avro in the Confluent wire format: the schema is fetched once from the "
+                  "registry; unknown ids, garbage from the registry, a registry that is down, "
+                  "a wrong first byte, truncated data and an empty value are errors");
+
+  registry_start (&registry);
+  deserializer = pb_avro_deserializer_new (registry.url);
+
+  g_assert_true (pb_deserializer_needs_prepare (deserializer, first));
+  g_assert_null (prepare_for (deserializer, first));
+  g_assert_false (pb_deserializer_needs_prepare (deserializer, second));
+
+  value = pb_deserializer_deserialize (deserializer, first, &error);
+  g_assert_no_error (error);
+  text = g_variant_print (value, FALSE);
+  g_assert_cmpstr (text, ==, "{'name': <'one'>, 'count': <int64 1>, 'score': <2.5>, 'ok': <true>, "
+                             "'tags': <[<'a'>]>, 'attrs': <{'k': <7>}>, 'note': <@mv nothing>, "
+                             "'color': <'BLUE'>, 'raw': <[byte 0x01, 0x02]>}");
+  g_clear_pointer (&value, g_variant_unref);
+  g_clear_pointer (&text, g_free);
+
+  value = pb_deserializer_deserialize (deserializer, second, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_lookup (value, "count", "x", &(gint64) { 0 }));
+  g_clear_pointer (&value, g_variant_unref);
+  g_assert_cmpuint (registry.requests, ==, 1);
+
+  value = pb_deserializer_deserialize (deserializer, truncated, &error);
+  g_assert_null (value);
+  g_assert_error (error, PB_ERROR, PB_ERROR_DESERIALIZE);
+  g_clear_error (&error);
+
+  /* Not found, garbage, not a schema. */
+  for (guint32 id = 2; id <= 4; id++)
+    {
+      g_autoptr(GBytes) data = encode_event (id == 4 ? 99 : id, "x", 0, FALSE);
+
+      g_assert_true (pb_deserializer_needs_prepare (deserializer, data));
+      error = prepare_for (deserializer, data);
+      g_assert_error (error, PB_ERROR, PB_ERROR_DESERIALIZE);
+      g_clear_error (&error);
+      g_assert_null (pb_deserializer_deserialize (deserializer, data, &error));
+      g_assert_error (error, PB_ERROR, PB_ERROR_DESERIALIZE);
+      g_clear_error (&error);
+      /* Asked again with the next record that needs it. */
+      g_assert_true (pb_deserializer_needs_prepare (deserializer, data));
+    }
+
+  assert_fails (deserializer, "\x01\x00\x00\x00\x01\x02", 6);
+  assert_fails (deserializer, "\x00\x00", 2);
+  assert_fails (deserializer, "", 0);
+
+  /* A registry that is down. */
+  {
+    g_autoptr(PbDeserializer) down = pb_avro_deserializer_new ("http://127.0.0.1:1");
+
+    error = prepare_for (down, first);
+    g_assert_error (error, PB_ERROR, PB_ERROR_DESERIALIZE);
+    g_assert_nonnull (strstr (error->message, "127.0.0.1:1"));
+    g_clear_error (&error);
+  }
+
+  registry_stop (&registry);
+}
+
+static void
+test_avro_engine (PbTestFixture *fixture,
+                  gconstpointer  user_data)
+{
+  Registry registry = { 0 };
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestDecoded) handler = NULL;
+  g_autoptr(PbDeserializer) avro = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("Through the engine: the partition waits for the schema, fetched once for "
+                  "many records; a record of an unknown schema and a truncated one reach "
+                  "on_error, the others are handled");
+
+  registry_start (&registry);
+  avro = pb_avro_deserializer_new (registry.url);
+  handler = g_object_new (TEST_TYPE_DECODED, "topic", fixture->topic, "value-deserializer", avro, NULL);
+  handler->action = PB_ERROR_ACTION_CONTINUE;
+
+  pb_test_create_topic (fixture->topic, 2);
+  for (int i = 0; i < 40; i++)
+    {
+      g_autoptr(GBytes) data = encode_event (1, "n", i, FALSE);
+      g_autoptr(GBytes) key = g_bytes_new_static ("k", 1);
+
+      g_assert_cmpint (pb_mock_cluster_produce (pb_test_mock_cluster (), fixture->topic, i % 2,
+                                                key, data, NULL, &error), >=, 0);
+      g_assert_no_error (error);
+      if (i == 10)
+        {
+          g_autoptr(GBytes) unknown = encode_event (99, "x", 0, FALSE);
+          g_autoptr(GBytes) cut = encode_event (1, "x", 0, TRUE);
+
+          pb_mock_cluster_produce (pb_test_mock_cluster (), fixture->topic, 0, key, unknown, NULL, &error);
+          pb_mock_cluster_produce (pb_test_mock_cluster (), fixture->topic, 1, key, cut, NULL, &error);
+          g_assert_no_error (error);
+        }
+    }
+
+  pb_test_add_handler (engine, handler);
+  g_object_set_data (G_OBJECT (handler), "expected", GUINT_TO_POINTER (42));
+  g_assert_true (pb_test_run_until (engine, has_done, handler, 30000, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (handler->seen->len, ==, 40);
+  g_assert_cmpuint (handler->errors->len, ==, 2);
+  /* One request for schema 1, at least one for schema 99. */
+  g_assert_cmpuint (registry.requests, >=, 2);
+  g_assert_cmpuint (registry.requests, <=, 3);
+  g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 21);
+  g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 1), ==, 21);
+
+  registry_stop (&registry);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -339,6 +658,8 @@ main (int   argc,
   PB_TEST_ADD ("Deserializer/continue", test_engine, GINT_TO_POINTER (FALSE));
   PB_TEST_ADD ("Deserializer/stop", test_engine, GINT_TO_POINTER (TRUE));
   PB_TEST_ADD ("Deserializer/bulk", test_bulk, NULL);
+  g_test_add_func ("/Paperboy/Deserializer/avro", test_avro);
+  PB_TEST_ADD ("Deserializer/avro", test_avro_engine, NULL);
 
   return g_test_run ();
 }
