@@ -7,6 +7,7 @@
 
 import GLib from 'gi://GLib';
 import GObject from 'gi://GObject';
+import Soup from 'gi://Soup?version=3.0';
 
 import Paperboy from 'gi://Paperboy?version=1';
 
@@ -90,6 +91,67 @@ test('deserializers: one in JavaScript; a throw with STOP stops before the recor
     assertIncludes(error.message, 'not this one', 'error message');
     assertEqual(handler.seen, [[0, null, 'hello']], 'decoded records');
     assertEqual(committed(group, topic, 0), 1, 'committed offset');
+});
+
+const SCHEMA = {
+    type: 'record', name: 'Point',
+    fields: [{name: 'name', type: 'string'}, {name: 'n', type: 'long'}],
+};
+
+function varint(n) {
+    let z = n >= 0 ? n * 2 : -n * 2 - 1;   // zigzag, for small numbers
+    const out = [];
+    do {
+        const byte = z % 128;
+        z = Math.floor(z / 128);
+        out.push(z > 0 ? byte | 0x80 : byte);
+    } while (z > 0);
+    return out;
+}
+
+// A Point in the Confluent wire format.
+function avroPoint(id, name, n) {
+    const text = [...new TextEncoder().encode(name)];
+    return new Uint8Array([0, (id >>> 24) & 0xff, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff,
+        ...varint(text.length), ...text, ...varint(n)]);
+}
+
+// A schema registry on loopback serving schema 1.
+function startRegistry() {
+    const registry = {requests: 0, server: new Soup.Server()};
+    registry.server.add_handler(null, (server, msg, path) => {
+        registry.requests++;
+        const found = path === '/schemas/ids/1';
+        const body = found ? JSON.stringify({schema: JSON.stringify(SCHEMA)}) : '{"error_code": 40403}';
+        msg.set_status(found ? 200 : 404, null);
+        msg.set_response('application/json', Soup.MemoryUse.COPY, new TextEncoder().encode(body));
+    });
+    registry.server.listen_local(0, Soup.ServerListenOptions.IPV4_ONLY);
+    registry.url = registry.server.get_uris()[0].to_string().replace(/\/$/, '');
+    return registry;
+}
+
+test('deserializers: Avro with a schema registry, fetched once; unknown ids reach on_error', ({topic, group}) => {
+    const registry = startRegistry();
+    cluster.create_topic(topic, 1);
+    for (let i = 0; i < 20; i++)
+        cluster.produce(topic, 0, bytes('k'), new GLib.Bytes(avroPoint(1, `p${i}`, i - 10)), null);
+    cluster.produce(topic, 0, bytes('k'), new GLib.Bytes(avroPoint(7, 'unknown', 0)), null);
+    const engine = newEngine(group);
+    const handler = new Decoded({
+        topic,
+        value_deserializer: Paperboy.AvroDeserializer.new(registry.url),
+    });
+    engine.add_handler(handler);
+
+    runEngineOk(engine, {until: () => handler.seen.length + handler.errors.length >= 21});
+    assertEqual(handler.seen, [...Array(20).keys()].map(i => [i, null, {name: `p${i}`, n: i - 10}]),
+        'decoded records');
+    assertEqual(handler.errors.map(([offset, deserialize]) => [offset, deserialize]), [[20, true]], 'errors');
+    assertIncludes(handler.errors[0][2], 'HTTP 404', 'error message');
+    assertEqual(registry.requests, 2, 'requests to the registry');
+    assertEqual(committed(group, topic, 0), 21, 'committed offset');
+    registry.server.disconnect();
 });
 
 runTests();

@@ -4,6 +4,10 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import http.server
+import json
+import struct
+import threading
 import unittest
 
 import gi
@@ -21,6 +25,61 @@ class Reversed(GObject.Object, Paperboy.Deserializer):
         if text == 'bad':
             raise ValueError('not this one')
         return GLib.Variant('s', text[::-1])
+
+
+SCHEMA = {'type': 'record', 'name': 'Point',
+          'fields': [{'name': 'name', 'type': 'string'}, {'name': 'n', 'type': 'long'}]}
+
+
+def _varint(n):
+    n = (n << 1) ^ (n >> 63)     # zigzag
+    out = bytearray()
+    while True:
+        byte = n & 0x7f
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def avro_point(schema_id, name, n):
+    """A Point in the Confluent wire format."""
+    text = name.encode()
+    return b'\0' + struct.pack('>I', schema_id) + _varint(len(text)) + text + _varint(n)
+
+
+class Registry:
+    """A schema registry on loopback serving schema 1."""
+
+    def __init__(self):
+        registry = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                registry.requests += 1
+                if self.path == '/schemas/ids/1':
+                    body = json.dumps({'schema': json.dumps(SCHEMA)}).encode()
+                    self.send_response(200)
+                else:
+                    body = b'{"error_code": 40403}'
+                    self.send_response(404)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Decoded(Paperboy.Handler):
@@ -73,6 +132,27 @@ class DeserializerTests(TestCase):
         self.assertIn('deserialize() raised ValueError: not this one', caught.exception.message)
         self.assertEqual(handler.seen, [(0, None, 'hello')])
         self.assertEqual(self.committed(0), 1)
+
+    def test_avro(self):
+        registry = Registry()
+        self.addCleanup(registry.stop)
+        CLUSTER.create_topic(self.topic, 1)
+        for i in range(20):
+            CLUSTER.produce(self.topic, 0, 'k', avro_point(1, 'p%d' % i, i - 10))
+        CLUSTER.produce(self.topic, 0, 'k', avro_point(7, 'unknown', 0))
+        CLUSTER.produce(self.topic, 0, 'k', avro_point(1, 'cut', 1)[:-3])
+        engine = make_engine(self.group)
+        handler = Decoded(self.topic, key_deserializer=Paperboy.StringDeserializer(),
+                          value_deserializer=Paperboy.AvroDeserializer.new(registry.url))
+        engine.add_handler(handler)
+        self.assertTrue(run_until(engine, lambda: len(handler.seen) + len(handler.errors) >= 22))
+
+        self.assertEqual(handler.seen, [(i, 'k', {'name': 'p%d' % i, 'n': i - 10}) for i in range(20)])
+        self.assertEqual([(e[0], e[2]) for e in handler.errors],
+                         [(20, Paperboy.Error.DESERIALIZE), (21, Paperboy.Error.DESERIALIZE)])
+        self.assertIn('HTTP 404', handler.errors[0][3])
+        self.assertEqual(registry.requests, 2)
+        self.assertEqual(self.committed(0), 22)
 
 
 if __name__ == '__main__':
