@@ -18,6 +18,33 @@
 int LLVMFuzzerTestOneInput (const uint8_t *data,
                             size_t         size);
 
+#ifdef FUZZ_AVRO
+/* Avro: the inputs are the Avro part of records of schema 1, a record with
+ * every kind of field. */
+static const char *avro_schema =
+  "{\"type\": \"record\", \"name\": \"Event\", \"fields\": ["
+  "{\"name\": \"name\", \"type\": \"string\"},"
+  "{\"name\": \"count\", \"type\": \"long\"},"
+  "{\"name\": \"score\", \"type\": \"float\"},"
+  "{\"name\": \"ok\", \"type\": \"boolean\"},"
+  "{\"name\": \"tags\", \"type\": {\"type\": \"array\", \"items\": \"string\"}},"
+  "{\"name\": \"attrs\", \"type\": {\"type\": \"map\", \"values\": \"int\"}},"
+  "{\"name\": \"note\", \"type\": [\"null\", \"string\", \"double\"]},"
+  "{\"name\": \"color\", \"type\": {\"type\": \"enum\", \"name\": \"Color\", \"symbols\": [\"RED\", \"BLUE\"]}},"
+  "{\"name\": \"hash\", \"type\": {\"type\": \"fixed\", \"name\": \"Hash\", \"size\": 4}},"
+  "{\"name\": \"raw\", \"type\": \"bytes\"}]}";
+
+static PbDeserializer *
+avro_deserializer_new (void)
+{
+  PbDeserializer *deserializer = pb_avro_deserializer_new ("http://127.0.0.1:1");
+
+  g_assert (pb_avro_deserializer_add_schema (PB_AVRO_DESERIALIZER (deserializer), 1,
+                                             avro_schema, NULL));
+  return deserializer;
+}
+#endif
+
 /* A critical or a warning is a finding: abort, which libFuzzer reports
  * with the input (a GLib breakpoint trap it would not). */
 static GLogWriterOutput
@@ -38,9 +65,21 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
   static PbDeserializer *deserializer;
-  g_autoptr(GBytes) bytes = g_bytes_new (data, size);
+  g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
+
+#ifdef FUZZ_AVRO
+  {
+    GByteArray *framed = g_byte_array_sized_new (size + 5);
+
+    g_byte_array_append (framed, (const guint8 *)"\0\0\0\0\1", 5);
+    g_byte_array_append (framed, data, size);
+    bytes = g_byte_array_free_to_bytes (framed);
+  }
+#else
+  bytes = g_bytes_new (data, size);
+#endif
 
   if (deserializer == NULL)
     {

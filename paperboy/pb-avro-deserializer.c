@@ -103,6 +103,145 @@ read_header (GBytes  *data,
   return TRUE;
 }
 
+/* Checking the encoding before avro-c reads it: avro-c allocates what a
+ * length or a count says before it reads the data, so a hostile length
+ * would allocate gigabytes, or fail and crash. Every length and count must
+ * fit in what is left of the record. */
+
+#define MAX_DEPTH 64
+
+static gboolean
+read_long (const guint8 *data,
+           gsize         size,
+           gsize        *pos,
+           gint64       *value)
+{
+  guint64 n = 0;
+
+  for (guint shift = 0; shift < 64; shift += 7)
+    {
+      guint8 byte;
+
+      if (*pos >= size)
+        return FALSE;
+      byte = data[(*pos)++];
+      n |= (guint64)(byte & 0x7f) << shift;
+      if (!(byte & 0x80))
+        {
+          *value = (gint64)(n >> 1) ^ -(gint64)(n & 1);
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
+static gboolean
+skip (gsize  *pos,
+      gsize   size,
+      gint64  n)
+{
+  if (n < 0 || (guint64)n > size - *pos)
+    return FALSE;
+
+  *pos += n;
+  return TRUE;
+}
+
+static gboolean
+check_value (avro_schema_t  schema,
+             const guint8  *data,
+             gsize          size,
+             gsize         *pos,
+             guint          depth)
+{
+  gint64 n;
+
+  if (depth > MAX_DEPTH)
+    return FALSE;
+
+  switch (avro_typeof (schema))
+    {
+    case AVRO_NULL:
+      return TRUE;
+
+    case AVRO_BOOLEAN:
+      return skip (pos, size, 1);
+
+    case AVRO_INT32:
+    case AVRO_INT64:
+      return read_long (data, size, pos, &n);
+
+    case AVRO_FLOAT:
+      return skip (pos, size, 4);
+
+    case AVRO_DOUBLE:
+      return skip (pos, size, 8);
+
+    case AVRO_STRING:
+    case AVRO_BYTES:
+      return read_long (data, size, pos, &n) && skip (pos, size, n);
+
+    case AVRO_FIXED:
+      return skip (pos, size, avro_schema_fixed_size (schema));
+
+    case AVRO_ENUM:
+      return read_long (data, size, pos, &n) && n >= 0 &&
+             n < avro_schema_enum_number_of_symbols (schema);
+
+    case AVRO_RECORD:
+      for (size_t i = 0; i < avro_schema_record_size (schema); i++)
+        if (!check_value (avro_schema_record_field_get_by_index (schema, i), data, size, pos, depth + 1))
+          return FALSE;
+      return TRUE;
+
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+      for (;;)
+        {
+          gint64 count;
+
+          if (!read_long (data, size, pos, &count))
+            return FALSE;
+          if (count == 0)
+            return TRUE;
+          if (count < 0)
+            {
+              gint64 bytes;
+
+              if (count == G_MININT64 || !read_long (data, size, pos, &bytes) || bytes < 0)
+                return FALSE;
+              count = -count;
+            }
+          /* Even items of no size count: no more than bytes are left. */
+          if ((guint64)count > size - *pos + 1)
+            return FALSE;
+
+          for (gint64 i = 0; i < count; i++)
+            {
+              if (avro_typeof (schema) == AVRO_MAP &&
+                  (!read_long (data, size, pos, &n) || !skip (pos, size, n)))
+                return FALSE;
+              if (!check_value (avro_typeof (schema) == AVRO_MAP ? avro_schema_map_values (schema)
+                                                                 : avro_schema_array_items (schema),
+                                data, size, pos, depth + 1))
+                return FALSE;
+            }
+        }
+
+    case AVRO_UNION:
+      return read_long (data, size, pos, &n) && n >= 0 &&
+             (guint64)n < avro_schema_union_size (schema) &&
+             check_value (avro_schema_union_branch (schema, n), data, size, pos, depth + 1);
+
+    case AVRO_LINK:
+      return check_value (avro_schema_link_target (schema), data, size, pos, depth + 1);
+
+    default:
+      return FALSE;
+    }
+}
+
 /* Avro to GVariant */
 
 static GVariant *
@@ -132,6 +271,15 @@ container_to_variant (avro_value_t  *value,
           if (error != NULL && *error == NULL)
             g_set_error (error, PB_ERROR, PB_ERROR_DESERIALIZE, "%s", avro_strerror ());
           g_variant_builder_clear (&builder);
+          return NULL;
+        }
+
+      if (named && !g_utf8_validate (name, -1, NULL))
+        {
+          g_variant_unref (g_variant_ref_sink (item));
+          g_variant_builder_clear (&builder);
+          g_set_error_literal (error, PB_ERROR, PB_ERROR_DESERIALIZE,
+                               _("Not valid Avro: a map key is not valid UTF-8"));
           return NULL;
         }
 
@@ -283,6 +431,19 @@ pb_avro_deserializer_deserialize (PbDeserializer  *deserializer,
       return NULL;
     }
 
+  {
+    gsize pos = 0;
+
+    if (!check_value (schema->schema, (const guint8 *)bytes + HEADER_SIZE, size - HEADER_SIZE,
+                      &pos, 0))
+      {
+        g_set_error (error, PB_ERROR, PB_ERROR_DESERIALIZE,
+                     _("Not valid Avro for schema %u: truncated, or a length or count "
+                       "beyond its end"), id);
+        return NULL;
+      }
+  }
+
   if (avro_generic_value_new (schema->iface, &value) != 0)
     {
       g_set_error (error, PB_ERROR, PB_ERROR_DESERIALIZE, _("Not valid Avro: %s"),
@@ -356,8 +517,7 @@ parse_answer (PbAvroDeserializer *self,
   JsonNode *root;
   JsonObject *object;
   const char *text;
-  avro_schema_t schema;
-  Schema *entry;
+  GError *error = NULL;
   gsize size;
   const char *data = body != NULL ? g_bytes_get_data (body, &size) : NULL;
 
@@ -377,24 +537,9 @@ parse_answer (PbAvroDeserializer *self,
                           "for id %u"), self->url, id);
 
   text = json_object_get_string_member (object, "schema");
-  if (avro_schema_from_json_length (text, strlen (text), &schema) != 0)
-    return g_error_new (PB_ERROR, PB_ERROR_DESERIALIZE,
-                        _("Schema %u of the registry is not a valid Avro schema: %s"),
-                        id, avro_strerror ());
+  pb_avro_deserializer_add_schema (self, id, text, &error);
 
-  entry = g_new0 (Schema, 1);
-  entry->schema = schema;
-  entry->iface = avro_generic_class_from_schema (schema);
-  if (entry->iface == NULL)
-    {
-      schema_free (entry);
-      return g_error_new (PB_ERROR, PB_ERROR_DESERIALIZE,
-                          _("Schema %u of the registry cannot be used: %s"), id, avro_strerror ());
-    }
-
-  g_hash_table_insert (self->schemas, GUINT_TO_POINTER (id), entry);
-
-  return NULL;
+  return error;
 }
 
 static void
@@ -608,4 +753,53 @@ pb_avro_deserializer_get_schema_registry_url (PbAvroDeserializer *self)
   g_return_val_if_fail (PB_IS_AVRO_DESERIALIZER (self), NULL);
 
   return self->url;
+}
+
+/**
+ * pb_avro_deserializer_add_schema:
+ * @self: a [class@Paperboy.AvroDeserializer]
+ * @id: the schema's id in the registry
+ * @schema: the schema, as JSON
+ * @error: return location for a #GError
+ *
+ * Gives @self the schema of id @id, which it then does not fetch: to
+ * decode without a registry, or to load schemas ahead.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set (%PB_ERROR_DESERIALIZE)
+ *   if @schema is not a valid Avro schema
+ */
+gboolean
+pb_avro_deserializer_add_schema (PbAvroDeserializer  *self,
+                                 guint32              id,
+                                 const char          *schema,
+                                 GError             **error)
+{
+  avro_schema_t parsed;
+  Schema *entry;
+
+  g_return_val_if_fail (PB_IS_AVRO_DESERIALIZER (self), FALSE);
+  g_return_val_if_fail (schema != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (avro_schema_from_json_length (schema, strlen (schema), &parsed) != 0)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_DESERIALIZE,
+                   _("Schema %u is not a valid Avro schema: %s"), id, avro_strerror ());
+      return FALSE;
+    }
+
+  entry = g_new0 (Schema, 1);
+  entry->schema = parsed;
+  entry->iface = avro_generic_class_from_schema (parsed);
+  if (entry->iface == NULL)
+    {
+      schema_free (entry);
+      g_set_error (error, PB_ERROR, PB_ERROR_DESERIALIZE,
+                   _("Schema %u cannot be used: %s"), id, avro_strerror ());
+      return FALSE;
+    }
+
+  g_hash_table_insert (self->schemas, GUINT_TO_POINTER (id), entry);
+
+  return TRUE;
 }

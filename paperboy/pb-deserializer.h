@@ -79,5 +79,10 @@ PB_AVAILABLE_IN_ALL
 PbDeserializer *pb_avro_deserializer_new   (const char *schema_registry_url);
 PB_AVAILABLE_IN_ALL
 const char     *pb_avro_deserializer_get_schema_registry_url (PbAvroDeserializer *self);
+PB_AVAILABLE_IN_ALL
+gboolean        pb_avro_deserializer_add_schema (PbAvroDeserializer  *self,
+                                                 guint32              id,
+                                                 const char          *schema,
+                                                 GError             **error);
 
 G_END_DECLS

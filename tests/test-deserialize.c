@@ -575,6 +575,12 @@ test_avro (void)
       g_assert_true (pb_deserializer_needs_prepare (deserializer, data));
     }
 
+  /* Found by fuzzing: a negative length (avro-c would allocate what it
+   * says), and a map key that is not UTF-8. */
+  assert_fails (deserializer, "\x00\x00\x00\x00\x01\x03", 6);
+  assert_fails (deserializer,
+                "\x00\x00\x00\x00\x01" "\x00\x00" "\x00\x00\x00\x00\x00\x00\x04\x40" "\x01"
+                "\x00" "\x02\x02\xff\x00\x00" "\x00" "\x00" "\x00", 23);
   assert_fails (deserializer, "\x01\x00\x00\x00\x01\x02", 6);
   assert_fails (deserializer, "\x00\x00", 2);
   assert_fails (deserializer, "", 0);
