@@ -351,7 +351,27 @@ typedef struct
   SoupServer *server;
   char       *url;
   guint       requests;
+  gboolean    delayed;
 } Registry;
+
+static void registry_cb (SoupServer        *server,
+                         SoupServerMessage *msg,
+                         const char        *path,
+                         GHashTable        *query,
+                         gpointer           user_data);
+
+static gboolean
+unpause_cb (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+
+  /* Served again, now without the delay. */
+  registry_cb (NULL, msg, g_uri_get_path (soup_server_message_get_uri (msg)), NULL,
+               g_object_get_data (G_OBJECT (msg), "registry"));
+  soup_server_message_unpause (msg);
+
+  return G_SOURCE_REMOVE;
+}
 
 static void
 registry_cb (SoupServer        *server,
@@ -367,7 +387,18 @@ registry_cb (SoupServer        *server,
 
   registry->requests++;
 
-  if (g_strcmp0 (path, "/schemas/ids/1") == 0)
+  /* Schema 5 is schema 1, answered after a second. */
+  if (g_strcmp0 (path, "/schemas/ids/5") == 0 && !registry->delayed)
+    {
+      registry->delayed = TRUE;
+      g_object_set_data (G_OBJECT (msg), "registry", registry);
+      soup_server_message_pause (msg);
+      g_timeout_add_full (G_PRIORITY_DEFAULT, 1000, unpause_cb, g_object_ref (msg), g_object_unref);
+      registry->requests--;
+      return;
+    }
+
+  if (g_strcmp0 (path, "/schemas/ids/1") == 0 || g_strcmp0 (path, "/schemas/ids/5") == 0)
     {
       builder = json_builder_new ();
       json_builder_begin_object (builder);
@@ -410,6 +441,7 @@ registry_start (Registry *registry)
   registry->url = g_uri_to_string (uris->data);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
   registry->requests = 0;
+  registry->delayed = FALSE;
 }
 
 static void
@@ -653,6 +685,132 @@ test_avro_engine (PbTestFixture *fixture,
   registry_stop (&registry);
 }
 
+static void
+test_avro_bad_input (PbTestFixture *fixture,
+                     gconstpointer  user_data)
+{
+  gboolean stop = GPOINTER_TO_INT (user_data);
+  Registry registry = { 0 };
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestDecoded) handler = NULL;
+  g_autoptr(PbDeserializer) avro = NULL;
+  g_autoptr(PbDeserializer) text = pb_string_deserializer_new ();
+  g_autoptr(GError) error = NULL;
+  struct {
+    const char *key;
+    GBytes     *value;
+  } bad[] = {
+    { "\xff", encode_event (1, "bad key", 0, FALSE) },
+    { "k", g_bytes_new_static ("\x01\x00\x00\x00\x01\x00", 6) },   /* wrong magic byte */
+    { "k", encode_event (99, "unknown id", 0, FALSE) },
+    { "k", encode_event (2, "garbage from the registry", 0, FALSE) },
+    { "k", encode_event (1, "truncated", 0, TRUE) },
+    { "k", g_bytes_new_static ("", 0) },
+  };
+
+  g_test_summary ("Every bad input through the engine: a key that is not UTF-8, a wrong "
+                  "magic byte, an unknown schema id, garbage from the registry, truncated "
+                  "Avro, an empty value; CONTINUE goes on, STOP commits nothing from the "
+                  "first one on");
+
+  registry_start (&registry);
+  avro = pb_avro_deserializer_new (registry.url);
+  handler = g_object_new (TEST_TYPE_DECODED, "topic", fixture->topic,
+                          "key-deserializer", text, "value-deserializer", avro, NULL);
+  handler->action = stop ? PB_ERROR_ACTION_STOP : PB_ERROR_ACTION_CONTINUE;
+  pb_engine_set_fail_on_exception (engine, TRUE);
+
+  pb_test_create_topic (fixture->topic, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GBytes) good = encode_event (1, "good", i, FALSE);
+      g_autoptr(GBytes) key = g_bytes_new (bad[i].key, strlen (bad[i].key));
+
+      pb_mock_cluster_produce (pb_test_mock_cluster (), fixture->topic, 0, NULL, good, NULL, &error);
+      pb_mock_cluster_produce (pb_test_mock_cluster (), fixture->topic, 0, key, bad[i].value, NULL, &error);
+      g_assert_no_error (error);
+      g_bytes_unref (bad[i].value);
+    }
+
+  pb_test_add_handler (engine, handler);
+  g_object_set_data (G_OBJECT (handler), "expected", GUINT_TO_POINTER (12));
+
+  if (stop)
+    {
+      g_assert_false (pb_test_run_until (engine, NULL, NULL, 30000, &error));
+      g_assert_error (error, PB_ERROR, PB_ERROR_DESERIALIZE);
+      g_assert_cmpuint (handler->seen->len, ==, 1);
+      g_assert_cmpuint (handler->errors->len, ==, 1);
+      g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 1);
+    }
+  else
+    {
+      g_assert_true (pb_test_run_until (engine, has_done, handler, 30000, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (handler->seen->len, ==, 6);
+      g_assert_cmpuint (handler->errors->len, ==, 6);
+      for (guint i = 0; i < 6; i++)
+        {
+          g_autofree char *offset = g_strdup_printf ("%u:", 2 * i + 1);
+
+          g_assert_true (g_str_has_prefix (g_ptr_array_index (handler->errors, i), offset));
+        }
+      g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 12);
+    }
+
+  registry_stop (&registry);
+}
+
+static void
+test_avro_waits (PbTestFixture *fixture,
+                 gconstpointer  user_data)
+{
+  Registry registry = { 0 };
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestDecoded) handler = NULL;
+  g_autoptr(PbDeserializer) avro = NULL;
+  g_autoptr(GError) error = NULL;
+  int slow_at = -1;
+
+  g_test_summary ("While a schema is fetched, its record's partition waits and the other "
+                  "partitions go on");
+
+  registry_start (&registry);
+  avro = pb_avro_deserializer_new (registry.url);
+  g_assert_true (pb_avro_deserializer_add_schema (PB_AVRO_DESERIALIZER (avro), 1, record_schema, &error));
+  handler = g_object_new (TEST_TYPE_DECODED, "topic", fixture->topic, "value-deserializer", avro, NULL);
+
+  pb_test_create_topic (fixture->topic, 2);
+  {
+    g_autoptr(GBytes) slow = encode_event (5, "slow", 0, FALSE);
+
+    pb_mock_cluster_produce (pb_test_mock_cluster (), fixture->topic, 0, NULL, slow, NULL, &error);
+  }
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr(GBytes) data = encode_event (1, "fast", i, FALSE);
+
+      pb_mock_cluster_produce (pb_test_mock_cluster (), fixture->topic, 1, NULL, data, NULL, &error);
+    }
+  g_assert_no_error (error);
+
+  pb_test_add_handler (engine, handler);
+  g_object_set_data (G_OBJECT (handler), "expected", GUINT_TO_POINTER (21));
+  g_assert_true (pb_test_run_until (engine, has_done, handler, 30000, &error));
+  g_assert_no_error (error);
+
+  /* "offset:key:value": partition 0's one record has the name 'slow'. */
+  for (guint i = 0; i < handler->seen->len; i++)
+    if (strstr (g_ptr_array_index (handler->seen, i), "'slow'") != NULL)
+      slow_at = i;
+
+  /* Records of the other partition were handled while it waited. */
+  g_assert_cmpint (slow_at, >, 0);
+  g_assert_cmpuint (registry.requests, ==, 1);
+
+  registry_stop (&registry);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -666,6 +824,9 @@ main (int   argc,
   PB_TEST_ADD ("Deserializer/bulk", test_bulk, NULL);
   g_test_add_func ("/Paperboy/Deserializer/avro", test_avro);
   PB_TEST_ADD ("Deserializer/avro", test_avro_engine, NULL);
+  PB_TEST_ADD ("Deserializer/avro-bad-continue", test_avro_bad_input, GINT_TO_POINTER (FALSE));
+  PB_TEST_ADD ("Deserializer/avro-bad-stop", test_avro_bad_input, GINT_TO_POINTER (TRUE));
+  PB_TEST_ADD ("Deserializer/avro-waits", test_avro_waits, NULL);
 
   return g_test_run ();
 }
