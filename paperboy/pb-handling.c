@@ -117,6 +117,10 @@ decide (PbRun       *run,
         }
     }
 
+  /* Only a batch can be split: for a record, SPLIT is STOP. */
+  if (action == PB_ERROR_ACTION_SPLIT)
+    action = PB_ERROR_ACTION_STOP;
+
   if (error == NULL)
     _pb_offsets_mark_handled (&run->offsets, p, offset);
   else if (action == PB_ERROR_ACTION_STOP && pb_engine_get_fail_on_exception (run->engine))

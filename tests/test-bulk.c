@@ -493,6 +493,31 @@ test_failure (PbTestFixture *fixture,
     }
 }
 
+static void
+test_split_single (PbTestFixture *fixture,
+                   gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestBulk) handler = test_bulk_new (fixture->topic);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("SPLIT from on_error, for a single record, means STOP");
+
+  pb_test_create_topic (fixture->topic, 1);
+  pb_test_produce_many (fixture->topic, 0, 10, "v");
+
+  handler->fail_at = 5;
+  handler->action = PB_ERROR_ACTION_SPLIT;
+  pb_engine_set_fail_on_exception (engine, TRUE);
+  pb_test_add_handler (engine, handler);
+
+  g_assert_false (pb_test_run_until (engine, NULL, NULL, 30000, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_cmpuint (handler->n_errors, ==, 1);
+  g_assert_cmpuint (handler->n_single, ==, 5);
+  g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 5);
+}
+
 /* The switch */
 
 static void
@@ -897,6 +922,7 @@ main (int   argc,
   PB_TEST_ADD ("Bulk/failure/split-continue", test_failure, &split_go_on);
   PB_TEST_ADD ("Bulk/failure/async-stop", test_failure, &async_stop);
   PB_TEST_ADD ("Bulk/failure/async-split", test_failure, &async_split);
+  PB_TEST_ADD ("Bulk/split-single", test_split_single, NULL);
   PB_TEST_ADD ("Bulk/switch", test_switch, NULL);
   PB_TEST_ADD ("Bulk/lag", test_lag, NULL);
   g_test_add_func ("/Paperboy/Engine/Bulk/two-members", test_two_members);
