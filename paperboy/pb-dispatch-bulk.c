@@ -215,17 +215,6 @@ batch_end (PbDispatchBulk *self,
   self->batches--;
 }
 
-static PbBatchPart *
-find_part (PbBatch *batch,
-           int      partition)
-{
-  for (guint i = 0; i < batch->n_parts; i++)
-    if (batch->parts[i].partition->id == partition)
-      return &batch->parts[i];
-
-  g_assert_not_reached ();
-}
-
 /* Hands the batch's records over one at a time, from where it stopped:
  * returns whether it got to the end (or gave up because of a stop), FALSE
  * when a handling is in flight or @deadline passed. */
@@ -253,7 +242,7 @@ run_one_by_one (PbDispatchBulk *self,
         return FALSE;
 
       message = g_steal_pointer (&batch->messages[batch->next++]);
-      part = find_part (batch, pb_message_get_partition (message));
+      part = _pb_batch_part_of (batch, message);
       p = part->partition;
 
       if (!part->live || part->epoch != p->epoch || p->state != PB_PARTITION_ASSIGNED)

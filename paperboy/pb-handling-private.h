@@ -45,6 +45,9 @@ typedef struct
 
 PbBatchPart *_pb_batch_find_part  (PbBatch            *batch,
                                    PbPartition        *partition);
+/* The part of @message, one of the batch's. */
+PbBatchPart *_pb_batch_part_of    (PbBatch            *batch,
+                                   PbMessage          *message);
 /* Returns what the batch still holds to the pool and frees it. */
 void         _pb_batch_free       (PbBatch            *batch,
                                    PbMessagePool      *pool);

@@ -735,6 +735,19 @@ _pb_batch_find_part (PbBatch     *batch,
   return NULL;
 }
 
+PbBatchPart *
+_pb_batch_part_of (PbBatch   *batch,
+                   PbMessage *message)
+{
+  int id = pb_message_get_partition (message);
+
+  for (guint i = 0; i < batch->n_parts; i++)
+    if (batch->parts[i].partition->id == id)
+      return &batch->parts[i];
+
+  g_assert_not_reached ();
+}
+
 void
 _pb_batch_free (PbBatch       *batch,
                 PbMessagePool *pool)
@@ -762,19 +775,6 @@ batch_view (PbBatch *batch)
     g_ptr_array_add (view, batch->messages[i]);
 
   return view;
-}
-
-static PbPartition *
-part_of (PbBatch   *batch,
-         PbMessage *message)
-{
-  int id = pb_message_get_partition (message);
-
-  for (guint i = 0; i < batch->n_parts; i++)
-    if (batch->parts[i].partition->id == id)
-      return batch->parts[i].partition;
-
-  return NULL;
 }
 
 static void
@@ -955,8 +955,8 @@ _pb_handle_batch (PbRun          *run,
    * decides, and SPLIT gets each record its own on_error(). */
   if (topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE)
     for (guint i = 0; i < batch->n_messages; i++)
-      if ((error = decode (run, part_of (batch, batch->messages[i]), topic,
-                           batch->messages[i])) != NULL)
+      if ((error = decode (run, _pb_batch_part_of (batch, batch->messages[i])->partition,
+                           topic, batch->messages[i])) != NULL)
         {
           decide_batch (run, batch, g_steal_pointer (&messages), NULL, error);
           return NULL;
