@@ -21,4 +21,6 @@
 # include "pb-bulk-handler.h"
 # include "pb-engine.h"
 # include "pb-mock-cluster.h"
+# include "pb-store.h"
+# include "pb-table.h"
 #undef PAPERBOY_INSIDE
