@@ -19,6 +19,7 @@
 #include "pb-mock-cluster.h"
 #include "pb-mode-private.h"
 #include "pb-run-private.h"
+#include "pb-table-private.h"
 
 /**
  * PbEngine:
@@ -104,6 +105,7 @@ struct _PbEngine
   guint            bulk_lag_threshold;
   guint            single_lag_threshold;
   guint            mode_switch_dwell_ms;
+  char            *state_dir;
   PbKafkaConfig   *config;
   PbMockCluster   *mock_cluster;
   GError          *mock_error;
@@ -114,6 +116,7 @@ struct _PbEngine
   GPtrArray       *handlers;             /* PbHandler */
   GPtrArray       *topics;               /* PbTopic */
   GPtrArray       *steps;                /* GPtrArray of PbHandler */
+  GPtrArray       *tables;               /* PbTable */
 
   PbEngineState    state;
   gboolean         connected;
@@ -147,6 +150,7 @@ enum {
   PROP_BULK_LAG_THRESHOLD,
   PROP_SINGLE_LAG_THRESHOLD,
   PROP_MODE_SWITCH_DWELL_MS,
+  PROP_STATE_DIR,
   PROP_STATE,
   PROP_CONNECTED,
   PROP_MODE,
@@ -234,6 +238,24 @@ static gboolean
 is_running (PbEngine *self)
 {
   return self->run != NULL;
+}
+
+/* The table named @name, or whose changelog is @topic. */
+static PbTable *
+find_table (PbEngine   *self,
+            const char *name,
+            const char *topic)
+{
+  for (guint i = 0; i < self->tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->tables, i);
+
+      if (g_strcmp0 (pb_table_get_name (table), name) == 0 ||
+          g_strcmp0 (pb_table_get_changelog_topic_name (table), topic) == 0)
+        return table;
+    }
+
+  return NULL;
 }
 
 /* For the run */
@@ -413,6 +435,8 @@ pb_engine_finalize (GObject *object)
   g_clear_pointer (&self->steps, g_ptr_array_unref);
   g_clear_pointer (&self->topics, g_ptr_array_unref);
   g_clear_pointer (&self->handlers, g_ptr_array_unref);
+  g_clear_pointer (&self->tables, g_ptr_array_unref);
+  g_clear_pointer (&self->state_dir, g_free);
   g_clear_pointer (&self->config, _pb_kafka_config_free);
   g_clear_pointer (&self->bootstrap_servers, g_free);
   g_clear_pointer (&self->group_id, g_free);
@@ -484,6 +508,10 @@ pb_engine_get_property (GObject    *object,
 
     case PROP_MOCK_CLUSTER:
       g_value_set_object (value, self->mock_cluster);
+      break;
+
+    case PROP_STATE_DIR:
+      g_value_set_string (value, self->state_dir);
       break;
 
     case PROP_STATE:
@@ -611,6 +639,10 @@ pb_engine_set_property (GObject      *object,
 
     case PROP_MOCK_CLUSTER:
       self->mock_cluster = g_value_dup_object (value);
+      break;
+
+    case PROP_STATE_DIR:
+      pb_engine_set_state_dir (self, g_value_get_string (value));
       break;
 
     case PROP_BULK_MODE:
@@ -836,6 +868,21 @@ pb_engine_class_init (PbEngineClass *klass)
                          PB_TYPE_MOCK_CLUSTER,
                          (G_PARAM_READWRITE |
                           G_PARAM_CONSTRUCT_ONLY |
+                          G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:state-dir:
+   *
+   * The directory where the engine keeps its state: a `rocksdb://`
+   * table's database is the directory named after the table in it. %NULL
+   * (the default) means `paperboy/GROUP-ID` in the user's state directory
+   * (`$XDG_STATE_HOME`, see g_get_user_state_dir()).
+   */
+  properties[PROP_STATE_DIR] =
+    g_param_spec_string ("state-dir", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READWRITE |
+                          G_PARAM_EXPLICIT_NOTIFY |
                           G_PARAM_STATIC_STRINGS));
 
   /**
@@ -1123,6 +1170,7 @@ pb_engine_init (PbEngine *self)
   self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
   self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) _pb_topic_free);
   self->steps = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  self->tables = g_ptr_array_new_with_free_func (g_object_unref);
   self->current_step = -1;
   self->state = PB_ENGINE_STATE_STOPPED;
   g_mutex_init (&self->lock);
@@ -1231,6 +1279,14 @@ pb_engine_add_handler (PbEngine   *self,
           g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
                        _("Handler %s has the topic pattern “%s”: only exact topic names are supported"),
                        G_OBJECT_TYPE_NAME (handler), name);
+          return FALSE;
+        }
+
+      if (find_table (self, NULL, name) != NULL)
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                       _("Topic “%s” is the changelog of table “%s”: a handler cannot consume it"),
+                       name, pb_table_get_name (find_table (self, NULL, name)));
           return FALSE;
         }
 
@@ -1630,6 +1686,14 @@ pb_engine_run_async (PbEngine            *self,
   settings.bulk_lag_threshold = self->bulk_lag_threshold;
   settings.single_lag_threshold = self->single_lag_threshold;
   settings.mode_switch_dwell_ms = self->mode_switch_dwell_ms;
+
+  settings.tables = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < self->tables->len; i++)
+    g_ptr_array_add (settings.tables, g_object_ref (g_ptr_array_index (self->tables, i)));
+  if (self->state_dir != NULL)
+    settings.state_dir = g_strdup (self->state_dir);
+  else if (self->group_id != NULL)
+    settings.state_dir = g_build_filename (g_get_user_state_dir (), "paperboy", self->group_id, NULL);
 
   run = _pb_run_new (self, task, &settings);
 
@@ -2102,4 +2166,176 @@ pb_engine_set_max_in_flight (PbEngine *self,
 
   if (self->run != NULL)
     _pb_run_set_max_in_flight (self->run, max_in_flight);
+}
+
+/**
+ * pb_engine_get_state_dir:
+ * @self: a [class@Paperboy.Engine]
+ *
+ * Gets [property@Paperboy.Engine:state-dir].
+ *
+ * Returns: (nullable) (type filename): the state directory, or %NULL for
+ *   the default
+ */
+const char *
+pb_engine_get_state_dir (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), NULL);
+
+  return self->state_dir;
+}
+
+/**
+ * pb_engine_set_state_dir:
+ * @self: a [class@Paperboy.Engine]
+ * @state_dir: (nullable) (type filename): a directory, or %NULL for the
+ *   default
+ *
+ * Sets [property@Paperboy.Engine:state-dir]. A run uses the directory set
+ * when it starts.
+ */
+void
+pb_engine_set_state_dir (PbEngine   *self,
+                         const char *state_dir)
+{
+  g_return_if_fail (PB_IS_ENGINE (self));
+
+  set_string_property (self, &self->state_dir, state_dir, PROP_STATE_DIR);
+}
+
+/**
+ * pb_engine_register_table:
+ * @self: a [class@Paperboy.Engine]
+ * @table: a table
+ * @error: return location for a #GError
+ *
+ * Registers @table: each run of the engine creates its changelog topic if
+ * it is missing and restores it before any handler runs.
+ *
+ * A second table with the same name or the same changelog topic, a
+ * changelog topic that a handler consumes, and a bad store URI are
+ * %PB_ERROR_CONFIG errors.
+ *
+ * Returns: %TRUE if @table was registered, %FALSE with @error set
+ *   otherwise
+ */
+gboolean
+pb_engine_register_table (PbEngine  *self,
+                          PbTable   *table,
+                          GError   **error)
+{
+  const char *name, *topic;
+
+  g_return_val_if_fail (PB_IS_ENGINE (self), FALSE);
+  g_return_val_if_fail (PB_IS_TABLE (table), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  name = pb_table_get_name (table);
+  topic = pb_table_get_changelog_topic_name (table);
+
+  if (is_running (self))
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
+                           _("Cannot register a table while the engine is running"));
+      return FALSE;
+    }
+
+  if (find_table (self, name, NULL) != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("A table named “%s” is already registered"), name);
+      return FALSE;
+    }
+
+  if (find_table (self, NULL, topic) != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("Table “%s” has the changelog topic “%s” of table “%s”"),
+                   name, topic, pb_table_get_name (find_table (self, NULL, topic)));
+      return FALSE;
+    }
+
+  if (find_topic (self, topic) != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("The changelog topic “%s” of table “%s” is consumed by handler %s"),
+                   topic, name, G_OBJECT_TYPE_NAME (find_topic (self, topic)->handler));
+      return FALSE;
+    }
+
+  if (pb_table_get_store (table) == NULL &&
+      !_pb_table_check_uri (pb_table_get_store_uri (table), error))
+    return FALSE;
+
+  g_ptr_array_add (self->tables, g_object_ref (table));
+
+  return TRUE;
+}
+
+/**
+ * pb_engine_get_table:
+ * @self: a [class@Paperboy.Engine]
+ * @name: a table name
+ *
+ * Finds a registered table by name.
+ *
+ * Returns: (transfer none) (nullable): the table, or %NULL
+ */
+PbTable *
+pb_engine_get_table (PbEngine   *self,
+                     const char *name)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  return find_table (self, name, NULL);
+}
+
+/**
+ * pb_engine_produce:
+ * @self: a [class@Paperboy.Engine]
+ * @topic: a topic
+ * @partition: a partition, or -1 to let the key choose one
+ * @key: (nullable): the record's key
+ * @value: (nullable): the record's value; %NULL makes a tombstone
+ * @headers: (nullable): the record's headers, of type `a(smay)`
+ * @error: return location for a #GError
+ *
+ * Produces a record through the engine's producer, from a handler. The
+ * engine commits the offset of the record being handled only once this
+ * record was delivered, so that a crash never loses it (it may be produced
+ * again). A delivery that fails ends the run with a %PB_ERROR_KAFKA
+ * error. Call it on the engine's main context, while the engine runs.
+ *
+ * Returns: %TRUE if the record was queued, %FALSE with @error set
+ *   otherwise
+ */
+gboolean
+pb_engine_produce (PbEngine    *self,
+                   const char  *topic,
+                   int          partition,
+                   GBytes      *key,
+                   GBytes      *value,
+                   GVariant    *headers,
+                   GError     **error)
+{
+  g_autoptr(GVariant) owned_headers = NULL;
+
+  g_return_val_if_fail (PB_IS_ENGINE (self), FALSE);
+  g_return_val_if_fail (topic != NULL, FALSE);
+  g_return_val_if_fail (headers == NULL ||
+                        g_variant_is_of_type (headers, G_VARIANT_TYPE ("a(smay)")), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (headers != NULL)
+    owned_headers = g_variant_ref_sink (headers);
+
+  if (self->run == NULL)
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
+                           _("The engine produces records only while it runs"));
+      return FALSE;
+    }
+
+  return _pb_run_produce (self->run, topic, partition, key, value, owned_headers, error);
 }

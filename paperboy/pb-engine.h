@@ -163,4 +163,25 @@ PB_AVAILABLE_IN_ALL
 void           pb_engine_set_max_in_flight     (PbEngine             *self,
                                                 guint                 max_in_flight);
 
+PB_AVAILABLE_IN_ALL
+const char    *pb_engine_get_state_dir         (PbEngine             *self);
+PB_AVAILABLE_IN_ALL
+void           pb_engine_set_state_dir         (PbEngine             *self,
+                                                const char           *state_dir);
+PB_AVAILABLE_IN_ALL
+gboolean       pb_engine_register_table        (PbEngine             *self,
+                                                PbTable              *table,
+                                                GError              **error);
+PB_AVAILABLE_IN_ALL
+PbTable       *pb_engine_get_table             (PbEngine             *self,
+                                                const char           *name);
+PB_AVAILABLE_IN_ALL
+gboolean       pb_engine_produce               (PbEngine             *self,
+                                                const char           *topic,
+                                                int                   partition,
+                                                GBytes               *key,
+                                                GBytes               *value,
+                                                GVariant             *headers,
+                                                GError              **error);
+
 G_END_DECLS

@@ -57,4 +57,7 @@ void     _pb_kafka_log (const rd_kafka_t *rk,
                         const char       *facility,
                         const char       *buf);
 
+/* Headers from a GVariant of type a(smay), or NULL when it has none. */
+rd_kafka_headers_t *_pb_kafka_headers_from_variant (GVariant *headers);
+
 G_END_DECLS

@@ -166,3 +166,34 @@ _pb_kafka_log (const rd_kafka_t *rk,
                     "MESSAGE", "%s: [%s] %s",
                     rk != NULL ? rd_kafka_name (rk) : "rdkafka", facility, buf);
 }
+
+rd_kafka_headers_t *
+_pb_kafka_headers_from_variant (GVariant *headers)
+{
+  rd_kafka_headers_t *hdrs;
+  GVariantIter iter;
+  const char *name;
+  GVariant *maybe;
+
+  if (headers == NULL || g_variant_n_children (headers) == 0)
+    return NULL;
+
+  hdrs = rd_kafka_headers_new (g_variant_n_children (headers));
+
+  g_variant_iter_init (&iter, headers);
+  while (g_variant_iter_next (&iter, "(&s@may)", &name, &maybe))
+    {
+      g_autoptr(GVariant) bytes = g_variant_get_maybe (maybe);
+      gconstpointer data = NULL;
+      gsize size = 0;
+
+      if (bytes != NULL)
+        data = g_variant_get_fixed_array (bytes, &size, 1);
+
+      /* An empty value is not a null one. */
+      rd_kafka_header_add (hdrs, name, -1, bytes != NULL && data == NULL ? "" : data, size);
+      g_variant_unref (maybe);
+    }
+
+  return hdrs;
+}

@@ -1,1 +1,222 @@
-/* placeholder */
+/* pb-memory-store.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-store.h"
+
+#include <glib/gi18n-lib.h>
+
+#include "pb-error.h"
+
+/**
+ * PbMemoryStore:
+ *
+ * A [iface@Paperboy.Store] in memory: a hash table of values and the
+ * changelog offsets. Nothing survives the process, so a table with this
+ * store restores its whole changelog at each start.
+ *
+ * [method@Paperboy.Store.close] keeps the data; only finalizing the store
+ * frees it.
+ */
+
+typedef struct
+{
+  int    partition;
+  gint64 next_offset;
+} MemoryOffset;
+
+struct _PbMemoryStore
+{
+  GObject     parent_instance;
+
+  GHashTable *values;   /* char * → GVariant * */
+  GArray     *offsets;  /* of MemoryOffset */
+};
+
+static void pb_memory_store_iface_init (PbStoreInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (PbMemoryStore, pb_memory_store, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (PB_TYPE_STORE,
+                                                      pb_memory_store_iface_init))
+
+static GVariant *
+pb_memory_store_lookup (PbStore     *store,
+                        const char  *key,
+                        GError     **error)
+{
+  PbMemoryStore *self = PB_MEMORY_STORE (store);
+  GVariant *value = g_hash_table_lookup (self->values, key);
+
+  return value != NULL ? g_variant_ref (value) : NULL;
+}
+
+static void
+set_offset (PbMemoryStore *self,
+            int            partition,
+            gint64         next_offset)
+{
+  MemoryOffset offset;
+
+  for (guint i = 0; i < self->offsets->len; i++)
+    {
+      MemoryOffset *o = &g_array_index (self->offsets, MemoryOffset, i);
+
+      if (o->partition == partition)
+        {
+          o->next_offset = next_offset;
+          return;
+        }
+    }
+
+  offset.partition = partition;
+  offset.next_offset = next_offset;
+  g_array_append_val (self->offsets, offset);
+}
+
+static gboolean
+pb_memory_store_apply (PbStore       *store,
+                       PbStoreBatch  *batch,
+                       GError       **error)
+{
+  PbMemoryStore *self = PB_MEMORY_STORE (store);
+  guint n_changes = pb_store_batch_get_n_changes (batch);
+  guint n_offsets = pb_store_batch_get_n_offsets (batch);
+
+  /* Nothing below can fail, so the batch applies whole. */
+  for (guint i = 0; i < n_changes; i++)
+    {
+      GVariant *value;
+      const char *key = pb_store_batch_get_change (batch, i, &value);
+
+      if (value != NULL)
+        g_hash_table_insert (self->values, g_strdup (key), g_variant_ref (value));
+      else
+        g_hash_table_remove (self->values, key);
+    }
+
+  for (guint i = 0; i < n_offsets; i++)
+    {
+      gint64 next_offset;
+      int partition = pb_store_batch_get_offset (batch, i, &next_offset);
+
+      set_offset (self, partition, next_offset);
+    }
+
+  return TRUE;
+}
+
+static gboolean
+pb_memory_store_foreach (PbStore             *store,
+                         PbStoreForeachFunc   func,
+                         gpointer             user_data,
+                         GError             **error)
+{
+  PbMemoryStore *self = PB_MEMORY_STORE (store);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, self->values);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      if (!func (key, value, user_data))
+        break;
+    }
+
+  return TRUE;
+}
+
+static int
+compare_offsets (gconstpointer a,
+                 gconstpointer b)
+{
+  const MemoryOffset *oa = a, *ob = b;
+
+  return (oa->partition > ob->partition) - (oa->partition < ob->partition);
+}
+
+static GVariant *
+pb_memory_store_get_offsets (PbStore  *store,
+                             GError  **error)
+{
+  PbMemoryStore *self = PB_MEMORY_STORE (store);
+  GVariantBuilder builder;
+
+  g_array_sort (self->offsets, compare_offsets);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ix}"));
+  for (guint i = 0; i < self->offsets->len; i++)
+    {
+      const MemoryOffset *o = &g_array_index (self->offsets, MemoryOffset, i);
+
+      g_variant_builder_add (&builder, "{ix}", (gint32)o->partition, (gint64)o->next_offset);
+    }
+
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static gboolean
+pb_memory_store_wipe (PbStore  *store,
+                      GError  **error)
+{
+  PbMemoryStore *self = PB_MEMORY_STORE (store);
+
+  g_hash_table_remove_all (self->values);
+  g_array_set_size (self->offsets, 0);
+
+  return TRUE;
+}
+
+static void
+pb_memory_store_iface_init (PbStoreInterface *iface)
+{
+  iface->lookup = pb_memory_store_lookup;
+  iface->apply = pb_memory_store_apply;
+  iface->foreach = pb_memory_store_foreach;
+  iface->get_offsets = pb_memory_store_get_offsets;
+  iface->wipe = pb_memory_store_wipe;
+}
+
+static void
+pb_memory_store_finalize (GObject *object)
+{
+  PbMemoryStore *self = PB_MEMORY_STORE (object);
+
+  g_clear_pointer (&self->values, g_hash_table_unref);
+  g_clear_pointer (&self->offsets, g_array_unref);
+
+  G_OBJECT_CLASS (pb_memory_store_parent_class)->finalize (object);
+}
+
+static void
+pb_memory_store_class_init (PbMemoryStoreClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = pb_memory_store_finalize;
+}
+
+static void
+pb_memory_store_init (PbMemoryStore *self)
+{
+  self->values = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                        g_free, (GDestroyNotify)g_variant_unref);
+  self->offsets = g_array_new (FALSE, FALSE, sizeof (MemoryOffset));
+}
+
+/**
+ * pb_memory_store_new:
+ *
+ * Creates an empty [class@Paperboy.MemoryStore].
+ *
+ * Returns: (transfer full): a new store
+ */
+PbStore *
+pb_memory_store_new (void)
+{
+  return g_object_new (PB_TYPE_MEMORY_STORE, NULL);
+}

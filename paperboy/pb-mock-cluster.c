@@ -418,37 +418,6 @@ pb_mock_cluster_create_topic (PbMockCluster  *self,
   return TRUE;
 }
 
-static rd_kafka_headers_t *
-headers_from_variant (GVariant *headers)
-{
-  rd_kafka_headers_t *hdrs;
-  GVariantIter iter;
-  const char *name;
-  GVariant *maybe;
-
-  if (headers == NULL || g_variant_n_children (headers) == 0)
-    return NULL;
-
-  hdrs = rd_kafka_headers_new (g_variant_n_children (headers));
-
-  g_variant_iter_init (&iter, headers);
-  while (g_variant_iter_next (&iter, "(&s@may)", &name, &maybe))
-    {
-      g_autoptr(GVariant) bytes = g_variant_get_maybe (maybe);
-      gconstpointer data = NULL;
-      gsize size = 0;
-
-      if (bytes != NULL)
-        data = g_variant_get_fixed_array (bytes, &size, 1);
-
-      /* An empty value is not a null one. */
-      rd_kafka_header_add (hdrs, name, -1, bytes != NULL && data == NULL ? "" : data, size);
-      g_variant_unref (maybe);
-    }
-
-  return hdrs;
-}
-
 /**
  * pb_mock_cluster_produce:
  * @self: a [class@Paperboy.MockCluster]
@@ -525,7 +494,7 @@ pb_mock_cluster_produce (PbMockCluster  *self,
         value_data = "";
     }
 
-  hdrs = headers_from_variant (owned_headers);
+  hdrs = _pb_kafka_headers_from_variant (owned_headers);
   err = rd_kafka_producev (self->producer,
                            RD_KAFKA_V_TOPIC (topic),
                            RD_KAFKA_V_PARTITION (partition < 0 ? RD_KAFKA_PARTITION_UA : partition),

@@ -17,11 +17,23 @@ G_BEGIN_DECLS
 
 /* The offsets of a run: what became committable since the last store,
  * stored in librdkafka once per dispatch for the partitions whose offset
- * moved; librdkafka commits what was stored. */
+ * moved; librdkafka commits what was stored.
+ *
+ * The barrier: with a producer, a record handled while some record
+ * produced (a table's change, a handler's record) is not delivered yet
+ * waits, with the producer's sequence number of that moment, until every
+ * record up to it was delivered. */
 typedef struct
 {
-  GQueue dirty;   /* PbPartition, by dirty_link */
+  GQueue         dirty;      /* PbPartition, by dirty_link */
+  GQueue         waiting;    /* PbWaiting, by sequence number */
+  const guint64 *issued;     /* the producer's, or NULL */
+  const guint64 *delivered;
 } PbOffsets;
+
+void _pb_offsets_wait      (PbOffsets   *self,
+                            PbPartition *p,
+                            gint64       next_offset);
 
 /* The record at @offset was handled (or skipped by the handler's
  * decision): the partition may commit past it. */
@@ -30,6 +42,12 @@ _pb_offsets_mark_handled (PbOffsets   *self,
                           PbPartition *p,
                           gint64       offset)
 {
+  if (G_UNLIKELY (self->issued != NULL && *self->issued > *self->delivered))
+    {
+      _pb_offsets_wait (self, p, offset + 1);
+      return;
+    }
+
   p->committable = offset + 1;
 
   if (!p->in_dirty)
@@ -38,6 +56,12 @@ _pb_offsets_mark_handled (PbOffsets   *self,
       p->in_dirty = TRUE;
     }
 }
+
+/* Lets past the barrier what waited for deliveries that came; says
+ * whether something did. */
+gboolean _pb_offsets_release (PbOffsets *self);
+/* Forgets what waits, at the end of a run. */
+void     _pb_offsets_clear   (PbOffsets *self);
 
 /* Stores what moved. */
 void _pb_offsets_store     (PbOffsets                             *self,

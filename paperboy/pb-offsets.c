@@ -9,6 +9,72 @@
 
 #include "pb-offsets-private.h"
 
+typedef struct
+{
+  PbPartition *p;
+  guint        epoch;
+  gint64       next_offset;
+  guint64      seq;
+} PbWaiting;
+
+void
+_pb_offsets_wait (PbOffsets   *self,
+                  PbPartition *p,
+                  gint64       next_offset)
+{
+  PbWaiting *waiting = g_new (PbWaiting, 1);
+
+  waiting->p = p;
+  waiting->epoch = p->epoch;
+  waiting->next_offset = next_offset;
+  waiting->seq = *self->issued;
+  g_queue_push_tail (&self->waiting, waiting);
+  p->barrier++;
+}
+
+gboolean
+_pb_offsets_release (PbOffsets *self)
+{
+  PbWaiting *waiting;
+  gboolean released = FALSE;
+
+  while ((waiting = g_queue_peek_head (&self->waiting)) != NULL &&
+         waiting->seq <= *self->delivered)
+    {
+      PbPartition *p = waiting->p;
+
+      g_queue_pop_head (&self->waiting);
+      p->barrier--;
+
+      if (p->epoch == waiting->epoch)
+        {
+          p->committable = MAX (p->committable, waiting->next_offset);
+          if (!p->in_dirty)
+            {
+              g_queue_push_tail_link (&self->dirty, &p->dirty_link);
+              p->in_dirty = TRUE;
+            }
+          released = TRUE;
+        }
+
+      g_free (waiting);
+    }
+
+  return released;
+}
+
+void
+_pb_offsets_clear (PbOffsets *self)
+{
+  PbWaiting *waiting;
+
+  while ((waiting = g_queue_pop_head (&self->waiting)) != NULL)
+    {
+      waiting->p->barrier--;
+      g_free (waiting);
+    }
+}
+
 void
 _pb_offsets_store (PbOffsets  *self,
                    PbConsumer *consumer)

@@ -107,6 +107,7 @@ typedef struct
   GError           *prepare_error; /* what preparing it failed with */
   GCancellable     *cancellable;
   PbPauseReasons    pause_reasons;
+  guint             barrier;       /* handled records waiting for deliveries */
 
   GList             ready_link;    /* in the dispatch's ready queue */
   GList             dirty_link;    /* in PbOffsets' dirty queue */

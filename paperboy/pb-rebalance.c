@@ -290,7 +290,7 @@ _pb_rebalance_check (PbRun *run)
       PbPartition *p = _pb_partition_map_find (run->partitions, revoking->elems[i].topic,
                                                revoking->elems[i].partition);
 
-      if (p == NULL || !run->dispatch->klass->busy (run->dispatch, p))
+      if (p == NULL || (!run->dispatch->klass->busy (run->dispatch, p) && p->barrier == 0))
         continue;
 
       if (!revocation->timed_out)

@@ -1,1 +1,343 @@
-/* placeholder */
+/* pb-restore.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+
+#include "pb-error.h"
+#include "pb-kafka-private.h"
+#include "pb-table-private.h"
+
+/* A restore reads a table's changelog from where its store stopped (or
+ * from the beginning) to the ends captured when it starts, with a
+ * consumer of its own that belongs to no group and commits nothing. It
+ * writes the store in batches, each with the changelog offsets it reached,
+ * so that a restore cut short goes on from there next time. */
+
+#define BATCH_RECORDS 10000
+#define METADATA_TIMEOUT_MS 10000
+#define POLL_TIMEOUT_MS 200
+
+typedef struct
+{
+  PbTable          *table;
+  const char       *topic;
+  rd_kafka_t       *rk;
+  rd_kafka_queue_t *queue;
+  int               n_partitions;
+  gint64           *low;
+  gint64           *high;
+  gint64           *start;      /* the next offset to read, or -1 */
+  gboolean         *started;
+  guint64           records;
+  guint64           bad;
+} Restore;
+
+static gboolean
+count_partitions (Restore  *restore,
+                  GError  **error)
+{
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new (restore->rk, restore->topic, NULL);
+  const struct rd_kafka_metadata *metadata = NULL;
+  rd_kafka_resp_err_t err;
+
+  err = rd_kafka_metadata (restore->rk, 0, rkt, &metadata, METADATA_TIMEOUT_MS);
+  rd_kafka_topic_destroy (rkt);
+
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && metadata->topic_cnt == 1)
+    {
+      err = metadata->topics[0].err;
+      restore->n_partitions = metadata->topics[0].partition_cnt;
+    }
+
+  if (metadata != NULL)
+    rd_kafka_metadata_destroy (metadata);
+
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR || restore->n_partitions <= 0)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                   _("Cannot read the changelog topic “%s”: %s"), restore->topic,
+                   err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str (err)
+                                                     : _("it has no partitions"));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Where to start each partition: after what the store holds, unless that
+ * is not in the log any more (a re-created topic), in which case the store
+ * starts again from nothing. */
+static gboolean
+plan (Restore  *restore,
+      GError  **error)
+{
+  PbStore *store = _pb_table_peek_store (restore->table);
+  g_autoptr(GVariant) offsets = NULL;
+  GVariantIter iter;
+  gboolean wipe = FALSE;
+  gint64 offset;
+  int partition;
+
+  restore->low = g_new0 (gint64, restore->n_partitions);
+  restore->high = g_new0 (gint64, restore->n_partitions);
+  restore->start = g_new0 (gint64, restore->n_partitions);
+  restore->started = g_new0 (gboolean, restore->n_partitions);
+
+  for (int i = 0; i < restore->n_partitions; i++)
+    {
+      rd_kafka_resp_err_t err;
+
+      err = rd_kafka_query_watermark_offsets (restore->rk, restore->topic, i,
+                                              &restore->low[i], &restore->high[i],
+                                              METADATA_TIMEOUT_MS);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                       _("Cannot read the ends of the changelog %s[%d]: %s"),
+                       restore->topic, i, rd_kafka_err2str (err));
+          return FALSE;
+        }
+      restore->start[i] = -1;
+    }
+
+  offsets = pb_store_get_offsets (store, error);
+  if (offsets == NULL)
+    return FALSE;
+
+  g_variant_iter_init (&iter, offsets);
+  while (g_variant_iter_next (&iter, "{ix}", &partition, &offset))
+    {
+      if (partition < 0 || partition >= restore->n_partitions ||
+          offset < restore->low[partition] || offset > restore->high[partition])
+        {
+          g_message ("Table “%s”: the store holds %s[%d] up to offset %lld, which the "
+                     "changelog does not have: restoring the whole table",
+                     pb_table_get_name (restore->table), restore->topic, partition,
+                     (long long)offset);
+          wipe = TRUE;
+          break;
+        }
+      restore->start[partition] = offset;
+    }
+
+  if (wipe)
+    {
+      if (!pb_store_wipe (store, error))
+        return FALSE;
+      for (int i = 0; i < restore->n_partitions; i++)
+        restore->start[i] = -1;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+apply (Restore       *restore,
+       PbStoreBatch **batch,
+       GError       **error)
+{
+  g_autoptr(PbStoreBatch) owned = g_steal_pointer (batch);
+
+  if (owned == NULL)
+    return TRUE;
+
+  return pb_store_apply (_pb_table_peek_store (restore->table), owned, error);
+}
+
+static gboolean
+read_changelog (Restore       *restore,
+                GCancellable  *cancellable,
+                GError       **error)
+{
+  g_autoptr(PbStoreBatch) batch = NULL;
+  g_autofree rd_kafka_message_t **messages = g_new (rd_kafka_message_t *, BATCH_RECORDS);
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new (restore->rk, restore->topic, NULL);
+  gboolean strict = pb_table_get_strict (restore->table);
+  guint n_changes = 0;
+  int remaining = 0;
+  gboolean ok = TRUE;
+
+  restore->queue = rd_kafka_queue_new (restore->rk);
+
+  for (int i = 0; i < restore->n_partitions; i++)
+    {
+      gint64 from = restore->start[i] >= 0 ? restore->start[i] : restore->low[i];
+
+      if (from >= restore->high[i])
+        continue;
+
+      if (rd_kafka_consume_start_queue (rkt, i, restore->start[i] >= 0 ? restore->start[i]
+                                                                        : RD_KAFKA_OFFSET_BEGINNING,
+                                        restore->queue) == -1)
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                       _("Cannot read the changelog %s[%d]: %s"), restore->topic, i,
+                       rd_kafka_err2str (rd_kafka_last_error ()));
+          ok = FALSE;
+          goto out;
+        }
+      restore->started[i] = TRUE;
+      remaining++;
+    }
+
+  while (remaining > 0)
+    {
+      ssize_t n;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          ok = FALSE;
+          goto out;
+        }
+
+      n = rd_kafka_consume_batch_queue (restore->queue, POLL_TIMEOUT_MS, messages, BATCH_RECORDS);
+
+      for (ssize_t j = 0; j < n; j++)
+        {
+          rd_kafka_message_t *rkm = messages[j];
+          int p = rkm->partition;
+
+          if (!ok || p < 0 || p >= restore->n_partitions)
+            ;
+          else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            {
+              if (restore->started[p] && rkm->offset >= restore->high[p])
+                {
+                  restore->started[p] = FALSE;
+                  remaining--;
+                }
+            }
+          else if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            {
+              if (rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
+                  rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                {
+                  g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                               _("Cannot read the changelog %s[%d]: %s"), restore->topic, p,
+                               rd_kafka_message_errstr (rkm));
+                  ok = FALSE;
+                }
+              else
+                g_debug ("Restoring %s[%d]: %s", restore->topic, p, rd_kafka_message_errstr (rkm));
+            }
+          else
+            {
+              g_autoptr(GError) local_error = NULL;
+              g_autoptr(GVariant) value = NULL;
+              gboolean deleted;
+
+              restore->records++;
+              value = _pb_table_decode_record (rkm, &deleted, &local_error);
+
+              if (batch == NULL)
+                batch = pb_store_batch_new ();
+
+              if (value != NULL || deleted)
+                {
+                  g_autofree char *key = g_strndup (rkm->key, rkm->key_len);
+
+                  pb_store_batch_put (batch, key, value);
+                  n_changes++;
+                }
+              else if (strict)
+                {
+                  g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                              _("Table “%s”: "),
+                                              pb_table_get_name (restore->table));
+                  ok = FALSE;
+                }
+              else
+                {
+                  restore->bad++;
+                  g_warning ("Table “%s”: skipped a bad changelog record: %s",
+                             pb_table_get_name (restore->table), local_error->message);
+                }
+
+              if (ok)
+                pb_store_batch_set_offset (batch, p, rkm->offset + 1);
+
+              if (ok && restore->started[p] && rkm->offset + 1 >= restore->high[p])
+                {
+                  restore->started[p] = FALSE;
+                  remaining--;
+                }
+            }
+
+          rd_kafka_message_destroy (rkm);
+        }
+
+      if (!ok)
+        goto out;
+
+      if ((n_changes >= BATCH_RECORDS || remaining == 0) && !apply (restore, &batch, error))
+        {
+          ok = FALSE;
+          goto out;
+        }
+      if (batch == NULL)
+        n_changes = 0;
+    }
+
+  ok = apply (restore, &batch, error);
+
+out:
+  for (int i = 0; i < restore->n_partitions; i++)
+    {
+      gint64 from = restore->start[i] >= 0 ? restore->start[i] : restore->low[i];
+
+      if (from < restore->high[i])
+        rd_kafka_consume_stop (rkt, i);
+    }
+  rd_kafka_topic_destroy (rkt);
+
+  return ok;
+}
+
+gboolean
+_pb_table_restore (PbTable          *self,
+                   rd_kafka_conf_t  *conf,
+                   GCancellable     *cancellable,
+                   GError          **error)
+{
+  Restore restore = { self, pb_table_get_changelog_topic_name (self), NULL };
+  char errstr[512];
+  gint64 began = g_get_monotonic_time ();
+  gboolean ok;
+
+  rd_kafka_conf_set_log_cb (conf, _pb_kafka_log);
+  restore.rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (restore.rk == NULL)
+    {
+      rd_kafka_conf_destroy (conf);
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("Invalid Kafka configuration: %s"), errstr);
+      return FALSE;
+    }
+
+  ok = count_partitions (&restore, error) &&
+       plan (&restore, error) &&
+       read_changelog (&restore, cancellable, error);
+
+  if (ok)
+    {
+      _pb_table_count_restored (self, restore.records, restore.bad);
+      g_info ("Table “%s”: restored %" G_GUINT64_FORMAT " changelog records in %.3f s",
+              pb_table_get_name (self), restore.records,
+              (g_get_monotonic_time () - began) / (double)G_USEC_PER_SEC);
+    }
+
+  g_clear_pointer (&restore.queue, rd_kafka_queue_destroy);
+  rd_kafka_destroy (restore.rk);
+  g_free (restore.low);
+  g_free (restore.high);
+  g_free (restore.start);
+  g_free (restore.started);
+
+  return ok;
+}

@@ -20,6 +20,7 @@
 #include "pb-mock-cluster.h"
 #include "pb-offsets-private.h"
 #include "pb-partition-private.h"
+#include "pb-producer-private.h"
 #include "pb-util-private.h"
 
 G_BEGIN_DECLS
@@ -47,6 +48,8 @@ typedef struct
   guint            single_lag_threshold;
   guint            mode_switch_dwell_ms;
   guint            n_steps;
+  GPtrArray       *tables;            /* PbTable, owned */
+  char            *state_dir;         /* owned */
 } PbRunSettings;
 
 /* The run's way through its steps. */
@@ -96,6 +99,8 @@ struct _PbRun
   PbRunSettings     settings;
 
   PbConsumer       *consumer;
+  PbProducer       *producer;        /* nullable: made when first needed */
+  GCancellable     *restore_cancellable;
   PbMessagePool    *pool;
   PbPartitionMap   *partitions;
   PbOffsets         offsets;
@@ -118,6 +123,8 @@ struct _PbRun
   guint             depth;           /* handler code on the stack */
   gint64            poll_deadline;   /* of the consumer's dispatch, or 0 */
 
+  guint             restoring : 1;
+  guint             producer_failed : 1;
   guint             stop_requested : 1;
   guint             stopping : 1;    /* the stop began */
   guint             stop_timed_out : 1;
@@ -139,6 +146,14 @@ void      _pb_run_start            (PbRun         *self);
 void      _pb_run_stop             (PbRun         *self);
 void      _pb_run_set_max_in_flight (PbRun        *self,
                                     guint          max_in_flight);
+/* A handler's record, through the run's producer. */
+gboolean  _pb_run_produce          (PbRun         *self,
+                                    const char    *topic,
+                                    int            partition,
+                                    GBytes        *key,
+                                    GBytes        *value,
+                                    GVariant      *headers,
+                                    GError       **error);
 
 /* For the run's parts, on its context. */
 void      _pb_run_kick             (PbRun         *self);

@@ -19,6 +19,7 @@
 #include "pb-mode-private.h"
 #include "pb-rebalance-private.h"
 #include "pb-steps-private.h"
+#include "pb-table-private.h"
 
 /* A dispatch (the consumer's or the kick's) hands control back to the
  * main loop after this long. */
@@ -306,6 +307,14 @@ abandon_cb (PbPartition *p,
 /* No record is started any more: those polled and not started are dropped
  * (they were not stored, so the group reads them again), and fetching
  * stops; handling in flight may finish within stop-timeout-ms. */
+/* Whether the producer has nothing undelivered that is worth waiting for. */
+static gboolean
+producer_settled (PbRun *self)
+{
+  return self->producer == NULL || self->producer_failed ||
+         _pb_producer_get_idle (self->producer);
+}
+
 static void
 begin_stop (PbRun *self)
 {
@@ -322,7 +331,11 @@ begin_stop (PbRun *self)
       _pb_partition_map_pause_all (self->partitions, PB_PAUSE_STOP);
     }
 
-  if (self->dispatch != NULL && self->dispatch->klass->busy (self->dispatch, NULL))
+  if (self->restore_cancellable != NULL)
+    g_cancellable_cancel (self->restore_cancellable);
+
+  if ((self->dispatch != NULL && self->dispatch->klass->busy (self->dispatch, NULL)) ||
+      !producer_settled (self))
     {
       g_info ("Stopping: waiting up to %u ms for the handling in flight to finish",
               self->settings.stop_timeout_ms);
@@ -335,10 +348,15 @@ begin_stop (PbRun *self)
 static void
 check_stop (PbRun *self)
 {
-  if (!self->stopping || self->closing)
+  if (!self->stopping || self->closing || self->restoring)
     return;
 
   if (self->dispatch != NULL && self->dispatch->klass->busy (self->dispatch, NULL))
+    return;
+
+  /* The offsets to commit last wait for the deliveries of what their
+   * handling produced, unless one failed. */
+  if (!producer_settled (self) && !self->stop_timed_out)
     return;
 
   _pb_clear_source (&self->stop_timeout);
@@ -412,6 +430,15 @@ finish (PbRun *self)
   if (self->partitions != NULL)
     _pb_partition_map_foreach (self->partitions, abandon_cb, self);
   flush_cancellations (self);
+
+  if (self->producer != NULL)
+    {
+      for (guint i = 0; i < self->settings.tables->len; i++)
+        _pb_table_detach (g_ptr_array_index (self->settings.tables, i));
+      _pb_offsets_clear (&self->offsets);
+      self->offsets.issued = self->offsets.delivered = NULL;
+      g_clear_pointer (&self->producer, _pb_producer_free);
+    }
 
   g_clear_pointer (&self->dispatch, _pb_dispatch_free);
   g_clear_pointer (&self->partitions, _pb_partition_map_free);
@@ -646,11 +673,251 @@ attach_signal (PbRun *self,
   return source;
 }
 
+/* The producer */
+
+static void
+producer_delivered (gpointer user_data)
+{
+  PbRun *self = user_data;
+
+  for (guint i = 0; i < self->settings.tables->len; i++)
+    {
+      GError *error = NULL;
+
+      if (!_pb_table_flush (g_ptr_array_index (self->settings.tables, i), &error))
+        _pb_run_fail (self, error);
+    }
+
+  if (_pb_offsets_release (&self->offsets) || self->stopping ||
+      self->revocation.revoking != NULL)
+    _pb_run_kick (self);
+}
+
+static void
+producer_failed (gpointer    user_data,
+                 const char *topic,
+                 GError     *error)
+{
+  PbRun *self = user_data;
+
+  for (guint i = 0; topic != NULL && i < self->settings.tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->settings.tables, i);
+
+      if (g_strcmp0 (pb_table_get_changelog_topic_name (table), topic) == 0)
+        {
+          error->code = PB_ERROR_CHANGELOG;
+          g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
+          break;
+        }
+    }
+
+  g_warning ("%s", error->message);
+  self->producer_failed = TRUE;
+  _pb_run_fail (self, error);
+}
+
+static const PbProducerCallbacks producer_callbacks = {
+  .delivered = producer_delivered,
+  .failed = producer_failed,
+};
+
+static gboolean
+ensure_producer (PbRun   *self,
+                 GError **error)
+{
+  rd_kafka_conf_t *conf;
+
+  if (self->producer != NULL)
+    return TRUE;
+
+  conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_PRODUCER,
+                                 &self->settings.kafka, error);
+  if (conf == NULL)
+    return FALSE;
+
+  self->producer = _pb_producer_new (conf, self->context, self->settings.priority,
+                                     &producer_callbacks, self, error);
+  if (self->producer == NULL)
+    return FALSE;
+
+  self->offsets.issued = _pb_producer_get_issued (self->producer);
+  self->offsets.delivered = _pb_producer_get_delivered (self->producer);
+
+  return TRUE;
+}
+
+gboolean
+_pb_run_produce (PbRun       *self,
+                 const char  *topic,
+                 int          partition,
+                 GBytes      *key,
+                 GBytes      *value,
+                 GVariant    *headers,
+                 GError     **error)
+{
+  gconstpointer key_data = NULL, value_data = NULL;
+  gsize key_len = 0, value_len = 0;
+
+  if (self->closing || self->finished || self->producer_failed)
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
+                           _("The engine is stopping: it produces no more records"));
+      return FALSE;
+    }
+
+  if (!ensure_producer (self, error))
+    return FALSE;
+
+  if (key != NULL)
+    key_data = g_bytes_get_data (key, &key_len);
+  if (value != NULL)
+    {
+      value_data = g_bytes_get_data (value, &value_len);
+      /* An empty value is not a tombstone. */
+      if (value_data == NULL)
+        value_data = "";
+    }
+
+  return _pb_producer_produce (self->producer, topic,
+                               partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
+                               key_data, key_len, value_data, value_len,
+                               _pb_kafka_headers_from_variant (headers),
+                               NULL, NULL, error) != 0;
+}
+
+/* Restoring tables, in a worker thread, before the run subscribes */
+
+static void
+restore_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  PbRun *self = task_data;
+
+  for (guint i = 0; i < self->settings.tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->settings.tables, i);
+      GError *error = NULL;
+      rd_kafka_conf_t *conf;
+
+      if (!_pb_table_open (table, self->settings.state_dir, &error))
+        {
+          g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
+          g_task_return_error (task, error);
+          return;
+        }
+
+      conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_ADMIN,
+                                     &self->settings.kafka, &error);
+      if (conf == NULL ||
+          !_pb_table_create_changelog (table, conf, self->settings.mock_cluster, &error))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+
+      conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_RESTORE,
+                                     &self->settings.kafka, &error);
+      if (conf == NULL || !_pb_table_restore (table, conf, cancellable, &error))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean subscribe (PbRun   *self,
+                           GError **error);
+
+static void
+restored_cb (GObject      *source_object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(PbRun) self = user_data;
+  GError *error = NULL;
+
+  self->restoring = FALSE;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->stopping)
+        g_clear_error (&error);
+      else
+        _pb_run_fail (self, error);
+      _pb_run_kick (self);
+      return;
+    }
+
+  if (self->stopping)
+    {
+      _pb_run_kick (self);
+      return;
+    }
+
+  for (guint i = 0; i < self->settings.tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->settings.tables, i);
+
+      _pb_table_attach (table, self->producer);
+      _pb_run_enter_handler (self);
+      _pb_table_restored (table);
+      _pb_run_leave_handler (self);
+    }
+
+  if (self->stopping)
+    {
+      _pb_run_kick (self);
+      return;
+    }
+
+  _pb_run_set_state (self, PB_ENGINE_STATE_JOINING);
+  if (!subscribe (self, &error))
+    _pb_run_fail (self, error);
+  _pb_run_kick (self);
+}
+
+static void
+restore (PbRun *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  self->restoring = TRUE;
+  self->restore_cancellable = g_cancellable_new ();
+
+  task = g_task_new (NULL, self->restore_cancellable, restored_cb, _pb_run_ref (self));
+  g_task_set_source_tag (task, restore);
+  g_task_set_task_data (task, _pb_run_ref (self), (GDestroyNotify) _pb_run_unref);
+  g_task_run_in_thread (task, restore_thread);
+}
+
+static gboolean
+subscribe (PbRun   *self,
+           GError **error)
+{
+  g_autofree const char **names = NULL;
+
+  names = g_new0 (const char *, self->settings.topics->len + 1);
+  for (guint i = 0; i < self->settings.topics->len; i++)
+    names[i] = ((PbTopic *)g_ptr_array_index (self->settings.topics, i))->name;
+
+  if (!_pb_consumer_subscribe (self->consumer, names, error))
+    return FALSE;
+
+  g_debug ("Subscribed to %u topics in group “%s”",
+           self->settings.topics->len, self->settings.kafka.group_id);
+
+  return TRUE;
+}
+
 static gboolean
 start (PbRun   *self,
        GError **error)
 {
-  g_autofree const char **names = NULL;
   rd_kafka_conf_t *conf;
 
   if (self->settings.mock_error != NULL)
@@ -685,26 +952,24 @@ start (PbRun   *self,
 
   self->pool = _pb_message_pool_new (_pb_consumer_get_handle (self->consumer));
   self->partitions = _pb_partition_map_new (self->settings.topics, self->consumer);
-  names = g_new0 (const char *, self->settings.topics->len + 1);
   for (guint i = 0; i < self->settings.topics->len; i++)
-    {
-      PbTopic *topic = g_ptr_array_index (self->settings.topics, i);
-
-      topic->index = i;
-      names[i] = topic->name;
-    }
+    ((PbTopic *)g_ptr_array_index (self->settings.topics, i))->index = i;
 
   _pb_steps_start (self);
   _pb_mode_start (self);
   _pb_engine_set_mode (self->engine, self->mode.current);
 
-  if (!_pb_consumer_subscribe (self->consumer, names, error))
-    return FALSE;
+  /* Tables first: the group assigns nothing before they are whole. */
+  if (self->settings.tables->len > 0)
+    {
+      if (!ensure_producer (self, error))
+        return FALSE;
 
-  g_debug ("Subscribed to %u topics in group “%s”",
-           self->settings.topics->len, self->settings.kafka.group_id);
+      restore (self);
+      return TRUE;
+    }
 
-  return TRUE;
+  return subscribe (self, error);
 }
 
 /* In the caller of run_async(), not in a callback: said at once. */
@@ -734,7 +999,7 @@ _pb_run_start (PbRun *self)
       return;
     }
 
-  set_state_now (self, PB_ENGINE_STATE_JOINING);
+  set_state_now (self, self->restoring ? PB_ENGINE_STATE_RESTORING : PB_ENGINE_STATE_JOINING);
 
   if (self->settings.cancellable != NULL)
     {
@@ -798,6 +1063,9 @@ _pb_run_unref (PbRun *self)
   g_queue_clear_full (&self->emissions, (GDestroyNotify) emission_free);
   g_clear_pointer (&self->to_cancel, g_ptr_array_unref);
   g_clear_pointer (&self->settings.topics, g_ptr_array_unref);
+  g_clear_pointer (&self->settings.tables, g_ptr_array_unref);
+  g_clear_pointer (&self->settings.state_dir, g_free);
+  g_clear_object (&self->restore_cancellable);
   g_clear_pointer (&self->settings.config, _pb_kafka_config_free);
   g_free ((char *)self->settings.kafka.bootstrap_servers);
   g_free ((char *)self->settings.kafka.group_id);

@@ -1,1 +1,617 @@
-/* placeholder */
+/* pb-store.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-store.h"
+
+#include <glib/gi18n-lib.h>
+
+#include "pb-error.h"
+
+/* Batches */
+
+/**
+ * PbStoreBatch:
+ *
+ * The changes that one call to [method@Paperboy.Store.apply] writes at
+ * once: values put or deleted, in order, and the changelog offsets they
+ * bring the store to.
+ *
+ * A batch is cheap: it holds a copy of each key and a reference to each
+ * value, nothing more. A batch may be given to another thread, but it must
+ * not be changed by two threads at once.
+ */
+
+typedef struct
+{
+  const char *key;      /* in key_chunk */
+  GVariant   *value;    /* owned; NULL deletes */
+} PbStoreChange;
+
+typedef struct
+{
+  int    partition;
+  gint64 next_offset;
+} PbStoreOffset;
+
+struct _PbStoreBatch
+{
+  gatomicrefcount ref_count;
+  GArray         *changes;   /* of PbStoreChange */
+  GArray         *offsets;   /* of PbStoreOffset */
+  GStringChunk   *keys;      /* NULL until the first change */
+};
+
+G_DEFINE_BOXED_TYPE (PbStoreBatch, pb_store_batch,
+                     pb_store_batch_ref, pb_store_batch_unref)
+
+static void
+pb_store_change_clear (gpointer data)
+{
+  PbStoreChange *change = data;
+
+  g_clear_pointer (&change->value, g_variant_unref);
+}
+
+/**
+ * pb_store_batch_new:
+ *
+ * Creates an empty batch.
+ *
+ * Returns: (transfer full): a new [struct@Paperboy.StoreBatch]
+ */
+PbStoreBatch *
+pb_store_batch_new (void)
+{
+  PbStoreBatch *self = g_new0 (PbStoreBatch, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->changes = g_array_new (FALSE, FALSE, sizeof (PbStoreChange));
+  g_array_set_clear_func (self->changes, pb_store_change_clear);
+  self->offsets = g_array_new (FALSE, FALSE, sizeof (PbStoreOffset));
+
+  return self;
+}
+
+/**
+ * pb_store_batch_ref:
+ * @self: a [struct@Paperboy.StoreBatch]
+ *
+ * Takes a reference on @self.
+ *
+ * Returns: (transfer full): @self
+ */
+PbStoreBatch *
+pb_store_batch_ref (PbStoreBatch *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  g_atomic_ref_count_inc (&self->ref_count);
+
+  return self;
+}
+
+/**
+ * pb_store_batch_unref:
+ * @self: (transfer full): a [struct@Paperboy.StoreBatch]
+ *
+ * Drops a reference on @self, and frees it when it was the last one.
+ */
+void
+pb_store_batch_unref (PbStoreBatch *self)
+{
+  g_return_if_fail (self != NULL);
+
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+
+  g_array_unref (self->changes);
+  g_array_unref (self->offsets);
+  g_clear_pointer (&self->keys, g_string_chunk_free);
+  g_free (self);
+}
+
+/**
+ * pb_store_batch_put:
+ * @self: a [struct@Paperboy.StoreBatch]
+ * @key: the key
+ * @value: (nullable): the new value of @key, or %NULL to delete it
+ *
+ * Adds a change to @self: @key takes @value, or, if @value is %NULL, is
+ * deleted. Changes apply in the order they were added, so when a key
+ * appears twice the later change wins. A floating @value is sunk.
+ */
+void
+pb_store_batch_put (PbStoreBatch *self,
+                    const char   *key,
+                    GVariant     *value)
+{
+  PbStoreChange change;
+
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (key != NULL);
+
+  if (self->keys == NULL)
+    self->keys = g_string_chunk_new (4096);
+
+  change.key = g_string_chunk_insert (self->keys, key);
+  change.value = value != NULL ? g_variant_ref_sink (value) : NULL;
+  g_array_append_val (self->changes, change);
+}
+
+/**
+ * pb_store_batch_set_offset:
+ * @self: a [struct@Paperboy.StoreBatch]
+ * @partition: a partition of the table's changelog topic
+ * @next_offset: the offset of the next changelog record to read in
+ *   @partition, once @self is applied
+ *
+ * Records where the store stands in the changelog once @self is applied.
+ * Setting a partition again replaces its offset.
+ */
+void
+pb_store_batch_set_offset (PbStoreBatch *self,
+                           int           partition,
+                           gint64        next_offset)
+{
+  PbStoreOffset offset;
+
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (partition >= 0);
+  g_return_if_fail (next_offset >= 0);
+
+  for (guint i = 0; i < self->offsets->len; i++)
+    {
+      PbStoreOffset *o = &g_array_index (self->offsets, PbStoreOffset, i);
+
+      if (o->partition == partition)
+        {
+          o->next_offset = next_offset;
+          return;
+        }
+    }
+
+  offset.partition = partition;
+  offset.next_offset = next_offset;
+  g_array_append_val (self->offsets, offset);
+}
+
+/**
+ * pb_store_batch_get_n_changes:
+ * @self: a [struct@Paperboy.StoreBatch]
+ *
+ * Gets the number of changes in @self, a key given twice counting twice.
+ *
+ * Returns: the number of changes
+ */
+guint
+pb_store_batch_get_n_changes (PbStoreBatch *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+
+  return self->changes->len;
+}
+
+/**
+ * pb_store_batch_get_change:
+ * @self: a [struct@Paperboy.StoreBatch]
+ * @index: the position of the change, below
+ *   [method@Paperboy.StoreBatch.get_n_changes]
+ * @value: (out) (transfer none) (nullable) (optional): return location for
+ *   the value, %NULL for a deletion
+ *
+ * Gets a change of @self, in the order they were added.
+ *
+ * Returns: (transfer none): the key of the change
+ */
+const char *
+pb_store_batch_get_change (PbStoreBatch  *self,
+                           guint          index,
+                           GVariant     **value)
+{
+  const PbStoreChange *change;
+
+  g_return_val_if_fail (self != NULL, NULL);
+  g_return_val_if_fail (index < self->changes->len, NULL);
+
+  change = &g_array_index (self->changes, PbStoreChange, index);
+  if (value != NULL)
+    *value = change->value;
+
+  return change->key;
+}
+
+/**
+ * pb_store_batch_get_n_offsets:
+ * @self: a [struct@Paperboy.StoreBatch]
+ *
+ * Gets the number of partitions whose offset @self sets.
+ *
+ * Returns: the number of offsets
+ */
+guint
+pb_store_batch_get_n_offsets (PbStoreBatch *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+
+  return self->offsets->len;
+}
+
+/**
+ * pb_store_batch_get_offset:
+ * @self: a [struct@Paperboy.StoreBatch]
+ * @index: the position of the offset, below
+ *   [method@Paperboy.StoreBatch.get_n_offsets]
+ * @next_offset: (out) (optional): return location for the next offset to
+ *   read in the partition
+ *
+ * Gets an offset that @self sets.
+ *
+ * Returns: the changelog partition, or -1 if @index is out of range
+ */
+int
+pb_store_batch_get_offset (PbStoreBatch *self,
+                           guint         index,
+                           gint64       *next_offset)
+{
+  const PbStoreOffset *offset;
+
+  g_return_val_if_fail (self != NULL, -1);
+  g_return_val_if_fail (index < self->offsets->len, -1);
+
+  offset = &g_array_index (self->offsets, PbStoreOffset, index);
+  if (next_offset != NULL)
+    *next_offset = offset->next_offset;
+
+  return offset->partition;
+}
+
+/* The interface */
+
+/**
+ * PbStore:
+ *
+ * Where a table keeps its values, and how far in its changelog they go.
+ *
+ * A store maps string keys to [struct@GLib.Variant] values, and holds the
+ * changelog offsets they reflect: for each partition of the table's
+ * changelog topic, the offset of the next record to read. Paperboy has
+ * [class@Paperboy.MemoryStore] and [class@Paperboy.RocksdbStore]; a store
+ * of another kind is written in C, as a `GObject` that implements this
+ * interface.
+ *
+ * The contract:
+ *
+ * - [vfunc@Paperboy.Store.open] gets the store ready, and
+ *   [vfunc@Paperboy.Store.close] releases what it holds; a closed store
+ *   may be opened again. The defaults do nothing.
+ * - [vfunc@Paperboy.Store.apply] is atomic: it writes all the changes and
+ *   all the offsets of a [struct@Paperboy.StoreBatch], or, when it fails,
+ *   none of them. Changes apply in their order.
+ * - [vfunc@Paperboy.Store.lookup] returns a new reference to the value of
+ *   a key, or %NULL without an error when the key is absent.
+ * - [vfunc@Paperboy.Store.foreach] visits every entry, in an unspecified
+ *   order ([class@Paperboy.RocksdbStore] goes in the byte order of keys).
+ * - [vfunc@Paperboy.Store.get_offsets] returns the offsets as an `a{ix}`
+ *   dictionary, changelog partition to next offset to read.
+ * - [vfunc@Paperboy.Store.wipe] removes all the values and all the
+ *   offsets.
+ *
+ * A store is used by one thread at a time, but not always the same one:
+ * the engine calls it on its main context, and a table's restore calls
+ * open(), apply(), get_offsets() and wipe() from a worker thread before
+ * any handler runs. So a store must not rely on a main context.
+ */
+
+G_DEFINE_INTERFACE (PbStore, pb_store, G_TYPE_OBJECT)
+
+static gboolean
+pb_store_real_open (PbStore  *self,
+                    GError  **error)
+{
+  return TRUE;
+}
+
+static void
+pb_store_real_close (PbStore *self)
+{
+}
+
+static void
+pb_store_default_init (PbStoreInterface *iface)
+{
+  iface->open = pb_store_real_open;
+  iface->close = pb_store_real_close;
+}
+
+static gboolean
+not_implemented (PbStore     *self,
+                 const char  *vfunc,
+                 GError     **error)
+{
+  g_set_error (error, PB_ERROR, PB_ERROR_STORE,
+               _("%s.%s() is not implemented"),
+               G_OBJECT_TYPE_NAME (self), vfunc);
+  return FALSE;
+}
+
+static void
+no_error_reported (PbStore     *self,
+                   const char  *vfunc,
+                   GError     **error)
+{
+  g_set_error (error, PB_ERROR, PB_ERROR_STORE,
+               _("%s.%s() failed without reporting an error"),
+               G_OBJECT_TYPE_NAME (self), vfunc);
+}
+
+/**
+ * pb_store_open: (virtual open)
+ * @self: a [iface@Paperboy.Store]
+ * @error: return location for a #GError
+ *
+ * Gets @self ready for use. The default does nothing.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+pb_store_open (PbStore  *self,
+               GError  **error)
+{
+  PbStoreInterface *iface;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (PB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  iface = PB_STORE_GET_IFACE (self);
+  if (iface->open == NULL)
+    return TRUE;
+
+  if (iface->open (self, &local_error))
+    {
+      g_clear_error (&local_error);
+      return TRUE;
+    }
+
+  if (local_error == NULL)
+    no_error_reported (self, "open", &local_error);
+  g_propagate_error (error, local_error);
+
+  return FALSE;
+}
+
+/**
+ * pb_store_close: (virtual close)
+ * @self: a [iface@Paperboy.Store]
+ *
+ * Releases what @self holds open (files, locks). It may be opened again
+ * with [method@Paperboy.Store.open]. The default does nothing.
+ */
+void
+pb_store_close (PbStore *self)
+{
+  PbStoreInterface *iface;
+
+  g_return_if_fail (PB_IS_STORE (self));
+
+  iface = PB_STORE_GET_IFACE (self);
+  if (iface->close != NULL)
+    iface->close (self);
+}
+
+/**
+ * pb_store_lookup: (virtual lookup)
+ * @self: a [iface@Paperboy.Store]
+ * @key: the key to look up
+ * @error: return location for a #GError
+ *
+ * Looks @key up.
+ *
+ * Returns: (transfer full) (nullable): the value of @key, or %NULL if it
+ *   is absent (@error not set) or on failure (@error set)
+ */
+GVariant *
+pb_store_lookup (PbStore     *self,
+                 const char  *key,
+                 GError     **error)
+{
+  PbStoreInterface *iface;
+  GVariant *ret;
+
+  g_return_val_if_fail (PB_IS_STORE (self), NULL);
+  g_return_val_if_fail (key != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  iface = PB_STORE_GET_IFACE (self);
+  if (iface->lookup == NULL)
+    {
+      not_implemented (self, "lookup", error);
+      return NULL;
+    }
+
+  ret = iface->lookup (self, key, error);
+
+  return ret != NULL ? g_variant_take_ref (ret) : NULL;
+}
+
+/**
+ * pb_store_apply: (virtual apply)
+ * @self: a [iface@Paperboy.Store]
+ * @batch: the changes and offsets to write
+ * @error: return location for a #GError
+ *
+ * Writes all the changes and all the offsets of @batch, atomically: on
+ * failure, none of them is written.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+pb_store_apply (PbStore       *self,
+                PbStoreBatch  *batch,
+                GError       **error)
+{
+  PbStoreInterface *iface;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (PB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (batch != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  iface = PB_STORE_GET_IFACE (self);
+  if (iface->apply == NULL)
+    return not_implemented (self, "apply", error);
+
+  if (iface->apply (self, batch, &local_error))
+    {
+      g_clear_error (&local_error);
+      return TRUE;
+    }
+
+  if (local_error == NULL)
+    no_error_reported (self, "apply", &local_error);
+  g_propagate_error (error, local_error);
+
+  return FALSE;
+}
+
+/**
+ * pb_store_foreach: (virtual foreach)
+ * @self: a [iface@Paperboy.Store]
+ * @func: (scope call): the function to call for each entry
+ * @user_data: the data to give to @func
+ * @error: return location for a #GError
+ *
+ * Calls @func for each entry of @self, in an unspecified order, until it
+ * returns %FALSE. @func must not change @self.
+ *
+ * Returns: %TRUE if the entries could be read (even if @func stopped
+ *   early), %FALSE with @error set
+ */
+gboolean
+pb_store_foreach (PbStore             *self,
+                  PbStoreForeachFunc   func,
+                  gpointer             user_data,
+                  GError             **error)
+{
+  PbStoreInterface *iface;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (PB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (func != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  iface = PB_STORE_GET_IFACE (self);
+  if (iface->foreach == NULL)
+    return not_implemented (self, "foreach", error);
+
+  if (iface->foreach (self, func, user_data, &local_error))
+    {
+      g_clear_error (&local_error);
+      return TRUE;
+    }
+
+  if (local_error == NULL)
+    no_error_reported (self, "foreach", &local_error);
+  g_propagate_error (error, local_error);
+
+  return FALSE;
+}
+
+/**
+ * pb_store_get_offsets: (virtual get_offsets)
+ * @self: a [iface@Paperboy.Store]
+ * @error: return location for a #GError
+ *
+ * Gets the changelog offsets that @self holds: for each partition of the
+ * changelog topic, the offset of the next record to read. An empty store
+ * has none.
+ *
+ * Returns: (transfer full): an `a{ix}` dictionary, partition to next
+ *   offset, or %NULL with @error set
+ */
+GVariant *
+pb_store_get_offsets (PbStore  *self,
+                      GError  **error)
+{
+  PbStoreInterface *iface;
+  GError *local_error = NULL;
+  GVariant *ret;
+
+  g_return_val_if_fail (PB_IS_STORE (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  iface = PB_STORE_GET_IFACE (self);
+  if (iface->get_offsets == NULL)
+    {
+      not_implemented (self, "get_offsets", error);
+      return NULL;
+    }
+
+  ret = iface->get_offsets (self, &local_error);
+
+  if (ret == NULL)
+    {
+      if (local_error == NULL)
+        no_error_reported (self, "get_offsets", &local_error);
+      g_propagate_error (error, local_error);
+      return NULL;
+    }
+
+  g_clear_error (&local_error);
+  ret = g_variant_take_ref (ret);
+
+  if (!g_variant_is_of_type (ret, G_VARIANT_TYPE ("a{ix}")))
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_STORE,
+                   _("%s.get_offsets() returned a value of type “%s” instead of “a{ix}”"),
+                   G_OBJECT_TYPE_NAME (self), g_variant_get_type_string (ret));
+      g_variant_unref (ret);
+      return NULL;
+    }
+
+  return ret;
+}
+
+/**
+ * pb_store_wipe: (virtual wipe)
+ * @self: a [iface@Paperboy.Store]
+ * @error: return location for a #GError
+ *
+ * Removes all the values and all the offsets of @self: afterwards it is
+ * empty, and [method@Paperboy.Store.get_offsets] returns an empty
+ * dictionary.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean
+pb_store_wipe (PbStore  *self,
+               GError  **error)
+{
+  PbStoreInterface *iface;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (PB_IS_STORE (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  iface = PB_STORE_GET_IFACE (self);
+  if (iface->wipe == NULL)
+    return not_implemented (self, "wipe", error);
+
+  if (iface->wipe (self, &local_error))
+    {
+      g_clear_error (&local_error);
+      return TRUE;
+    }
+
+  if (local_error == NULL)
+    no_error_reported (self, "wipe", &local_error);
+  g_propagate_error (error, local_error);
+
+  return FALSE;
+}

@@ -20,5 +20,6 @@ typedef struct _PbEngine      PbEngine;
 typedef struct _PbHandler     PbHandler;
 typedef struct _PbMessage     PbMessage;
 typedef struct _PbMockCluster PbMockCluster;
+typedef struct _PbTable       PbTable;
 
 G_END_DECLS

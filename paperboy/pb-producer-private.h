@@ -1,0 +1,80 @@
+/* pb-producer-private.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-producer-private.h is a private header of Paperboy."
+#endif
+
+#include <gio/gio.h>
+#include <librdkafka/rdkafka.h>
+
+G_BEGIN_DECLS
+
+/* The engine's producer: table changelogs and handlers' records.
+ *
+ * Every record produced gets the next number of one sequence. Delivery
+ * reports, served on the engine's context, advance `delivered`: every
+ * record numbered up to it was delivered. The engine commits a source
+ * offset only once `delivered` reached the sequence number current when
+ * its handling finished (the barrier). A failed delivery never advances
+ * it. */
+typedef struct _PbProducer PbProducer;
+
+/* Called for each delivery report, before `delivered` moves; @err is the
+ * delivery's error, @partition and @offset where the record went. */
+typedef void (*PbDeliveryFunc) (gpointer             data,
+                                rd_kafka_resp_err_t  err,
+                                int                  partition,
+                                gint64               offset);
+
+typedef struct
+{
+  /* After the delivery reports of one dispatch were served. */
+  void (*delivered) (gpointer  user_data);
+  /* A delivery to @topic failed, or the producer did (@topic NULL):
+   * @error is owned. */
+  void (*failed)    (gpointer    user_data,
+                     const char *topic,
+                     GError     *error);
+} PbProducerCallbacks;
+
+PbProducer *_pb_producer_new            (rd_kafka_conf_t           *conf,
+                                         GMainContext              *context,
+                                         int                        priority,
+                                         const PbProducerCallbacks *callbacks,
+                                         gpointer                   user_data,
+                                         GError                   **error);
+/* Purges what was not delivered and destroys the client in a worker
+ * thread. */
+void        _pb_producer_free           (PbProducer                *self);
+
+/* Produces one record; @headers (owned, nullable) is taken in every case.
+ * @func, when not NULL, hears of its delivery. Returns the record's
+ * sequence number, or 0 with @error set. Blocks while librdkafka's queue
+ * is full, serving delivery reports meanwhile. */
+guint64     _pb_producer_produce        (PbProducer                *self,
+                                         const char                *topic,
+                                         int                        partition,
+                                         const void                *key,
+                                         gsize                      key_len,
+                                         const void                *value,
+                                         gsize                      value_len,
+                                         rd_kafka_headers_t        *headers,
+                                         PbDeliveryFunc             func,
+                                         gpointer                   data,
+                                         GError                   **error);
+
+/* The sequence numbers: the last given, and the highest with every record
+ * up to it delivered. */
+const guint64 *_pb_producer_get_issued    (PbProducer                *self);
+const guint64 *_pb_producer_get_delivered (PbProducer                *self);
+gboolean       _pb_producer_get_idle      (PbProducer                *self);
+rd_kafka_t    *_pb_producer_get_client    (PbProducer                *self);
+
+G_END_DECLS

@@ -1,0 +1,1 @@
+imports.system.exit(77);
