@@ -953,6 +953,13 @@ write_change (PbTable     *self,
       return FALSE;
     }
 
+  if (value != NULL)
+    {
+      normal = normalize (value, &json, &json_len, error);
+      if (normal == NULL)
+        return FALSE;
+    }
+
   if (self->producer == NULL)
     {
       g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
@@ -960,26 +967,23 @@ write_change (PbTable     *self,
       return FALSE;
     }
 
-  if (value != NULL)
-    {
-      normal = normalize (value, &json, &json_len, error);
-      if (normal == NULL)
-        return FALSE;
-
-      headers = rd_kafka_headers_new (2);
-      rd_kafka_header_add (headers, PB_TABLE_TYPE_HEADER, -1,
-                           g_variant_get_type_string (normal), -1);
-      rd_kafka_header_add (headers, PB_TABLE_ENCODING_HEADER, -1, PB_TABLE_ENCODING, -1);
-    }
-
   /* Only computed for someone who listens: for RocksDB it is a read. */
   detail = g_quark_try_string (key);
-  notify = g_signal_has_handler_pending (self, signals[CHANGED], detail, FALSE);
+  notify = g_signal_has_handler_pending (self, signals[CHANGED], 0, FALSE) ||
+           (detail != 0 && g_signal_has_handler_pending (self, signals[CHANGED], detail, FALSE));
   if (notify)
     {
       old = pb_table_get (self, key);
       if (normal == NULL && old == NULL)
         notify = FALSE;
+    }
+
+  if (normal != NULL)
+    {
+      headers = rd_kafka_headers_new (2);
+      rd_kafka_header_add (headers, PB_TABLE_TYPE_HEADER, -1,
+                           g_variant_get_type_string (normal), -1);
+      rd_kafka_header_add (headers, PB_TABLE_ENCODING_HEADER, -1, PB_TABLE_ENCODING, -1);
     }
 
   write = g_new (PbWrite, 1);

@@ -189,10 +189,11 @@ pb_test_produce (const char *topic,
 }
 
 gint64
-pb_test_produce_with_headers (const char         *topic,
-                              int                 partition,
-                              const char         *value,
-                              rd_kafka_headers_t *headers)
+pb_test_produce_full (const char         *topic,
+                      int                 partition,
+                      const char         *key,
+                      const char         *value,
+                      rd_kafka_headers_t *headers)
 {
   Delivery delivery = { FALSE, 0, -1 };
   rd_kafka_resp_err_t err;
@@ -202,7 +203,8 @@ pb_test_produce_with_headers (const char         *topic,
   err = rd_kafka_producev (producer,
                            RD_KAFKA_V_TOPIC (topic),
                            RD_KAFKA_V_PARTITION (partition),
-                           RD_KAFKA_V_VALUE ((void *)value, strlen (value)),
+                           RD_KAFKA_V_KEY ((const void *)key, (size_t)(key != NULL ? strlen (key) : 0)),
+                           RD_KAFKA_V_VALUE ((void *)value, (size_t)(value != NULL ? strlen (value) : 0)),
                            RD_KAFKA_V_HEADERS (headers),
                            RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY),
                            RD_KAFKA_V_OPAQUE (&delivery),
@@ -215,6 +217,15 @@ pb_test_produce_with_headers (const char         *topic,
   g_assert_cmpint (delivery.err, ==, RD_KAFKA_RESP_ERR_NO_ERROR);
 
   return delivery.offset;
+}
+
+gint64
+pb_test_produce_with_headers (const char         *topic,
+                              int                 partition,
+                              const char         *value,
+                              rd_kafka_headers_t *headers)
+{
+  return pb_test_produce_full (topic, partition, NULL, value, headers);
 }
 
 void

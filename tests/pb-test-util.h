@@ -42,6 +42,12 @@ gint64         pb_test_produce_with_headers (const char          *topic,
                                              const char          *value,
                                              rd_kafka_headers_t  *headers);
 /* Produces @n records "<prefix>-<i>" with keys "k-<i>". */
+/* Takes @headers (nullable); a NULL @value is a tombstone. */
+gint64         pb_test_produce_full   (const char          *topic,
+                                       int                  partition,
+                                       const char          *key,
+                                       const char          *value,
+                                       rd_kafka_headers_t  *headers);
 void           pb_test_produce_many   (const char   *topic,
                                        int           partition,
                                        guint         n,
