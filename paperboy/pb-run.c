@@ -712,7 +712,6 @@ producer_failed (gpointer    user_data,
         }
     }
 
-  g_warning ("%s", error->message);
   self->producer_failed = TRUE;
   _pb_run_fail (self, error);
 }

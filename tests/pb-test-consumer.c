@@ -35,6 +35,7 @@ struct _TestPrinter
 {
   PbHandler parent_instance;
   guint     delay_ms;
+  PbTable  *table;      /* nullable: written for each record */
 };
 
 G_DEFINE_FINAL_TYPE (TestPrinter, test_printer, PB_TYPE_HANDLER)
@@ -47,11 +48,22 @@ test_printer_on_message (PbHandler  *handler,
 {
   TestPrinter *self = TEST_PRINTER (handler);
 
+  gint64 offset = pb_message_get_offset (message);
+
   if (self->delay_ms > 0)
     g_usleep (self->delay_ms * 1000);
 
-  g_print ("handled %d %" G_GINT64_FORMAT "\n",
-           pb_message_get_partition (message), pb_message_get_offset (message));
+  /* Two writes a record: the count so far, and a key of 100. */
+  if (self->table != NULL)
+    {
+      g_autofree char *key = g_strdup_printf ("rec-%d", (int)(offset % 100));
+
+      if (!pb_table_set (self->table, "count", g_variant_new_int64 (offset + 1), error) ||
+          !pb_table_set (self->table, key, g_variant_new_int64 (offset), error))
+        return FALSE;
+    }
+
+  g_print ("handled %d %" G_GINT64_FORMAT "\n", pb_message_get_partition (message), offset);
 
   return TRUE;
 }
@@ -158,6 +170,9 @@ main (int   argc,
   g_autofree char *topic = NULL;
   g_auto(GStrv) config = NULL;
   int delay_ms = 0;
+  g_autofree char *table_uri = NULL;
+  g_autofree char *state_dir = NULL;
+  g_autoptr(PbTable) table = NULL;
   int bulk = 0;
   GOptionEntry entries[] = {
     { "bootstrap", 0, 0, G_OPTION_ARG_STRING, &bootstrap, "Bootstrap servers", "B" },
@@ -166,6 +181,8 @@ main (int   argc,
     { "delay-ms", 0, 0, G_OPTION_ARG_INT, &delay_ms, "Time each record takes", "N" },
     { "bulk", 0, 0, G_OPTION_ARG_INT, &bulk, "Bulk mode, with batches of at most MAX records", "MAX" },
     { "config", 'X', 0, G_OPTION_ARG_STRING_ARRAY, &config, "librdkafka property", "KEY=VALUE" },
+    { "table", 0, 0, G_OPTION_ARG_STRING, &table_uri, "A table “table”, written for each record", "URI" },
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, "The engine's state directory", "DIR" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
@@ -210,6 +227,20 @@ main (int   argc,
       printer = g_object_new (TEST_TYPE_PRINTER, "topic", topic, NULL);
       TEST_PRINTER (printer)->delay_ms = delay_ms;
     }
+
+  if (table_uri != NULL)
+    {
+      table = pb_table_new ("table", table_uri);
+      if (!pb_engine_register_table (engine, table, &error))
+        {
+          g_printerr ("%s\n", error->message);
+          return 2;
+        }
+      if (bulk == 0)
+        TEST_PRINTER (printer)->table = table;
+    }
+  if (state_dir != NULL)
+    pb_engine_set_state_dir (engine, state_dir);
 
   if (!pb_engine_add_handler (engine, printer, &error))
     {

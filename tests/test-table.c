@@ -777,6 +777,553 @@ test_recreated (Fixture       *f,
   g_assert_cmpint (g_variant_get_int64 (value), ==, 2);
 }
 
+static void
+test_register_errors (Fixture       *f,
+                      gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (f->group);
+  g_autoptr(PbTable) table = pb_table_new ("t", "memory://");
+  g_autoptr(PbTable) same_name = pb_table_new ("t", "memory://");
+  g_autoptr(PbTable) same_topic = pb_table_new ("u", "memory://");
+  g_autoptr(PbTable) consumed = pb_table_new ("v", "memory://");
+  g_autoptr(PbHandler) handler = NULL;
+  g_autoptr(PbHandler) reader = NULL;
+  g_autoptr(GError) error = NULL;
+  const char * const bad_uris[] = { "foo://", "memory:", "rocksdb:", "rocksdb://relative/path",
+                                    "", "memory://x", NULL };
+
+  g_test_summary ("Registering tables: a duplicate name, a duplicate changelog topic, a "
+                  "changelog a handler consumes (in either order) and bad store URIs are "
+                  "PB_ERROR_CONFIG errors");
+
+  g_assert_true (pb_engine_register_table (engine, table, &error));
+  g_assert_no_error (error);
+  g_assert_true (pb_engine_get_table (engine, "t") == table);
+  g_assert_null (pb_engine_get_table (engine, "nope"));
+
+  g_assert_false (pb_engine_register_table (engine, same_name, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+  g_clear_error (&error);
+
+  pb_table_set_changelog_topic_name (same_topic, "t-changelog");
+  g_assert_false (pb_engine_register_table (engine, same_topic, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+  g_clear_error (&error);
+
+  /* A handler for a table's changelog... */
+  handler = g_object_new (TEST_TYPE_WRITER, "topic", "t-changelog", NULL);
+  g_assert_false (pb_engine_add_handler (engine, handler, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+  g_clear_error (&error);
+
+  /* ...and a table whose changelog a handler consumes. */
+  reader = g_object_new (TEST_TYPE_WRITER, "topic", "v-changelog", NULL);
+  g_assert_true (pb_engine_add_handler (engine, reader, &error));
+  g_assert_no_error (error);
+  g_assert_false (pb_engine_register_table (engine, consumed, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+  g_clear_error (&error);
+
+  for (guint i = 0; bad_uris[i] != NULL; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("bad%u", i);
+      g_autoptr(PbTable) bad = pb_table_new (name, bad_uris[i]);
+
+      g_assert_false (pb_engine_register_table (engine, bad, &error));
+      g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+      g_test_message ("%s: %s", bad_uris[i], error->message);
+      g_clear_error (&error);
+    }
+}
+
+static void
+test_unopenable (Fixture       *f,
+                 gconstpointer  user_data)
+{
+  g_autofree char *file = g_build_filename (f->dir, "a-file", NULL);
+  g_autofree char *locked = g_build_filename (f->dir, "locked", NULL);
+  g_autofree char *file_uri = g_strconcat ("rocksdb://", file, NULL);
+  g_autofree char *locked_uri = g_strconcat ("rocksdb://", locked, NULL);
+  g_autoptr(PbStore) holder = pb_rocksdb_store_new (locked);
+  g_autoptr(GError) error = NULL;
+  const char *uris[] = { file_uri, locked_uri };
+
+  g_test_summary ("A RocksDB database that cannot be opened (a file in its place, or one "
+                  "locked by another store) fails the run with PB_ERROR_STORE, and the "
+                  "engine can run again once it is free");
+
+  g_assert_true (g_file_set_contents (file, "not a database", -1, NULL));
+  g_assert_true (pb_store_open (holder, &error));
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (uris); i++)
+    {
+      fixture_open (f, uris[i]);
+      g_assert_false (pb_engine_run (f->engine, NULL, &error));
+      g_assert_error (error, PB_ERROR, PB_ERROR_STORE);
+      g_test_message ("%s: %s", uris[i], error->message);
+      g_clear_error (&error);
+      g_assert_cmpint (pb_engine_get_state (f->engine), ==, PB_ENGINE_STATE_FAILED);
+    }
+
+  /* Free again: the next run opens it. */
+  pb_store_close (holder);
+  produce (f, "k", "1");
+  fixture_run (f, 1);
+  assert_value (f->table, "k", "1");
+}
+
+static void
+produce_changelog (const char *topic,
+                   const char *key,
+                   const char *json,
+                   const char *type)
+{
+  rd_kafka_headers_t *headers = NULL;
+
+  if (type != NULL)
+    {
+      headers = rd_kafka_headers_new (2);
+      rd_kafka_header_add (headers, "paperboy.type", -1, type, -1);
+      rd_kafka_header_add (headers, "paperboy.encoding", -1, "json/1", -1);
+    }
+  pb_test_produce_full (topic, 0, key, json, headers);
+}
+
+static void
+test_bad_records (Fixture       *f,
+                  gconstpointer  user_data)
+{
+  g_autofree char *changelog = g_strconcat (f->table_name, "-changelog", NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("Changelog records that are not the table's (not JSON, not of their "
+                  "type, an invalid type, no key) are skipped and counted; a strict table "
+                  "fails its run with PB_ERROR_CHANGELOG instead");
+
+  pb_test_create_topic (changelog, 1);
+  produce_changelog (changelog, "good", "1", "x");
+  produce_changelog (changelog, "not-json", "{nope", "x");
+  produce_changelog (changelog, "wrong-type", "\"text\"", "x");
+  produce_changelog (changelog, "bad-type", "1", "not a type");
+  produce_changelog (changelog, NULL, "1", "x");
+  produce_changelog (changelog, "untyped", "[1, 2]", NULL);
+  produce_changelog (changelog, "good", "2", "x");
+
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
+  fixture_open (f, "memory://");
+  fixture_restart (f);
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpuint (pb_table_get_restored_records (f->table), ==, 7);
+  g_assert_cmpuint (pb_table_get_bad_records (f->table), ==, 4);
+  assert_value (f->table, "good", "int64 2");
+  assert_value (f->table, "untyped", "[<int64 1>, <int64 2>]");
+  assert_value (f->table, "not-json", NULL);
+  g_assert_cmpuint (table_size (f->table), ==, 2);
+
+  fixture_open (f, "memory://");
+  pb_table_set_strict (f->table, TRUE);
+  g_assert_false (pb_engine_run (f->engine, NULL, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CHANGELOG);
+  g_test_message ("strict: %s", error->message);
+}
+
+static void
+fail_changelog_cb (PbTable  *table,
+                   gpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* Its leader is unknown from now on: deliveries time out. */
+  pb_mock_cluster_set_topic_error (pb_test_mock_cluster (), pb_table_get_changelog_topic_name (table),
+                                   RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_delivery_failure (Fixture       *f,
+                       gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A changelog write that cannot be delivered ends the run with "
+                  "PB_ERROR_CHANGELOG, and the record that made it is not committed");
+
+  if (pb_test_is_external ())
+    {
+      g_test_skip ("needs the mock cluster's fault injection");
+      return;
+    }
+
+  produce (f, "a", "1");
+  produce (f, "b", "2");
+  fixture_open (f, "memory://");
+  pb_engine_set_config (f->engine, "producer.message.timeout.ms", "1500", &error);
+  g_assert_no_error (error);
+  g_signal_connect (f->table, "restored", G_CALLBACK (fail_changelog_cb), NULL);
+
+  g_assert_false (pb_engine_run (f->engine, NULL, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CHANGELOG);
+  g_test_message ("%s", error->message);
+  g_assert_cmpuint (f->writer->n_handled, >=, 1);
+  /* Nothing whose write was lost is committed. */
+  g_assert_cmpint (pb_test_committed (f->group, f->topic, 0), <=, 0);
+}
+
+typedef struct
+{
+  GPtrArray *values;
+  guint      n;
+} Reader;
+
+/* Records "value header" for each record. */
+#define TEST_TYPE_READER (test_reader_get_type ())
+G_DECLARE_FINAL_TYPE (TestReader, test_reader, TEST, READER, PbHandler)
+
+struct _TestReader
+{
+  PbHandler  parent_instance;
+  Reader    *reader;
+};
+
+G_DEFINE_FINAL_TYPE (TestReader, test_reader, PB_TYPE_HANDLER)
+
+static gboolean
+reader_on_message (PbHandler  *handler,
+                   PbMessage  *message,
+                   GObject    *context,
+                   GError    **error)
+{
+  Reader *reader = TEST_READER (handler)->reader;
+  GBytes *from = pb_message_get_header (message, "from");
+  g_autofree char *value = pb_test_bytes_to_string (pb_message_get_value (message));
+  g_autofree char *header = pb_test_bytes_to_string (from);
+
+  g_ptr_array_add (reader->values, g_strdup_printf ("%s %s", value, header));
+
+  return TRUE;
+}
+
+static void
+test_reader_class_init (TestReaderClass *klass)
+{
+  PB_HANDLER_CLASS (klass)->on_message = reader_on_message;
+}
+
+static void
+test_reader_init (TestReader *self)
+{
+}
+
+static gboolean
+read_enough (gpointer user_data)
+{
+  Reader *reader = user_data;
+
+  return reader->values->len >= reader->n;
+}
+
+static void
+test_produce (Fixture       *f,
+              gconstpointer  user_data)
+{
+  g_autofree char *target = pb_test_unique ("table-target");
+  g_autoptr(PbEngine) engine = NULL;
+  g_autoptr(PbHandler) handler = NULL;
+  g_autoptr(GError) error = NULL;
+  Reader reader = { g_ptr_array_new_with_free_func (g_free), 3 };
+  const char * const expected[] = { "1 table", "2 table", "3 table", NULL };
+
+  g_test_summary ("A handler produces records through the engine: they arrive with their "
+                  "headers, and the source is committed after them");
+
+  pb_test_create_topic (target, 1);
+  fixture_open (f, "memory://");
+  f->writer->produce_to = g_strdup (target);
+  produce (f, "a", "1");
+  produce (f, "b", "2");
+  produce (f, "c", "3");
+  fixture_run (f, 3);
+
+  /* Read back by another engine. */
+  engine = pb_test_engine_new (f->group);
+  handler = g_object_new (TEST_TYPE_READER, "topic", target, NULL);
+  TEST_READER (handler)->reader = &reader;
+  pb_engine_add_handler (engine, handler, &error);
+  g_assert_no_error (error);
+  pb_test_run_until (engine, read_enough, &reader, 60000, &error);
+  g_assert_no_error (error);
+  g_ptr_array_add (reader.values, NULL);
+  g_assert_cmpstrv ((char **)reader.values->pdata, expected);
+  g_ptr_array_unref (reader.values);
+
+  g_assert_false (pb_engine_produce (f->engine, target, -1, NULL, NULL, NULL, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_FAILED);
+}
+
+/* A pb-test-consumer process with a table: it sets "count" to offset + 1
+ * and "rec-N" (N = offset % 100) to offset for each record. */
+typedef struct
+{
+  GSubprocess      *process;
+  GDataInputStream *out;
+  GCancellable     *cancellable;
+  gint64            last;        /* the last offset it handled, or -1 */
+  gboolean          eof;
+} Writer;
+
+static void
+writer_line_cb (GObject      *source_object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Writer *writer = user_data;
+  g_autofree char *line = NULL;
+
+  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source_object),
+                                                    result, NULL, NULL);
+  if (line == NULL)
+    {
+      writer->eof = TRUE;
+      return;
+    }
+
+  if (g_str_has_prefix (line, "handled 0 "))
+    writer->last = g_ascii_strtoll (line + strlen ("handled 0 "), NULL, 10);
+
+  g_data_input_stream_read_line_async (writer->out, G_PRIORITY_DEFAULT, writer->cancellable,
+                                       writer_line_cb, writer);
+}
+
+static void
+writer_start (Writer  *writer,
+              Fixture *f,
+              guint    delay_ms)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *delay = g_strdup_printf ("%u", delay_ms);
+
+  writer->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                                      g_getenv ("PB_TEST_CONSUMER"),
+                                      "--bootstrap", pb_test_bootstrap (),
+                                      "--group", f->group, "--topic", f->topic,
+                                      "--table", "rocksdb://", "--state-dir", f->dir,
+                                      "--delay-ms", delay,
+                                      "-X", "session.timeout.ms=6000",
+                                      "-X", "heartbeat.interval.ms=500",
+                                      "-X", "fetch.wait.max.ms=10",
+                                      NULL);
+  g_assert_no_error (error);
+  writer->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (writer->process));
+  writer->cancellable = g_cancellable_new ();
+  writer->last = -1;
+  writer->eof = FALSE;
+  g_data_input_stream_read_line_async (writer->out, G_PRIORITY_DEFAULT, writer->cancellable,
+                                       writer_line_cb, writer);
+}
+
+static gboolean
+writer_is_done (gpointer user_data)
+{
+  return ((Writer *)user_data)->eof;
+}
+
+static void
+writer_stop (Writer *writer,
+             int     signum)
+{
+  g_subprocess_send_signal (writer->process, signum);
+  pb_test_wait_until (writer_is_done, writer, 60000);
+  g_assert_true (g_subprocess_wait (writer->process, NULL, NULL));
+  g_clear_object (&writer->out);
+  g_clear_object (&writer->process);
+  g_clear_object (&writer->cancellable);
+}
+
+static gboolean
+writer_past_600 (gpointer user_data)
+{
+  return ((Writer *)user_data)->last >= 600 || ((Writer *)user_data)->eof;
+}
+
+static gboolean
+writer_at_end (gpointer user_data)
+{
+  return ((Writer *)user_data)->last >= 1999 || ((Writer *)user_data)->eof;
+}
+
+static gboolean
+copy_cb (const char *key,
+         GVariant   *value,
+         gpointer    user_data)
+{
+  g_hash_table_replace (user_data, g_strdup (key), g_variant_ref (value));
+  return TRUE;
+}
+
+/* What the store in the state directory holds, read while no one writes. */
+static GHashTable *
+read_store (Fixture   *f,
+            GVariant **offsets)
+{
+  g_autofree char *path = g_build_filename (f->dir, "table", NULL);
+  g_autoptr(PbStore) store = pb_rocksdb_store_new (path);
+  GHashTable *contents = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                (GDestroyNotify) g_variant_unref);
+  g_autoptr(GError) error = NULL;
+
+  pb_rocksdb_store_set_read_only (PB_ROCKSDB_STORE (store), TRUE);
+  g_assert_true (pb_store_open (store, &error));
+  g_assert_no_error (error);
+  g_assert_true (pb_store_foreach (store, copy_cb, contents, &error));
+  *offsets = pb_store_get_offsets (store, &error);
+  g_assert_no_error (error);
+
+  return contents;
+}
+
+static void
+assert_same (GHashTable *a,
+             GHashTable *b)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_assert_cmpuint (g_hash_table_size (a), ==, g_hash_table_size (b));
+  g_hash_table_iter_init (&iter, a);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GVariant *other = g_hash_table_lookup (b, key);
+
+      g_assert_nonnull (other);
+      g_assert_true (g_variant_equal (value, other));
+    }
+}
+
+static void
+test_kill (Fixture       *f,
+           gconstpointer  user_data)
+{
+  g_autoptr(GHashTable) stored = NULL;
+  g_autoptr(GHashTable) prefix = NULL;
+  g_autoptr(GHashTable) whole = NULL;
+  g_autoptr(GHashTable) final = NULL;
+  g_autoptr(GVariant) offsets = NULL;
+  g_autoptr(GVariant) final_offsets = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  GVariant *count;
+  gint64 committed;
+  Writer writer;
+
+  g_test_summary ("A process killed (SIGKILL) while it writes a rocksdb:// table: its store "
+                  "is the fold of a prefix of the changelog, every committed record's writes "
+                  "are in the changelog, and a restart ends with the whole table");
+
+  if (g_getenv ("PB_TEST_CONSUMER") == NULL)
+    {
+      g_test_skip ("PB_TEST_CONSUMER is not set");
+      return;
+    }
+
+  pb_test_produce_many (f->topic, 0, 2000, "v");
+  /* The mock cluster has no Admin API: a process of its own cannot
+   * create the changelog. */
+  pb_test_create_topic ("table-changelog", 1);
+
+  writer_start (&writer, f, 2);
+  pb_test_wait_until (writer_past_600, &writer, 90000);
+  g_assert_false (writer.eof);
+  writer_stop (&writer, SIGKILL);
+
+  committed = pb_test_committed (f->group, f->topic, 0);
+  g_test_message ("Killed after offset %" G_GINT64_FORMAT ", committed %" G_GINT64_FORMAT,
+                  writer.last, committed);
+  g_assert_cmpint (committed, >, 0);
+
+  /* The store is the changelog's fold up to the offsets it holds... */
+  stored = read_store (f, &offsets);
+  records = read_topic ("table-changelog");
+  prefix = fold (records, offsets);
+  assert_same (stored, prefix);
+
+  /* ...and nothing committed lacks its writes in the changelog. */
+  whole = fold (records, NULL);
+  count = g_hash_table_lookup (whole, "count");
+  g_assert_nonnull (count);
+  g_assert_cmpint (g_variant_get_int64 (count), >=, committed);
+
+  /* A restart handles the rest, from the commit. */
+  writer_start (&writer, f, 0);
+  pb_test_wait_until (writer_at_end, &writer, 90000);
+  g_assert_false (writer.eof);
+  writer_stop (&writer, SIGTERM);
+
+  final = read_store (f, &final_offsets);
+  count = g_hash_table_lookup (final, "count");
+  g_assert_nonnull (count);
+  g_assert_cmpint (g_variant_get_int64 (count), ==, 2000);
+  for (int i = 0; i < 100; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("rec-%d", i);
+      GVariant *value = g_hash_table_lookup (final, key);
+
+      g_assert_nonnull (value);
+      g_assert_cmpint (g_variant_get_int64 (value), ==, 1900 + i);
+    }
+  g_ptr_array_unref (records);
+  records = read_topic ("table-changelog");
+  g_clear_pointer (&whole, g_hash_table_unref);
+  whole = fold (records, NULL);
+  assert_same (final, whole);
+}
+
+static void
+test_independent_reader (Fixture       *f,
+                         gconstpointer  user_data)
+{
+  g_autofree char *changelog = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_test_summary ("The changelog as kcat sees it: the keys, JSON values, the type header, "
+                  "and a tombstone");
+
+  if (g_find_program_in_path ("kcat") == NULL)
+    {
+      g_test_skip ("kcat is not installed");
+      return;
+    }
+
+  fixture_open (f, "memory://");
+  produce (f, "page", "{'views': <int32 3>, 'title': <'Home'>}");
+  produce (f, "list", "[1.5, 2.0]");
+  produce (f, "page", NULL);
+  fixture_run (f, 3);
+  changelog = g_strdup (pb_table_get_changelog_topic_name (f->table));
+
+  {
+    const char *argv[] = { "kcat", "-C", "-b", pb_test_bootstrap (), "-t", changelog,
+                           "-e", "-q", "-Z", "-f", "%k|%s|%h\\n", NULL };
+
+    g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                  &out, &err, &status, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+  }
+
+  g_test_message ("kcat: %s", out);
+  g_assert_cmpstr (out, ==,
+                   "page|{\"views\":3,\"title\":\"Home\"}|paperboy.type=a{sv},paperboy.encoding=json/1\n"
+                   "list|[1.5,2.0]|paperboy.type=ad,paperboy.encoding=json/1\n"
+                   "page|NULL|\n");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -794,6 +1341,13 @@ main (int   argc,
   ADD ("restart/memory", test_restart_memory, NULL);
   ADD ("restart/rocksdb", test_restart_rocksdb, NULL);
   ADD ("recreated", test_recreated, NULL);
+  ADD ("register-errors", test_register_errors, NULL);
+  ADD ("unopenable", test_unopenable, NULL);
+  ADD ("bad-records", test_bad_records, NULL);
+  ADD ("delivery-failure", test_delivery_failure, NULL);
+  ADD ("produce", test_produce, NULL);
+  ADD ("kill", test_kill, NULL);
+  ADD ("independent-reader", test_independent_reader, NULL);
 
   return g_test_run ();
 }
