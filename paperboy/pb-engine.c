@@ -2323,12 +2323,18 @@ pb_engine_produce (PbEngine    *self,
 
   g_return_val_if_fail (PB_IS_ENGINE (self), FALSE);
   g_return_val_if_fail (topic != NULL, FALSE);
-  g_return_val_if_fail (headers == NULL ||
-                        g_variant_is_of_type (headers, G_VARIANT_TYPE ("a(smay)")), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (headers != NULL)
     owned_headers = g_variant_ref_sink (headers);
+
+  if (headers != NULL && !g_variant_is_of_type (headers, G_VARIANT_TYPE ("a(smay)")))
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("Record headers are of type a(smay), not %s"),
+                   g_variant_get_type_string (headers));
+      return FALSE;
+    }
 
   if (self->run == NULL)
     {

@@ -431,10 +431,17 @@ finish (PbRun *self)
     _pb_partition_map_foreach (self->partitions, abandon_cb, self);
   flush_cancellations (self);
 
+  /* Their stores, a RocksDB database for instance, are free for others. */
+  for (guint i = 0; i < self->settings.tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->settings.tables, i);
+
+      _pb_table_detach (table);
+      _pb_table_close_store (table);
+    }
+
   if (self->producer != NULL)
     {
-      for (guint i = 0; i < self->settings.tables->len; i++)
-        _pb_table_detach (g_ptr_array_index (self->settings.tables, i));
       _pb_offsets_clear (&self->offsets);
       self->offsets.issued = self->offsets.delivered = NULL;
       g_clear_pointer (&self->producer, _pb_producer_free);

@@ -51,6 +51,7 @@ void      _pb_table_restored       (PbTable           *self);
 void      _pb_table_attach         (PbTable           *self,
                                     PbProducer        *producer);
 void      _pb_table_detach         (PbTable           *self);
+void      _pb_table_close_store    (PbTable           *self);
 /* Writes what was delivered to the store; FALSE with @error when the
  * store failed. */
 gboolean  _pb_table_flush          (PbTable           *self,

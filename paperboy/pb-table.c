@@ -644,7 +644,7 @@ normalize (GVariant  *value,
   g_autoptr(GError) local_error = NULL;
   g_autofree char *text = NULL;
 
-  if (strchr (type, 'd') != NULL && !is_finite (value))
+  if (strpbrk (type, "dv") != NULL && !is_finite (value))
     {
       g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
                            _("A table cannot hold a number that is not finite (NaN or an infinity)"));
@@ -748,6 +748,60 @@ _pb_table_decode_record (const rd_kafka_message_t  *rkm,
 
 /* Reading */
 
+/* A store closed when its engine stopped opens again to be read. */
+static gboolean
+reopen (PbTable *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->store == NULL)
+    return FALSE;
+
+  if (self->opened)
+    return TRUE;
+
+  if (!pb_store_open (self->store, &error))
+    {
+      g_warning ("Table “%s”: %s", self->name, error->message);
+      return FALSE;
+    }
+
+  self->opened = TRUE;
+
+  return TRUE;
+}
+
+/**
+ * pb_table_close:
+ * @self: a table
+ *
+ * Closes the table's store, which lets another table or process open it
+ * (a RocksDB database has one user at a time). The engine closes the
+ * stores of its tables when a run ends; reading a table afterwards opens
+ * its store again, until this is called.
+ */
+void
+pb_table_close (PbTable *self)
+{
+  g_return_if_fail (PB_IS_TABLE (self));
+
+  if (self->producer != NULL)
+    {
+      g_critical ("The table “%s” cannot be closed while its engine runs", self->name);
+      return;
+    }
+
+  _pb_table_close_store (self);
+}
+
+void
+_pb_table_close_store (PbTable *self)
+{
+  if (self->store != NULL && self->opened)
+    pb_store_close (self->store);
+  self->opened = FALSE;
+}
+
 /**
  * pb_table_get:
  * @self: a table
@@ -774,7 +828,7 @@ pb_table_get (PbTable    *self,
   if (pending != NULL)
     return pending->value != NULL ? g_variant_ref (pending->value) : NULL;
 
-  if (self->store == NULL || !self->opened)
+  if (!reopen (self))
     return NULL;
 
   value = pb_store_lookup (self->store, key, &error);
@@ -835,8 +889,7 @@ pb_table_foreach (PbTable             *self,
   g_return_val_if_fail (func != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (self->store != NULL && self->opened &&
-      !pb_store_foreach (self->store, foreach_stored_cb, &data, error))
+  if (reopen (self) && !pb_store_foreach (self->store, foreach_stored_cb, &data, error))
     return FALSE;
 
   g_hash_table_iter_init (&iter, self->pending);
@@ -1232,6 +1285,65 @@ _pb_table_create_changelog (PbTable          *self,
   rd_kafka_destroy (rk);
 
   return ok;
+}
+
+/**
+ * pb_table_load:
+ * @self: a table
+ * @bootstrap_servers: the Kafka cluster holding the table's changelog
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Opens the table's store and reads its changelog into it, as an engine
+ * does before it runs, for tools that inspect a table. The table must not
+ * be registered with an engine that runs. A `rocksdb://` store needs an
+ * absolute path here. It blocks until the changelog was read.
+ *
+ * Returns: %TRUE if the table was loaded, %FALSE with @error set
+ *   otherwise
+ */
+gboolean
+pb_table_load (PbTable       *self,
+               const char    *bootstrap_servers,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  rd_kafka_conf_t *conf;
+
+  g_return_val_if_fail (PB_IS_TABLE (self), FALSE);
+  g_return_val_if_fail (bootstrap_servers != NULL, FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (self->producer != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("The table “%s” belongs to an engine that runs"), self->name);
+      return FALSE;
+    }
+
+  if (self->store == NULL && g_strcmp0 (self->store_uri, ROCKSDB_SCHEME) == 0)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("The table “%s” needs the absolute path of its RocksDB database"),
+                   self->name);
+      return FALSE;
+    }
+
+  if (!_pb_table_open (self, NULL, error))
+    return FALSE;
+
+  conf = rd_kafka_conf_new ();
+  if (!_pb_kafka_conf_set (conf, "bootstrap.servers", bootstrap_servers, error) ||
+      !_pb_kafka_conf_set (conf, "enable.partition.eof", "true", error) ||
+      !_pb_kafka_conf_set (conf, "enable.auto.commit", "false", error) ||
+      !_pb_kafka_conf_set (conf, "fetch.wait.max.ms", "50", error))
+    {
+      rd_kafka_conf_destroy (conf);
+      return FALSE;
+    }
+
+  return _pb_table_restore (self, conf, cancellable, error);
 }
 
 /* Properties */

@@ -47,6 +47,13 @@ gboolean    pb_table_foreach                              (PbTable            *s
                                                            PbStoreForeachFunc  func,
                                                            gpointer            user_data,
                                                            GError            **error);
+PB_AVAILABLE_IN_ALL
+void        pb_table_close                                (PbTable       *self);
+PB_AVAILABLE_IN_ALL
+gboolean    pb_table_load                                 (PbTable       *self,
+                                                           const char    *bootstrap_servers,
+                                                           GCancellable  *cancellable,
+                                                           GError       **error);
 
 PB_AVAILABLE_IN_ALL
 const char *pb_table_get_name                             (PbTable     *self);

@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -639,6 +640,37 @@ test_restart_memory (Fixture       *f,
   assert_table_equals (f->table, expected);
 }
 
+/* Runs `paperboy table ARGS…`, which must exit with @status; its output. */
+static char *
+run_tool (int         status,
+          const char *first,
+          ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  char *out = NULL;
+  int wait_status;
+  va_list args;
+
+  g_ptr_array_add (argv, (char *)g_getenv ("PB_TEST_TOOL"));
+  g_ptr_array_add (argv, (char *)"table");
+  va_start (args, first);
+  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (char *)arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  g_spawn_sync (NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                &out, &err, &wait_status, &error);
+  g_assert_no_error (error);
+  g_test_message ("paperboy table %s: %s%s", first, out, err);
+  g_assert_true (WIFEXITED (wait_status));
+  g_assert_cmpint (WEXITSTATUS (wait_status), ==, status);
+
+  return out;
+}
+
 static void
 test_restart_rocksdb (Fixture       *f,
                       gconstpointer  user_data)
@@ -693,6 +725,25 @@ test_restart_rocksdb (Fixture       *f,
   assert_table_equals (f->table, expected);
   assert_value (f->table, "extra1", "'elsewhere'");
   assert_value (f->table, "k29", "89");
+
+  /* The tool prints the same table from the database and the changelog. */
+  if (g_getenv ("PB_TEST_TOOL") != NULL)
+    {
+      g_autofree char *path = g_build_filename (f->dir, f->table_name, NULL);
+      g_autofree char *from_db = run_tool (0, "dump", "--rocksdb", path, NULL);
+      g_autofree char *from_changelog = run_tool (0, "dump", "--bootstrap-servers",
+                                                  pb_test_bootstrap (), "--topic", changelog, NULL);
+      g_autofree char *value = run_tool (0, "get", "k29", "--rocksdb", path, NULL);
+      g_autofree char *json = run_tool (0, "get", "extra1", "--json", "--rocksdb", path, NULL);
+      g_autofree char *missing = run_tool (2, "get", "nope", "--rocksdb", path, NULL);
+      g_auto(GStrv) lines = g_strsplit (from_db, "\n", -1);
+
+      g_assert_cmpuint (g_strv_length (lines), ==, 34);   /* and the empty last */
+      g_assert_cmpstr (lines[0], ==, "extra0\t'elsewhere'");
+      g_assert_cmpstr (from_db, ==, from_changelog);
+      g_assert_cmpstr (value, ==, "89\n");
+      g_assert_cmpstr (json, ==, "\"elsewhere\"\n");
+    }
 }
 
 static gboolean

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <paperboy.h>
+#include <json-glib/json-glib.h>
 
 #include <glib/gi18n.h>
 #include <glib-unix.h>
@@ -47,6 +48,8 @@ static int command_help        (int    argc,
                                 char **argv);
 static int command_mock_broker (int    argc,
                                 char **argv);
+static int command_table       (int    argc,
+                                char **argv);
 
 /* Keep sorted by name: it is the order of `paperboy --help`. */
 static const Command commands[] = {
@@ -54,6 +57,8 @@ static const Command commands[] = {
     command_help },
   { "mock-broker", N_("Run a mock Kafka cluster until interrupted"),
     command_mock_broker },
+  { "table", N_("Print a table from its RocksDB database or its changelog"),
+    command_table },
 };
 
 static gboolean print_version = FALSE;
@@ -428,6 +433,171 @@ command_mock_broker (int    argc,
   /* Back to the default handlers: a second signal ends a slow shutdown. */
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
+
+  return EXIT_SUCCESS;
+}
+
+/* table dump|get [KEY] (--rocksdb PATH | --bootstrap-servers SERVERS --topic TOPIC) */
+
+typedef struct
+{
+  char     *key;
+  GVariant *value;
+} Entry;
+
+static void
+entry_clear (Entry *entry)
+{
+  g_free (entry->key);
+  g_variant_unref (entry->value);
+}
+
+static int
+entry_compare (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (((const Entry *)a)->key, ((const Entry *)b)->key);
+}
+
+static gboolean
+collect_cb (const char *key,
+            GVariant   *value,
+            gpointer    user_data)
+{
+  Entry entry = { g_strdup (key), g_variant_ref (value) };
+
+  g_array_append_val (user_data, entry);
+
+  return TRUE;
+}
+
+static char *
+format_value (GVariant *value,
+              gboolean  json)
+{
+  if (json)
+    return json_gvariant_serialize_data (value, NULL);
+
+  return g_variant_print (value, TRUE);
+}
+
+static int
+command_table (int    argc,
+               char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PbTable) table = NULL;
+  g_autoptr(GArray) entries = NULL;
+  g_autofree char *rocksdb = NULL;
+  g_autofree char *bootstrap = NULL;
+  g_autofree char *topic = NULL;
+  gboolean json = FALSE;
+  const char *action;
+  const GOptionEntry options[] = {
+    { "rocksdb", 'd', 0, G_OPTION_ARG_FILENAME, &rocksdb,
+      N_("Read the RocksDB database at PATH"), N_("PATH") },
+    { "bootstrap-servers", 'b', 0, G_OPTION_ARG_STRING, &bootstrap,
+      N_("Read the changelog from the Kafka cluster at SERVERS"), N_("SERVERS") },
+    { "topic", 't', 0, G_OPTION_ARG_STRING, &topic,
+      N_("The changelog topic"), N_("TOPIC") },
+    { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
+      N_("Print values as JSON instead of GVariant text"), NULL },
+    G_OPTION_ENTRY_NULL
+  };
+
+  context = g_option_context_new (_("dump|get [KEY]"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_summary (context,
+                                _("Print a table: “dump” prints every key and its value, "
+                                  "sorted by key and separated by a tab; “get KEY” prints "
+                                  "the value of KEY."));
+  g_option_context_set_description (context,
+                                    _("The table is read from its RocksDB database, which "
+                                      "may be in use by a running engine, or from its "
+                                      "changelog topic, read from the beginning."));
+  g_option_context_add_main_entries (context, options, GETTEXT_PACKAGE);
+
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error (context, error->message);
+
+  if (argc < 2)
+    return usage_error (context, _("No action given: “dump” or “get”"));
+
+  action = argv[1];
+  if (strcmp (action, "dump") == 0 ? argc != 2 : strcmp (action, "get") == 0 ? argc != 3 : TRUE)
+    {
+      g_autofree char *message =
+        g_strdup_printf (_("Expected “dump” or “get KEY”, not “%s”"), action);
+
+      return usage_error (context, message);
+    }
+
+  if ((rocksdb != NULL) == (bootstrap != NULL) || (bootstrap != NULL) != (topic != NULL))
+    return usage_error (context,
+                        _("Give either --rocksdb, or --bootstrap-servers and --topic"));
+
+  if (rocksdb != NULL)
+    {
+      g_autoptr(PbStore) store = pb_rocksdb_store_new (rocksdb);
+
+      /* Read-only: an engine may hold the database. */
+      pb_rocksdb_store_set_read_only (PB_ROCKSDB_STORE (store), TRUE);
+      if (!pb_store_open (store, &error))
+        {
+          g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+          return EXIT_FAILED;
+        }
+      table = pb_table_new_with_store ("table", store);
+    }
+  else
+    {
+      table = pb_table_new ("table", "memory://");
+      pb_table_set_changelog_topic_name (table, topic);
+      if (!pb_table_load (table, bootstrap, NULL, &error))
+        {
+          g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+          return EXIT_FAILED;
+        }
+    }
+
+  if (strcmp (action, "get") == 0)
+    {
+      g_autoptr(GVariant) value = NULL;
+      g_autofree char *text = NULL;
+
+      /* The store opened above is read directly. */
+      value = pb_store_lookup (pb_table_get_store (table), argv[2], &error);
+      if (value == NULL)
+        {
+          if (error != NULL)
+            g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+          else
+            g_printerr ("%s: %s\n", g_get_prgname (), _("No such key"));
+          return EXIT_FAILED;
+        }
+
+      text = format_value (value, json);
+      g_print ("%s\n", text);
+      return EXIT_SUCCESS;
+    }
+
+  entries = g_array_new (FALSE, FALSE, sizeof (Entry));
+  g_array_set_clear_func (entries, (GDestroyNotify) entry_clear);
+  if (!pb_store_foreach (pb_table_get_store (table), collect_cb, entries, &error))
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return EXIT_FAILED;
+    }
+
+  g_array_sort (entries, entry_compare);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const Entry *entry = &g_array_index (entries, Entry, i);
+      g_autofree char *text = format_value (entry->value, json);
+
+      g_print ("%s\t%s\n", entry->key, text);
+    }
 
   return EXIT_SUCCESS;
 }

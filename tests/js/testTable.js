@@ -1,1 +1,534 @@
-imports.system.exit(77);
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// Tables from JavaScript: writes from handlers, the changed signal, value
+// types, restores from the changelog (memory:// and rocksdb://), register
+// errors, engine.produce() and the page-view example.
+//
+// Run with `gjs -m testTable.js [FILTER...]`: every test whose name contains one of
+// the FILTERs runs (all of them without one). The output is TAP.
+
+import GLib from 'gi://GLib';
+import Gio from 'gi://Gio';
+import GObject from 'gi://GObject';
+import System from 'system';
+
+import Paperboy from 'gi://Paperboy?version=1';
+
+import {
+    assert, assertEqual, assertError, assertIncludes, assertSame, assertThrows, bytesToString,
+    cluster, committed, decoder, encoder, fail, headersVariant, newEngine, produce, runEngineOk, runTests,
+    test, unique
+} from './harness.js';
+
+Gio._promisify(Gio.Subprocess.prototype, 'communicate_utf8_async', 'communicate_utf8_finish');
+
+const {CONFIG, FAILED} = Paperboy.Error;
+
+/* Runs `script(message, handler)` for each record it gets; the first throw
+ * (a failed assertion included) stops the engine and is rethrown by
+ * runScript(). */
+const Scripted = GObject.registerClass({
+    GTypeName: 'PbJsTestTableScripted',
+}, class Scripted extends Paperboy.Handler {
+    constructor(params = {}) {
+        super(params);
+        this.script = null;
+        this.engine = null;
+        this.handled = 0;
+        this.thrown = null;
+    }
+
+    _run(message) {
+        try {
+            this.script?.(message, this);
+        } catch (e) {
+            this.thrown ??= e;
+            this.engine.stop();
+        }
+        this.handled++;
+        return true;
+    }
+
+    vfunc_on_message(message) {
+        return this._run(message);
+    }
+
+    vfunc_on_tombstone(message) {
+        return this._run(message);
+    }
+});
+
+/* Records what reaches its topic: key, value (null for a tombstone),
+ * partition and headers as [name, string or null]. */
+const Collector = GObject.registerClass({
+    GTypeName: 'PbJsTestTableCollector',
+}, class Collector extends Paperboy.Handler {
+    constructor(params = {}) {
+        super(params);
+        this.records = [];
+    }
+
+    vfunc_on_message(message) {
+        this._collect(message);
+        return true;
+    }
+
+    vfunc_on_tombstone(message) {
+        this._collect(message);
+        return true;
+    }
+
+    _collect(message) {
+        this.records.push({
+            key: bytesToString(message.get_key()),
+            value: bytesToString(message.get_value()),
+            partition: message.get_partition(),
+            headers: message.get_headers().deepUnpack()
+                .map(([name, value]) => [name, value === null ? null : decoder.decode(value)]),
+        });
+    }
+});
+
+/* A new engine of @group with @tables, whose Scripted handler runs @script
+ * on the records of @topic until it handled @n of them. Returns the
+ * engine, the handler and whether each table was restored before the
+ * first record was handled. */
+function runScript(group, topic, tables, n, script, props = {}) {
+    const engine = newEngine(group, props);
+    const handler = new Scripted({topic});
+    const restoredFirst = tables.map(() => null);
+
+    for (const table of tables)
+        engine.register_table(table);
+    tables.forEach((table, i) => table.connect('restored', () => {
+        restoredFirst[i] = handler.handled === 0;
+    }));
+    handler.engine = engine;
+    handler.script = script;
+    engine.add_handler(handler);
+
+    runEngineOk(engine, {until: () => handler.handled >= n});
+    // The handler's reference would keep the engine (and its tables) alive.
+    handler.engine = null;
+    handler.script = null;
+    if (handler.thrown !== null)
+        throw handler.thrown;
+    assertEqual(handler.handled, n, 'records handled');
+    assertEqual(restoredFirst, tables.map(() => true), 'tables restored before the first record');
+    return {engine, handler};
+}
+
+function produceRecords(topic, n, prefix = 'v') {
+    cluster.create_topic(topic, 1);
+    for (let i = 0; i < n; i++)
+        produce(topic, 0, `k-${i}`, `${prefix}-${i}`);
+}
+
+const unpack = variant => variant === null ? null : variant.recursiveUnpack();
+
+/* The [key, unpacked value] pairs of table.foreach(), sorted by key. */
+function entries(table) {
+    const pairs = [];
+
+    table.foreach((key, value) => {
+        pairs.push([key, value.recursiveUnpack()]);
+        return true;
+    });
+    return pairs.sort(([a], [b]) => a < b ? -1 : 1);
+}
+
+/* Collects garbage until GJS let go of what is no longer reachable (a
+ * wrapper is released over a few main loop iterations). */
+function collectGarbage() {
+    for (let i = 0; i < 3; i++) {
+        System.gc();
+        while (GLib.MainContext.default().iteration(false))
+            ;
+    }
+}
+
+function removeTree(file) {
+    const children = file.enumerate_children('standard::name,standard::type',
+        Gio.FileQueryInfoFlags.NOFOLLOW_SYMLINKS, null);
+    for (let info; (info = children.next_file(null)) !== null;) {
+        const child = file.get_child(info.get_name());
+        if (info.get_file_type() === Gio.FileType.DIRECTORY)
+            removeTree(child);
+        else
+            child.delete(null);
+    }
+    file.delete(null);
+}
+
+/* Writes and signals */
+
+test('set, get and delete from a handler; changed with and without a detail', ({topic, group}) => {
+    const name = unique('table');
+    const table = Paperboy.Table.new(name, 'memory://');
+    const all = [];
+    const onlyA = [];
+
+    assertEqual([table.name, table.store_uri, table.changelog_topic_name], [name, 'memory://', `${name}-changelog`],
+        'name, store URI and default changelog topic');
+    assertThrows(() => table.set('a', 'x'), Paperboy.Error, FAILED, 'set() before the engine runs');
+    table.connect('changed', (self, key, oldValue, newValue) => {
+        all.push([key, unpack(oldValue), unpack(newValue)]);
+    });
+    table.connect('changed::a', (self, key, oldValue, newValue) => {
+        onlyA.push([key, unpack(oldValue), unpack(newValue)]);
+    });
+
+    produceRecords(topic, 1);
+    const {engine} = runScript(group, topic, [table], 1, (message, handler) => {
+        assertSame(handler.engine.get_table(name), table, 'get_table()');
+        assertEqual(table.get('a'), null, 'get() of a missing key');
+        assertEqual(table.getValue('a', 'none'), 'none', 'getValue() default of a missing key');
+        assertEqual(table.getValue('a'), null, 'getValue() of a missing key');
+
+        assertEqual(table.set('a', 'one'), true, 'set() result');
+        assert(table.get('a') instanceof GLib.Variant, 'get() gives a GLib.Variant');
+        assertEqual(table.get('a').get_type_string(), 's', 'type of a string');
+        assertEqual(table.getValue('a'), 'one', 'value read back at once');
+        table.set('a', 'two');
+        table.set('b', 2);
+        assertEqual(table.getValue('a'), 'two', 'value after the second set()');
+
+        assertEqual(entries(table), [['a', 'two'], ['b', 2]], 'foreach() before the delete');
+
+        assertEqual(table.delete('a'), true, 'delete() result');
+        assertEqual(table.get('a'), null, 'get() after delete()');
+        assertEqual(table.getValue('a', 0), 0, 'getValue() default after delete()');
+        table.delete('never-set');
+        assertEqual(entries(table), [['b', 2]], 'foreach() after the delete');
+
+        assertThrows(() => handler.engine.register_table(Paperboy.Table.new(unique('late'), 'memory://')),
+            Paperboy.Error, FAILED, 'register_table() while running');
+    });
+
+    assertEqual(all, [['a', null, 'one'], ['a', 'one', 'two'], ['b', null, 2], ['a', 'two', null]],
+        'changed (no detail); deleting a missing key emits nothing');
+    assertEqual(onlyA, [['a', null, 'one'], ['a', 'one', 'two'], ['a', 'two', null]], 'changed::a');
+    assertEqual(committed(group, topic, 0), 1, 'committed offset');
+    assertEqual(table.getValue('b'), 2, 'the table is still readable after the run');
+    assertThrows(() => table.set('c', 3), Paperboy.Error, FAILED, 'set() after the engine stopped');
+    assertThrows(() => table.delete('b'), Paperboy.Error, FAILED, 'delete() after the engine stopped');
+    assertThrows(() => engine.produce(topic, -1, 'k', 'v'), Paperboy.Error, FAILED,
+        'produce() after the engine stopped');
+});
+
+/* Values */
+
+// key → [value to set, its type in the table, what getValue() gives]
+const VALUES = {
+    string: ['héllo wörld ✓', 's', 'héllo wörld ✓'],
+    empty: ['', 's', ''],
+    integer: [42, 'x', 42],
+    negative: [-7, 'x', -7],
+    zero: [0, 'x', 0],
+    bigint: [2n ** 40n, 'x', 2 ** 40],
+    float: [2.5, 'd', 2.5],
+    huge: [1e300, 'd', 1e300],
+    true: [true, 'b', true],
+    false: [false, 'b', false],
+    bytes: [new Uint8Array([0, 1, 255]), 'ay', new Uint8Array([0, 1, 255])],
+    object: [{name: 'x', n: 1, ok: true, ratio: 0.25}, 'a{sv}', {name: 'x', n: 1, ok: true, ratio: 0.25}],
+    array: [[1, 'two', 3.5, false], 'av', [1, 'two', 3.5, false]],
+    nested: [
+        {list: [{a: [1, [2, 'x']]}, []], meta: {deep: {deeper: 'y'}, none: {}}},
+        'a{sv}',
+        {list: [{a: [1, [2, 'x']]}, []], meta: {deep: {deeper: 'y'}, none: {}}},
+    ],
+    emptyArray: [[], 'av', []],
+    tuple: [new GLib.Variant('(sib)', ['x', 3, true]), '(sib)', ['x', 3, true]],
+    int32: [new GLib.Variant('i', -5), 'i', -5],
+    strv: [new GLib.Variant('as', ['a', 'b']), 'as', ['a', 'b']],
+    dict: [new GLib.Variant('a{si}', {one: 1, two: 2}), 'a{si}', {one: 1, two: 2}],
+};
+
+// An a{sv} of narrower integers: inside a `v`, integers become int64.
+const NARROW = new GLib.Variant('a{sv}', {
+    i: new GLib.Variant('i', 7),
+    u: new GLib.Variant('u', 8),
+    y: new GLib.Variant('y', 9),
+    n: new GLib.Variant('n', -3),
+    s: new GLib.Variant('s', 'text'),
+});
+const NARROW_NORMALIZED = "{'i': <int64 7>, 'n': <int64 -3>, 's': <'text'>, 'u': <int64 8>, 'y': <int64 9>}";
+
+function checkValues(table, what) {
+    for (const [key, [, type, expected]] of Object.entries(VALUES)) {
+        const variant = table.get(key);
+        assert(variant !== null, `${what}: ${key} has a value`);
+        assertEqual(variant.get_type_string(), type, `${what}: type of ${key}`);
+        assertEqual(table.getValue(key), expected, `${what}: value of ${key}`);
+    }
+    const normalized = table.get('narrow');
+    assertEqual(normalized.get_type_string(), 'a{sv}', `${what}: type of the normalized a{sv}`);
+    // GVariant dictionaries print in their order: compare sorted entries.
+    const entries = normalized.print(true).slice(1, -1).split(', ').sort().join(', ');
+    assertEqual(`{${entries}}`, NARROW_NORMALIZED, `${what}: the a{sv} of narrow integers holds int64s`);
+    assertEqual(table.get('gone'), null, `${what}: a deleted key`);
+}
+
+test('values of every kind round trip, live and restored into a new table (memory://)', ({topic, group}) => {
+    const name = unique('table');
+    const table = Paperboy.Table.new(name, 'memory://');
+    let writes = 0;
+
+    produceRecords(topic, 1);
+    runScript(group, topic, [table], 1, () => {
+        for (const [key, [value]] of Object.entries(VALUES)) {
+            table.set(key, value);
+            writes++;
+        }
+        table.set('narrow', NARROW);
+        table.set('gone', 'soon');
+        table.delete('gone');
+        writes += 3;
+        checkValues(table, 'live');
+    });
+    assertEqual(table.restored_records, 0, 'restored records of the first run');
+
+    // A new engine and table restore the whole changelog.
+    produce(topic, 0, 'check', 'v');
+    const again = Paperboy.Table.new(name, 'memory://');
+    runScript(group, topic, [again], 1, () => checkValues(again, 'restored'));
+    assertEqual(again.restored_records, writes, 'restored records: one per set() or delete()');
+    assertEqual(again.bad_records, 0, 'bad records');
+    checkValues(again, 'after the second run');
+});
+
+test('refused values: not finite doubles (Paperboy.Error.FAILED), null, undefined, others', ({topic, group}) => {
+    const table = Paperboy.Table.new(unique('table'), 'memory://');
+    const changes = [];
+
+    table.connect('changed', (self, key) => changes.push(key));
+    produceRecords(topic, 1);
+    runScript(group, topic, [table], 1, () => {
+        for (const [what, value] of [
+            ['NaN', NaN],
+            ['Infinity', Infinity],
+            ['a GLib.Variant of -Infinity', new GLib.Variant('d', -Infinity)],
+            ['NaN in an array of doubles', new GLib.Variant('ad', [1, NaN])],
+            ['NaN in an object', {x: [1, NaN]}],
+        ]) {
+            let error = null;
+            try {
+                table.set('bad', value);
+            } catch (e) {
+                error = e;
+            }
+            if (error === null)
+                fail(`${what}: set() did not throw`);
+            assertError(error, Paperboy.Error, FAILED, what);
+            // Inside a `v`, the value is refused by the JSON round trip
+            // that normalizes it, with a parse error as the message.
+            if (!what.includes('object'))
+                assertIncludes(error.message, 'not finite', `${what}: message`);
+        }
+        for (const [what, value, type] of [
+            ['null', null, TypeError],
+            ['undefined', undefined, TypeError],
+            ['a Map', new Map(), TypeError],
+            ['a function', () => 1, TypeError],
+            ['a Date in an array', [new Date()], TypeError],
+            ['a BigInt past int64', 2n ** 63n, RangeError],
+        ]) {
+            let error = null;
+            try {
+                table.set('bad', value);
+            } catch (e) {
+                error = e;
+            }
+            assert(error instanceof type, `${what}: throws a ${type.name}, got ${error}`);
+        }
+        assertEqual(table.get('bad'), null, 'nothing was stored');
+        table.set('good', 1);
+        assertEqual(table.getValue('good'), 1, 'a set() after the refusals');
+    });
+    assertEqual(changes, ['good'], 'changed emissions');
+});
+
+/* RocksDB */
+
+test('rocksdb:// and rocksdb:///path: a clean restart restores nothing and keeps the values', ({topic, group}) => {
+    const stateDir = GLib.dir_make_tmp('paperboy-js-table-XXXXXX');
+    const name = unique('table');
+    const pathName = unique('table');
+    const path = GLib.build_filenamev([stateDir, 'elsewhere', 'db']);
+    const tables = () => [
+        Paperboy.Table.new(name, 'rocksdb://'),
+        Paperboy.Table.new(pathName, `rocksdb://${path}`),
+    ];
+
+    try {
+        produceRecords(topic, 3);
+        // In a function of its own: its engine and tables are garbage once
+        // it returned.
+        (() => {
+            const first = tables();
+            const {engine} = runScript(group, topic, first, 3, message => {
+                for (const table of first) {
+                    table.set('count', table.getValue('count', 0) + 1);
+                    table.set(bytesToString(message.get_key()), {value: bytesToString(message.get_value())});
+                }
+            }, {state_dir: stateDir});
+            assertEqual(engine.state_dir, stateDir, 'engine.state_dir');
+        })();
+        assert(GLib.file_test(GLib.build_filenamev([stateDir, name]), GLib.FileTest.IS_DIR),
+            'rocksdb:// keeps its database in <state-dir>/<table name>');
+        assert(GLib.file_test(path, GLib.FileTest.IS_DIR), 'rocksdb:///path keeps its database at the path');
+
+        // A store is closed when its table is finalized, not when the engine
+        // stops: the next tables can only open the databases once the first
+        // ones were collected.
+        collectGarbage();
+
+        produce(topic, 0, 'k-3', 'v-3');
+        const second = tables();
+        runScript(group, topic, second, 1, () => {
+            for (const table of second) {
+                assertEqual(table.restored_records, 0, `${table.name}: restored records`);
+                assertEqual(table.getValue('count'), 3, `${table.name}: count after the restart`);
+                assertEqual(table.getValue('k-1'), {value: 'v-1'}, `${table.name}: a value after the restart`);
+                table.set('count', table.getValue('count') + 1);
+            }
+        }, {state_dir: stateDir});
+        for (const table of second)
+            assertEqual(table.getValue('count'), 4, `${table.name}: count after the second run`);
+    } finally {
+        System.gc();
+        removeTree(Gio.File.new_for_path(stateDir));
+    }
+});
+
+/* Registering */
+
+test('register_table: duplicate name or changelog, bad URI, a changelog consumed by a handler', ({group}) => {
+    const engine = newEngine(group);
+    const name = unique('table');
+    const table = Paperboy.Table.new(name, 'memory://');
+
+    assertEqual(engine.register_table(table), true, 'register_table()');
+    assertSame(engine.get_table(name), table, 'get_table()');
+    assertEqual(engine.get_table('no-such-table'), null, 'get_table() of an unknown name');
+
+    assertThrows(() => engine.register_table(Paperboy.Table.new(name, 'memory://')),
+        Paperboy.Error, CONFIG, 'a second table of the same name');
+    const sameChangelog = new Paperboy.Table({
+        name: unique('other'), store_uri: 'memory://', changelog_topic_name: `${name}-changelog`,
+    });
+    const error = assertThrows(() => engine.register_table(sameChangelog),
+        Paperboy.Error, CONFIG, 'a second table with the same changelog');
+    assertIncludes(error.message, name, 'the message names the first table');
+
+    for (const uri of ['foo://', '', 'rocksdb:', 'rocksdb://relative/path', 'memory://x']) {
+        const bad = Paperboy.Table.new(unique('bad'), uri);
+        assertThrows(() => engine.register_table(bad), Paperboy.Error, CONFIG, `store URI “${uri}”`);
+        assertEqual(engine.get_table(bad.name), null, `a table with the URI “${uri}” is not registered`);
+    }
+
+    // A handler of the changelog, added before or after the table.
+    const consumer = newEngine(`${group}-b`);
+    const changelog = unique('consumed');
+    consumer.add_handler(new Scripted({topic: `${changelog}-changelog`}));
+    const consumed = assertThrows(() => consumer.register_table(Paperboy.Table.new(changelog, 'memory://')),
+        Paperboy.Error, CONFIG, 'a changelog consumed by a handler');
+    assertIncludes(consumed.message, 'PbJsTestTableScripted', 'the message names the handler');
+    assertThrows(() => engine.add_handler(new Scripted({topic: `${name}-changelog`})),
+        Paperboy.Error, CONFIG, 'a handler of a registered table\'s changelog');
+});
+
+/* Producing */
+
+test('engine.produce() from a handler: records with their headers, committed after delivery', ({topic, group}) => {
+    const target = unique('target');
+    const engine = newEngine(group);
+    const source = new Scripted({topic});
+    const collector = new Collector({topic: target});
+    const n = 4;
+
+    cluster.create_topic(target, 2);
+    produceRecords(topic, n);
+    source.engine = engine;
+    let typeError = null;
+    source.script = message => {
+        switch (message.get_offset()) {
+        case 0:   // strings, and headers as pairs
+            engine.produce(target, -1, 'key-0', 'value-0',
+                [['trace', 'trace-0'], ['empty', ''], ['none', null], ['bin', new Uint8Array([104, 105])]]);
+            try {
+                engine.produce(target, -1, 42, 'v');
+            } catch (e) {
+                typeError = e;
+            }
+            break;
+        case 1:   // GLib.Bytes and a GLib.Variant of headers, on partition 1
+            engine.produce(target, 1, new GLib.Bytes(encoder.encode('key-1')),
+                new GLib.Bytes(encoder.encode('value-1')), headersVariant([['trace', 'trace-1']]));
+            break;
+        case 2:   // a tombstone without headers
+            engine.produce(target, 0, 'key-2', null, null);
+            break;
+        default:  // a Uint8Array and no key
+            engine.produce(target, -1, null, encoder.encode('value-3'));
+        }
+    };
+    engine.add_handler(source);
+    engine.add_handler(collector);
+
+    runEngineOk(engine, {until: () => collector.records.length >= n && committed(group, topic, 0) === n});
+    if (source.thrown !== null)
+        throw source.thrown;
+    assert(typeError instanceof TypeError, `a number as the key throws a TypeError, got ${typeError}`);
+
+    const byKey = new Map(collector.records.map(r => [r.key, r]));
+    assertEqual(collector.records.length, n, 'records in the target topic');
+    assertEqual(byKey.get('key-0').value, 'value-0', 'value of a record');
+    assertEqual(byKey.get('key-0').headers,
+        [['trace', 'trace-0'], ['empty', ''], ['none', null], ['bin', 'hi']], 'headers given as pairs');
+    assertEqual(byKey.get('key-1'), {key: 'key-1', value: 'value-1', partition: 1, headers: [['trace', 'trace-1']]},
+        'a record produced to partition 1 with a GLib.Variant of headers');
+    assertEqual(byKey.get('key-2'), {key: 'key-2', value: null, partition: 0, headers: []}, 'a tombstone');
+    assertEqual(byKey.get(null).value, 'value-3', 'a record without a key');
+    assertEqual(committed(group, topic, 0), n, 'committed offset of the source');
+});
+
+/* The page-view example */
+
+test('examples/pageviews.js counts page views and resets on a tombstone', async () => {
+    const example = Gio.File.new_for_uri(import.meta.url).get_parent()
+        .resolve_relative_path('../../examples/pageviews.js');
+    const launcher = new Gio.SubprocessLauncher({
+        flags: Gio.SubprocessFlags.STDOUT_PIPE | Gio.SubprocessFlags.STDERR_PIPE,
+    });
+    launcher.unsetenv('PAPERBOY_BOOTSTRAP_SERVERS');
+    const gjs = GLib.find_program_in_path('gjs');
+    assert(gjs !== null, 'gjs is in PATH');
+    const process = launcher.spawnv([gjs, '-m', example.get_path()]);
+    const timeout = GLib.timeout_add(GLib.PRIORITY_DEFAULT, 30000, () => {
+        process.force_exit();
+        return GLib.SOURCE_REMOVE;
+    });
+
+    let stdout, stderr;
+    try {
+        [stdout, stderr] = await process.communicate_utf8_async(null, null);
+    } finally {
+        GLib.source_remove(timeout);
+    }
+    const lines = stdout.trim().split('\n');
+    if (!process.get_if_exited() || process.get_exit_status() !== 0)
+        fail(`the example failed:\n${stdout}\n${stderr}`);
+    assertEqual(stderr.trim(), '', 'stderr');
+
+    const ofPage = page => lines.filter(l => l.startsWith(`${page}: `));
+    assertEqual(lines[0], 'Restored 0 records', 'first line');
+    assertEqual(ofPage('/home'), ['/home: 1 view', '/home: 2 views', '/home: 3 views'], '/home');
+    assertEqual(ofPage('/about'), ['/about: 1 view', '/about: 2 views'], '/about');
+    assertEqual(ofPage('/blog'), ['/blog: 1 view', '/blog: 0 views (reset)'], '/blog');
+    assertEqual(lines.filter(l => l.startsWith('Total')).sort(),
+        ['Total for /about: 2', 'Total for /home: 3'], 'the table at the end');
+});
+
+System.exit(runTests());

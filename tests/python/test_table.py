@@ -1,1 +1,414 @@
-import sys; sys.exit(77)
+# test_table.py: PbTable and PbEngine.produce() from Python
+#
+# Copyright 2026 The Paperboy authors
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import gc
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import gi
+gi.require_version('Paperboy', '1')
+from gi.repository import GLib, Paperboy  # noqa: E402
+
+from pbtest import CLUSTER, Counter, make_engine, run_until, unique  # noqa: E402
+
+try:
+    import confluent_kafka
+except ImportError:
+    confluent_kafka = None
+
+PAGEVIEWS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         '..', '..', 'examples', 'pageviews.py')
+PB_ERROR_DOMAIN = GLib.quark_to_string(Paperboy.error_quark())
+
+# Plain Python values, each set from a handler, and what reading it back
+# gives (the same value unless given here).
+VALUES = {
+    'str': 'héllo wörld',
+    'int': -2 ** 40,
+    'float': 2.5,
+    'bool': True,
+    'bytes': b'\x00\x01bin',
+    'dict': {'a': 1, 'b': 'two', 'c': 3.5, 'd': False},
+    'list': [1, 'two', 3.0, True],
+    'tuple': (1, 'two'),
+    'nested': {'list': [1, {'deep': ['x', 2, [True]]}], 'map': {'k': 'v', 'n': -7},
+               'empty': {}},
+}
+READ_BACK = {'tuple': [1, 'two']}
+# Their changelog type.
+TYPES = {'str': 's', 'int': 'x', 'float': 'd', 'bool': 'b', 'bytes': 'ay', 'dict': 'a{sv}',
+         'list': 'av', 'tuple': 'av', 'nested': 'a{sv}'}
+
+
+def int32_dict():
+    return GLib.Variant('a{sv}', {'n': GLib.Variant('i', 5), 'u': GLib.Variant('q', 6)})
+
+
+def contents(table):
+    """The table as a dict of key to GLib.Variant."""
+    items = {}
+
+    def add(key, value):
+        items[key] = value
+        return True
+
+    table.foreach(add)
+    return items
+
+
+def read_topic(topic, count, timeout=15):
+    """Reads partition 0 of topic from the start with an independent client
+    until it got count records; returns (key, value, headers dict)."""
+    consumer = confluent_kafka.Consumer({
+        'bootstrap.servers': CLUSTER.get_bootstrap_servers(),
+        'group.id': unique('py-reader'),
+        'enable.auto.commit': False,
+        'fetch.wait.max.ms': 10,
+    })
+    records = []
+    try:
+        consumer.assign([confluent_kafka.TopicPartition(topic, 0,
+                                                        confluent_kafka.OFFSET_BEGINNING)])
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                raise AssertionError('reading %s: %s' % (topic, msg.error()))
+            records.append((msg.key().decode(), msg.value(), dict(msg.headers() or [])))
+        # Nothing more than expected.
+        extra = consumer.poll(0.3)
+        if extra is not None and not extra.error():
+            records.append((extra.key().decode(), extra.value(), dict(extra.headers() or [])))
+    finally:
+        consumer.close()
+    return records
+
+
+class Scripted(Paperboy.Handler):
+    """Record number i runs script[i] (name, callable) and keeps what it
+    returned, or the GLib.Error it raised, under that name."""
+
+    def __init__(self, topic, script):
+        super().__init__(topic=topic)
+        self.script = script
+        self.results = {}
+
+    def do_on_message(self, msg, ctx):
+        name, step = self.script[msg.get_offset()]
+        try:
+            self.results[name] = step()
+        except GLib.Error as error:
+            self.results[name] = error
+
+    def done(self):
+        return len(self.results) == len(self.script)
+
+
+def run_script(engine, table, script):
+    """Runs engine with table and a Scripted handler over a new topic of one
+    record per step; returns the handler and the topic."""
+    topic = unique('py-table-src')
+    CLUSTER.create_topic(topic, 1)
+    for i in range(len(script)):
+        CLUSTER.produce(topic, 0, 'k-%d' % i, 'v-%d' % i)
+    handler = Scripted(topic, script)
+    engine.add_handler(handler)
+    engine.register_table(table)
+    run_until(engine, handler.done)
+    return handler, topic
+
+
+def restore(table, topic, group, **props):
+    """Runs a new engine with table (and a handler on topic, whose records
+    the group already handled) until the table was restored."""
+    restored = []
+    table.connect('restored', lambda t: restored.append(t.props.restored_records))
+    engine = make_engine(group, **props)
+    engine.add_handler(Counter(topic))
+    engine.register_table(table)
+    run_until(engine, lambda: restored)
+    return restored
+
+
+class LiveTableTests(unittest.TestCase):
+    """One engine run writes a memory:// table from its handler."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.name = unique('py-table')
+        cls.group = unique('py-group')
+        cls.target = unique('py-produced')
+        CLUSTER.create_topic(cls.target, 1)
+        table = cls.table = Paperboy.Table.new(cls.name, 'memory://')
+        cls.changes = []
+        cls.greeting_changes = []
+
+        def unpack(variant):
+            return None if variant is None else variant.unpack()
+
+        table.connect('changed', lambda t, key, old, new:
+                      cls.changes.append((key, unpack(old), unpack(new))))
+        table.connect('changed::greeting', lambda t, key, old, new:
+                      cls.greeting_changes.append((key, unpack(old), unpack(new))))
+
+        def set_and_get(key, value):
+            table.set(key, value)
+            return table.get(key)
+
+        engine = cls.engine = make_engine(cls.group)
+
+        def produce():
+            engine.produce(cls.target, -1, 'str-key', 'str-value',
+                               [('h1', b'one'), ('h2', None), ('h3', 'three')])
+            engine.produce(cls.target, 0, b'bytes-key', b'bytes-value', {'only': b'1'})
+            engine.produce(cls.target, -1, GLib.Bytes.new(b'gi-key'), None,
+                               GLib.Variant('a(smay)', [('gi', b'x')]))
+
+        script = [
+            ('set_greeting', lambda: set_and_get('greeting', 'hello')),
+            ('get_greeting', lambda: table.get_value('greeting')),
+            ('overwrite', lambda: set_and_get('greeting', 'bonjour')),
+            ('other_key', lambda: table.set('other', 1)),
+            ('delete', lambda: table.delete('greeting')),
+            ('get_deleted', lambda: (table.get('greeting'), table.get_value('greeting', 'gone'))),
+            ('delete_missing', lambda: table.delete('never-set')),
+        ]
+        script += [('type_' + key, lambda key=key, value=value: set_and_get(key, value))
+                   for key, value in VALUES.items()]
+        script += [
+            ('variant', lambda: set_and_get('variant', GLib.Variant('(uay)', (7, b'ab')))),
+            ('int32_in_dict', lambda: set_and_get('int32_in_dict', int32_dict())),
+            ('nan', lambda: table.set('bad', float('nan'))),
+            ('inf_in_dict', lambda: table.set('bad', {'x': [1, float('-inf')]})),
+            ('inf_variant', lambda: table.set('bad', GLib.Variant('ad', [1.0, math.inf]))),
+            ('produce', produce),
+        ]
+        cls.handler, cls.topic = run_script(engine, table, script)
+        cls.results = cls.handler.results
+
+    def test_set_get_delete(self):
+        self.assertEqual(self.results['set_greeting'], GLib.Variant('s', 'hello'))
+        self.assertEqual(self.results['get_greeting'], 'hello')
+        self.assertEqual(self.results['overwrite'].unpack(), 'bonjour')
+        self.assertEqual(self.results['get_deleted'], (None, 'gone'))
+        self.assertIs(self.results['delete_missing'], True)
+        # After the run too.
+        self.assertIsNone(self.table.get('greeting'))
+        self.assertEqual(self.table.get('other'), GLib.Variant('x', 1))
+        self.assertEqual(self.table.get_value('other'), 1)
+        self.assertIsNone(self.table.get_value('never-set'))
+        # The source offsets were committed.
+        self.assertEqual(CLUSTER.get_committed_offset(self.group, self.topic, 0),
+                         len(self.handler.script))
+
+    def test_changed_signal(self):
+        self.assertEqual(self.greeting_changes, [('greeting', None, 'hello'),
+                                                 ('greeting', 'hello', 'bonjour'),
+                                                 ('greeting', 'bonjour', None)])
+        self.assertEqual(self.changes[:4], self.greeting_changes[:2] + [('other', None, 1)]
+                         + self.greeting_changes[2:])
+        self.assertEqual([c[0] for c in self.changes[4:]],
+                         list(VALUES) + ['variant', 'int32_in_dict'])
+        # Refused values change nothing.
+        self.assertNotIn('bad', [c[0] for c in self.changes])
+
+    def test_value_types(self):
+        for key, value in VALUES.items():
+            with self.subTest(key=key):
+                expected = READ_BACK.get(key, value)
+                variant = self.results['type_' + key]
+                self.assertEqual(variant.get_type_string(), TYPES[key])
+                self.assertEqual(self.table.get_value(key), expected)
+                self.assertEqual(type(self.table.get_value(key)), type(expected))
+        self.assertEqual(self.table.get_value('variant'), (7, [97, 98]))
+        self.assertEqual(self.table.get('variant').get_type_string(), '(uay)')
+
+    def test_int32_in_dict_is_normalized(self):
+        live = self.results['int32_in_dict']
+        self.assertEqual(live.get_type_string(), 'a{sv}')
+        self.assertEqual(live.lookup_value('n', None), GLib.Variant('x', 5))
+        self.assertEqual(live.lookup_value('u', None), GLib.Variant('x', 6))
+        self.assertEqual(self.table.get_value('int32_in_dict'), {'n': 5, 'u': 6})
+
+    def test_non_finite_refused(self):
+        for step in ('nan', 'inf_in_dict', 'inf_variant'):
+            with self.subTest(step=step):
+                error = self.results[step]
+                self.assertIsInstance(error, GLib.Error)
+                self.assertEqual(error.domain, PB_ERROR_DOMAIN)
+                self.assertTrue(error.matches(Paperboy.error_quark(), Paperboy.Error.FAILED))
+        self.assertIsNone(self.table.get('bad'))
+
+    @unittest.skipIf(confluent_kafka is None, 'needs confluent_kafka')
+    def test_engine_produce(self):
+        self.assertIs(self.results['produce'], None)
+        records = read_topic(self.target, 3)
+        self.assertEqual(records, [
+            ('str-key', b'str-value', {'h1': b'one', 'h2': None, 'h3': b'three'}),
+            ('bytes-key', b'bytes-value', {'only': b'1'}),
+            ('gi-key', None, {'gi': b'x'}),
+        ])
+
+    @unittest.skipIf(confluent_kafka is None, 'needs confluent_kafka')
+    def test_changelog_seen_by_another_client(self):
+        topic = self.table.props.changelog_topic_name
+        self.assertEqual(topic, self.name + '-changelog')
+        # One record per change, and the tombstone of never-set.
+        records = read_topic(topic, len(self.changes) + 1)
+        self.assertEqual(len(records), len(self.changes) + 1)
+        by_key = {}
+        for key, value, headers in records:
+            by_key.setdefault(key, []).append((value, headers))
+        # Greeting: two values then a tombstone.
+        greeting = by_key['greeting']
+        self.assertEqual([json.loads(v) if v is not None else None for v, _ in greeting],
+                         ['hello', 'bonjour', None])
+        self.assertEqual(greeting[0][1], {'paperboy.type': b's', 'paperboy.encoding': b'json/1'})
+        self.assertEqual(by_key['never-set'][0][0], None)
+        for key, value in VALUES.items():
+            with self.subTest(key=key):
+                (data, headers), = by_key[key]
+                self.assertEqual(headers['paperboy.type'], TYPES[key].encode())
+                self.assertEqual(headers['paperboy.encoding'], b'json/1')
+                if key == 'bytes':
+                    self.assertEqual(json.loads(data), list(value))
+                elif key != 'tuple':
+                    self.assertEqual(json.loads(data), value)
+        (data, headers), = by_key['int32_in_dict']
+        self.assertEqual(json.loads(data), {'n': 5, 'u': 6})
+        self.assertEqual(headers['paperboy.type'], b'a{sv}')
+
+    def test_restart_restores_memory_table(self):
+        n_records = len(self.changes) + 1  # + the delete of never-set
+        again = Paperboy.Table.new(self.name, 'memory://')
+        restored = restore(again, self.topic, self.group)
+        self.assertEqual(restored, [n_records])
+        self.assertEqual(again.props.restored_records, n_records)
+        self.assertEqual(again.props.bad_records, 0)
+        self.assertEqual(contents(again), contents(self.table))
+        self.assertEqual(set(contents(again)),
+                         set(VALUES) | {'other', 'variant', 'int32_in_dict'})
+        self.assertEqual(again.get('int32_in_dict').lookup_value('n', None),
+                         GLib.Variant('x', 5))
+        self.assertEqual(again.get_value('nested'), VALUES['nested'])
+        self.assertEqual(again.get_value('bytes'), VALUES['bytes'])
+
+
+class RocksdbTableTests(unittest.TestCase):
+    def first_run(self, name, group, state_dir):
+        """Writes a rocksdb:// table in one run; returns its contents and the
+        source topic. The table, and the engine that holds it, are gone
+        when it returns: the table's store keeps the database (and its lock)
+        open until the table is finalized."""
+        table = Paperboy.Table.new(name, 'rocksdb://')
+        script = [('set_%d' % i, lambda i=i: table.set('key-%d' % (i % 3), {'n': i}))
+                  for i in range(6)]
+        script.append(('delete', lambda: table.delete('key-0')))
+        engine = make_engine(group, state_dir=state_dir)
+        self.assertEqual(engine.props.state_dir, state_dir)
+        handler, topic = run_script(engine, table, script)
+        self.assertEqual(list(handler.results.values()), [True] * len(script))
+        self.assertTrue(os.path.isdir(os.path.join(state_dir, name)))
+        return contents(table), topic
+
+    def test_clean_restart(self):
+        name = unique('py-rocks')
+        group = unique('py-group')
+        with tempfile.TemporaryDirectory() as state_dir:
+            before, topic = self.first_run(name, group, state_dir)
+            gc.collect()
+            self.assertEqual({k: v.unpack() for k, v in before.items()},
+                             {'key-1': {'n': 4}, 'key-2': {'n': 5}})
+
+            again = Paperboy.Table.new(name, 'rocksdb://')
+            restored = restore(again, topic, group, state_dir=state_dir)
+            self.assertEqual(restored, [0])
+            self.assertEqual(again.props.restored_records, 0)
+            self.assertEqual(again.props.bad_records, 0)
+            self.assertEqual(contents(again), before)
+            self.assertEqual(again.get('key-1').lookup_value('n', None), GLib.Variant('x', 4))
+
+
+class RegisterTableTests(unittest.TestCase):
+    def assertConfigError(self, engine, table):
+        with self.assertRaises(GLib.Error) as cm:
+            engine.register_table(table)
+        self.assertEqual(cm.exception.domain, PB_ERROR_DOMAIN)
+        self.assertTrue(cm.exception.matches(Paperboy.error_quark(), Paperboy.Error.CONFIG),
+                        cm.exception.message)
+        return cm.exception.message
+
+    def test_errors(self):
+        engine = make_engine(unique('py-group'))
+        name = unique('py-table')
+        first = Paperboy.Table.new(name, 'memory://')
+        engine.register_table(first)
+        self.assertIs(engine.get_table(name), first)
+        self.assertIsNone(engine.get_table(unique('py-missing')))
+
+        message = self.assertConfigError(engine, Paperboy.Table.new(name, 'memory://'))
+        self.assertIn(name, message)
+
+        same_changelog = Paperboy.Table.new(unique('py-table'), 'memory://')
+        same_changelog.props.changelog_topic_name = first.props.changelog_topic_name
+        self.assertConfigError(engine, same_changelog)
+
+        message = self.assertConfigError(engine, Paperboy.Table.new(unique('py-table'),
+                                                                    'foo://'))
+        self.assertIn('foo://', message)
+
+        consumed = unique('py-table')
+        engine.add_handler(Counter(consumed + '-changelog'))
+        message = self.assertConfigError(engine, Paperboy.Table.new(consumed, 'memory://'))
+        self.assertIn(consumed + '-changelog', message)
+
+    def test_python_values(self):
+        table = Paperboy.Table.new(unique('py-table'), 'memory://')
+        self.assertEqual(table.props.changelog_topic_name, table.props.name + '-changelog')
+        for bad in (None, object(), {1: 'x'}, [1, None], {'k': {2, 3}}):
+            with self.subTest(value=bad):
+                with self.assertRaises(TypeError):
+                    table.set('key', bad)
+        # Writes need a running engine.
+        for write in (lambda: table.set('key', 1), lambda: table.delete('key')):
+            with self.assertRaises(GLib.Error) as cm:
+                write()
+            self.assertEqual(cm.exception.domain, PB_ERROR_DOMAIN)
+        self.assertIsNone(table.get('key'))
+        self.assertEqual(table.get_value('key', 42), 42)
+
+    def test_produce_needs_a_run(self):
+        engine = make_engine(unique('py-group'))
+        with self.assertRaises(GLib.Error) as cm:
+            engine.produce(unique('py-topic'), -1, 'k', 'v', {'h': 'x'})
+        self.assertEqual(cm.exception.domain, PB_ERROR_DOMAIN)
+
+
+class PageViewsExampleTests(unittest.TestCase):
+    def test_counts(self):
+        env = dict(os.environ)
+        env.pop('PAPERBOY_BOOTSTRAP_SERVERS', None)
+        proc = subprocess.run([sys.executable, PAGEVIEWS], env=env, capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.splitlines()
+        self.assertEqual([line for line in lines if line.startswith('home:')],
+                         ['home: 1 view', 'home: 2 views', 'home: 3 views'])
+        self.assertEqual([line for line in lines if line.startswith('pricing:')],
+                         ['pricing: 1 view', 'pricing: 2 views', 'pricing: forgotten'])
+        self.assertEqual(lines[-1], 'Page views: about=2 home=3')
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)

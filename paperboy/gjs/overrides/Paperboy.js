@@ -16,6 +16,11 @@
 //   instead of an unhandled rejection and a dropped task;
 // - a throw in `vfunc_on_error` or `vfunc_on_bulk_error` is logged, naming
 //   the handler, and counts as Paperboy.ErrorAction.STOP.
+//
+// `Paperboy.Table.prototype.set()` also takes plain JavaScript values (see
+// _toVariant()), and `getValue()` reads a value unpacked. `Paperboy.Engine.
+// prototype.produce()` also takes strings and Uint8Arrays for the key and
+// the value, and an array of [name, value] pairs for the headers.
 
 const {GLib, GObject} = imports.gi;
 
@@ -39,6 +44,71 @@ function _describe(thrown) {
         return `${thrown.constructor.name}: ${thrown.message}${stack}`;
     }
     return `${typeof thrown}: ${String(thrown)}`;
+}
+
+// A JavaScript value as a GLib.Variant for a table: boolean → b, integer
+// Number → x (d past 2^53, where it is no longer exact), other Number → d,
+// BigInt → x, string → s, Uint8Array → ay, Array → av and plain Object →
+// a{sv}, their elements converted alike. A GLib.Variant passes through.
+// null and undefined are refused: Table.delete() removes a key.
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function _toVariant(value, where = 'value') {
+    if (value instanceof GLib.Variant)
+        return value;
+
+    switch (typeof value) {
+    case 'boolean':
+        return new GLib.Variant('b', value);
+    case 'number':
+        return new GLib.Variant(Number.isSafeInteger(value) ? 'x' : 'd', value);
+    case 'bigint':
+        if (value < INT64_MIN || value > INT64_MAX)
+            throw new RangeError(`${where}: ${value} does not fit in an int64`);
+        return new GLib.Variant('x', value);
+    case 'string':
+        return new GLib.Variant('s', value);
+    }
+
+    if (value instanceof Uint8Array)
+        return new GLib.Variant('ay', value);
+    if (Array.isArray(value))
+        return new GLib.Variant('av', value.map((v, i) => _toVariant(v, `${where}[${i}]`)));
+    if (value !== null && typeof value === 'object' &&
+        [Object.prototype, null].includes(Object.getPrototypeOf(value))) {
+        const dict = {};
+        for (const [k, v] of Object.entries(value))
+            dict[k] = _toVariant(v, `${where}.${k}`);
+        return new GLib.Variant('a{sv}', dict);
+    }
+
+    const what = value === null || value === undefined ? String(value)
+        : value?.constructor?.name ?? typeof value;
+    throw new TypeError(`${where}: cannot store ${what} in a table` +
+        (value === null || value === undefined ? ' (use Table.delete() to remove a key)' : ''));
+}
+
+// Record bytes for Engine.produce(): GLib.Bytes and null pass through.
+function _toBytes(value, what) {
+    if (value === null || value === undefined || value instanceof GLib.Bytes)
+        return value ?? null;
+    if (typeof value === 'string')
+        return new GLib.Bytes(new TextEncoder().encode(value));
+    if (value instanceof Uint8Array)
+        return new GLib.Bytes(value);
+    throw new TypeError(`${what}: expected a string, a Uint8Array, a GLib.Bytes or null`);
+}
+
+// Record headers for Engine.produce(): [[name, string|Uint8Array|null], ...],
+// or a GLib.Variant of type a(smay), or null.
+function _toHeaders(headers) {
+    if (headers === null || headers === undefined || headers instanceof GLib.Variant)
+        return headers ?? null;
+    if (!Array.isArray(headers))
+        throw new TypeError('headers: expected an array of [name, value] pairs, a GLib.Variant or null');
+    return new GLib.Variant('a(smay)', headers.map(([name, value]) => [name,
+        typeof value === 'string' ? new TextEncoder().encode(value) : value ?? null]));
 }
 
 function _init() {
@@ -141,5 +211,25 @@ function _init() {
             for (const [name, descriptor] of originals)
                 Object.defineProperty(proto, name, descriptor);
         }
+    };
+
+    // Tables and produce(): the JavaScript values converted, then the C
+    // methods called.
+    const tableSet = Paperboy.Table.prototype.set;
+    Paperboy.Table.prototype.set = function (key, value) {
+        return tableSet.call(this, key, _toVariant(value));
+    };
+
+    // The value of @key unpacked (GLib.Variant.recursiveUnpack()), or
+    // @defaultValue when the key has none.
+    Paperboy.Table.prototype.getValue = function (key, defaultValue = null) {
+        const variant = this.get(key);
+        return variant === null ? defaultValue : variant.recursiveUnpack();
+    };
+
+    const engineProduce = Paperboy.Engine.prototype.produce;
+    Paperboy.Engine.prototype.produce = function (topic, partition, key, value, headers = null) {
+        return engineProduce.call(this, topic, partition, _toBytes(key, 'key'),
+            _toBytes(value, 'value'), _toHeaders(headers));
     };
 }

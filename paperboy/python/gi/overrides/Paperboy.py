@@ -39,8 +39,14 @@ A ``Paperboy.Handler`` subclass may declare its topics as a class
 attribute (``topic = 'name'`` or ``topics = [...]``).
 
 ``Paperboy.Message`` gains ``key``, ``value`` (``bytes`` or ``None``) and
-``headers`` (a list of ``(name, bytes or None)``) attributes, and ``Paperboy.MockCluster.produce`` accepts ``str`` and
-``bytes`` keys and values and headers as a list of ``(name, value)`` pairs.
+``headers`` (a list of ``(name, bytes or None)``) attributes, and
+``Paperboy.MockCluster.produce`` and ``Paperboy.Engine.produce`` accept
+``str`` and ``bytes`` keys and values and headers as a list of
+``(name, value)`` pairs or a ``dict``.
+
+``Paperboy.Table.set`` accepts plain Python values as well as a
+``GLib.Variant``, and ``Paperboy.Table.get_value`` returns the unpacked
+value; ``Paperboy.Table.get`` still returns a ``GLib.Variant``.
 """
 
 import functools
@@ -277,6 +283,8 @@ def _to_bytes(data):
 def _to_headers(headers):
     if headers is None or isinstance(headers, GLib.Variant):
         return headers
+    if isinstance(headers, dict):
+        headers = headers.items()
     pairs = []
     for name, value in headers:
         if isinstance(value, str):
@@ -290,8 +298,8 @@ class MockCluster(Paperboy.MockCluster):
         """Produces one record and returns its offset.
 
         ``key`` and ``value`` may be ``str``, ``bytes``, ``GLib.Bytes`` or
-        ``None``; ``headers`` a list of ``(name, value)`` pairs or a
-        ``a(smay)`` ``GLib.Variant``.
+        ``None``; ``headers`` a list of ``(name, value)`` pairs, a ``dict``
+        or a ``a(smay)`` ``GLib.Variant``.
         """
         return Paperboy.MockCluster.produce(self, topic, partition, _to_bytes(key),
                                             _to_bytes(value), _to_headers(headers))
@@ -299,3 +307,85 @@ class MockCluster(Paperboy.MockCluster):
 
 MockCluster = override(MockCluster)
 __all__.append('MockCluster')
+
+
+class Engine(Paperboy.Engine):
+    def produce(self, topic, partition=-1, key=None, value=None, headers=None):
+        """Produces one record through the engine, from a handler, and
+        raises ``GLib.Error`` when it cannot be queued.
+
+        ``key`` and ``value`` may be ``str``, ``bytes``, ``GLib.Bytes`` or
+        ``None`` (a ``None`` value is a tombstone); ``headers`` a list of
+        ``(name, value)`` pairs, a ``dict`` or a ``a(smay)``
+        ``GLib.Variant``.
+        """
+        return Paperboy.Engine.produce(self, topic, partition, _to_bytes(key),
+                                       _to_bytes(value), _to_headers(headers))
+
+
+Engine = override(Engine)
+__all__.append('Engine')
+
+
+def _to_variant(value):
+    # bool before int: True is an int too.
+    if isinstance(value, GLib.Variant):
+        return value
+    if isinstance(value, bool):
+        return GLib.Variant('b', value)
+    if isinstance(value, int):
+        return GLib.Variant('x', value)
+    if isinstance(value, float):
+        return GLib.Variant('d', value)
+    if isinstance(value, str):
+        return GLib.Variant('s', value)
+    if isinstance(value, (bytes, bytearray)):
+        return GLib.Variant('ay', bytes(value))
+    if isinstance(value, dict):
+        for name in value:
+            if not isinstance(name, str):
+                raise TypeError('a table value cannot have a %s dictionary key'
+                                % type(name).__name__)
+        return GLib.Variant('a{sv}', {name: _to_variant(item) for name, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return GLib.Variant('av', [_to_variant(item) for item in value])
+    raise TypeError('a table cannot hold a %s value' % type(value).__name__)
+
+
+class Table(Paperboy.Table):
+    """A key/value table, see ``Paperboy.Table.new()`` and
+    ``Paperboy.Engine.register_table()``.
+
+    ``set()`` takes a ``GLib.Variant`` or a plain Python value: ``bool``
+    (``b``), ``int`` (``x``), ``float`` (``d``), ``str`` (``s``), ``bytes``
+    (``ay``), a ``dict`` with ``str`` keys (``a{sv}``) or a ``list`` or
+    ``tuple`` (``av``), their items converted the same way. ``get()``
+    returns the ``GLib.Variant`` (or ``None``), ``get_value()`` the Python
+    value. The table normalizes values inside a variant (``v``) as JSON
+    does: an ``int`` stays an ``int`` but ``bytes`` inside a ``dict`` or a
+    ``list`` come back as a list of ``int``, and a ``tuple`` as a ``list``.
+    """
+
+    def set(self, key, value):
+        """Sets the value of ``key``; raises ``GLib.Error`` when the table
+        refuses the value (a ``float`` that is not finite) or when the engine
+        does not run, and ``TypeError`` for a value it cannot convert. To
+        remove a key, use ``delete()``: ``None`` is not a value."""
+        if value is None:
+            raise TypeError('None is not a table value: use Table.delete()')
+        return Paperboy.Table.set(self, key, _to_variant(value))
+
+    def get_value(self, key, default=None):
+        """The value of ``key`` as a Python value (``GLib.Variant.unpack()``,
+        but ``bytes`` for a value of type ``ay``), or ``default`` when the
+        key has none."""
+        variant = self.get(key)
+        if variant is None:
+            return default
+        if variant.get_type_string() == 'ay':
+            return variant.get_data_as_bytes().get_data()
+        return variant.unpack()
+
+
+Table = override(Table)
+__all__.append('Table')
