@@ -161,6 +161,11 @@ _pb_kafka_log (const rd_kafka_t *rk,
   else
     log_level = G_LOG_LEVEL_DEBUG;
 
+  /* A key set without a scope goes to each of the engine's clients: the
+   * ones it does not apply to say they ignore it. */
+  if (g_strcmp0 (facility, "CONFWARN") == 0 && strstr (buf, "will be ignored by this") != NULL)
+    log_level = G_LOG_LEVEL_DEBUG;
+
   g_log_structured ("Paperboy-Kafka", log_level,
                     "PAPERBOY_KAFKA_FACILITY", facility,
                     "MESSAGE", "%s: [%s] %s",

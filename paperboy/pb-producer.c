@@ -184,6 +184,9 @@ _pb_producer_new (rd_kafka_conf_t           *conf,
       return NULL;
     }
 
+  /* Its logs come with the delivery reports, on the engine's thread. */
+  rd_kafka_set_log_queue (self->rk, NULL);
+
   self->source = _pb_kafka_source_new (rd_kafka_queue_get_main (self->rk), 0, error);
   if (self->source == NULL)
     {

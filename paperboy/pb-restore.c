@@ -196,7 +196,11 @@ read_changelog (Restore       *restore,
           goto out;
         }
 
-      n = rd_kafka_consume_batch_queue (restore->queue, POLL_TIMEOUT_MS, messages, BATCH_RECORDS);
+      /* What is there, or else the next one to come: a batch call would
+       * wait for a whole batch. */
+      n = rd_kafka_consume_batch_queue (restore->queue, 0, messages, BATCH_RECORDS);
+      if (n == 0 && (messages[0] = rd_kafka_consume_queue (restore->queue, POLL_TIMEOUT_MS)) != NULL)
+        n = 1;
 
       for (ssize_t j = 0; j < n; j++)
         {
@@ -310,6 +314,8 @@ _pb_table_restore (PbTable          *self,
   gint64 began = g_get_monotonic_time ();
   gboolean ok;
 
+  /* No one polls this client for its logs: they come from its threads. */
+  rd_kafka_conf_set (conf, "log.queue", "false", NULL, 0);
   rd_kafka_conf_set_log_cb (conf, _pb_kafka_log);
   restore.rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (restore.rk == NULL)
@@ -321,8 +327,10 @@ _pb_table_restore (PbTable          *self,
     }
 
   ok = count_partitions (&restore, error) &&
-       plan (&restore, error) &&
-       read_changelog (&restore, cancellable, error);
+       plan (&restore, error);
+  g_debug ("Table “%s”: planned its restore in %.3f s", pb_table_get_name (self),
+           (g_get_monotonic_time () - began) / (double)G_USEC_PER_SEC);
+  ok = ok && read_changelog (&restore, cancellable, error);
 
   if (ok)
     {
@@ -333,7 +341,9 @@ _pb_table_restore (PbTable          *self,
     }
 
   g_clear_pointer (&restore.queue, rd_kafka_queue_destroy);
+  began = g_get_monotonic_time ();
   rd_kafka_destroy (restore.rk);
+  g_debug ("destroyed in %.3f s", (g_get_monotonic_time () - began) / (double)G_USEC_PER_SEC);
   g_free (restore.low);
   g_free (restore.high);
   g_free (restore.start);

@@ -115,6 +115,28 @@ pb_rocksdb_store_close (PbStore *store)
 {
   PbRocksdbStore *self = PB_ROCKSDB_STORE (store);
 
+  /* What is only in the write-ahead log would be replayed by the next
+   * open, which then takes as long as a restore: write it out now. */
+  if (self->db != NULL && !self->read_only)
+    {
+      rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create ();
+      rocksdb_column_family_handle_t *cfs[] = { self->values_cf, self->offsets_cf };
+
+      rocksdb_flushoptions_set_wait (flush, 1);
+      for (gsize i = 0; i < G_N_ELEMENTS (cfs); i++)
+        {
+          char *err = NULL;
+
+          rocksdb_flush_cf (self->db, flush, cfs[i], &err);
+          if (err != NULL)
+            {
+              g_warning ("Could not flush the RocksDB database “%s”: %s", self->path, err);
+              rocksdb_free (err);
+            }
+        }
+      rocksdb_flushoptions_destroy (flush);
+    }
+
   g_clear_pointer (&self->values_cf, rocksdb_column_family_handle_destroy);
   g_clear_pointer (&self->offsets_cf, rocksdb_column_family_handle_destroy);
   g_clear_pointer (&self->db, rocksdb_close);

@@ -795,6 +795,18 @@ _pb_run_produce (PbRun       *self,
 /* Restoring tables, in a worker thread, before the run subscribes */
 
 static void
+warm_producer (rd_kafka_t *rk,
+               const char *topic)
+{
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk, topic, NULL);
+  const struct rd_kafka_metadata *metadata = NULL;
+
+  if (rd_kafka_metadata (rk, 0, rkt, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    rd_kafka_metadata_destroy (metadata);
+  rd_kafka_topic_destroy (rkt);
+}
+
+static void
 restore_thread (GTask        *task,
                 gpointer      source_object,
                 gpointer      task_data,
@@ -823,6 +835,11 @@ restore_thread (GTask        *task,
           g_task_return_error (task, error);
           return;
         }
+
+      /* The producer learns of the changelog now: told of a topic by its
+       * first record, librdkafka waits up to a second for its metadata. */
+      warm_producer (_pb_producer_get_client (self->producer),
+                     pb_table_get_changelog_topic_name (table));
 
       conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_RESTORE,
                                      &self->settings.kafka, &error);

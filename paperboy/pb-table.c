@@ -1268,6 +1268,7 @@ _pb_table_create_changelog (PbTable          *self,
       return TRUE;
     }
 
+  rd_kafka_conf_set (admin_conf, "log.queue", "false", NULL, 0);
   rd_kafka_conf_set_log_cb (admin_conf, _pb_kafka_log);
   rk = rd_kafka_new (RD_KAFKA_PRODUCER, admin_conf, errstr, sizeof errstr);
   if (rk == NULL)
