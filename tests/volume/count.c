@@ -30,6 +30,7 @@ struct _TestVolumeCounter
 {
   PbBulkHandler parent_instance;
   PbEngine  *engine;
+  PbTable   *table;     /* with PB_VOLUME_TABLE: each record sets its key */
   guint64    total;
   guint64    handled;
   guint64    duplicates;
@@ -57,6 +58,16 @@ test_volume_counter_on_message (PbHandler  *handler,
   else if (offset > self->next[partition])
     self->gaps++;
   self->next[partition] = MAX (self->next[partition], offset + 1);
+
+  if (self->table != NULL)
+    {
+      GBytes *key = pb_message_get_key (message);
+      g_autofree char *text = key != NULL ? g_strndup (g_bytes_get_data (key, NULL),
+                                                       g_bytes_get_size (key)) : g_strdup ("");
+
+      if (!pb_table_set (self->table, text, g_variant_new_int64 (offset), error))
+        return FALSE;
+    }
 
   self->handled++;
   if (self->handled == 1 || self->handled % TICK == 0)
@@ -147,9 +158,19 @@ main (int   argc,
   if (!pb_engine_add_handler (engine, PB_HANDLER (counter), &error))
     g_error ("%s", error->message);
 
+  if (g_getenv ("PB_VOLUME_TABLE") != NULL)
+    {
+      counter->table = pb_table_new ("volume-table", g_getenv ("PB_VOLUME_TABLE"));
+      pb_engine_set_state_dir (engine, g_getenv ("PB_VOLUME_STATE_DIR"));
+      if (!pb_engine_register_table (engine, counter->table, &error))
+        g_error ("%s", error->message);
+    }
+
   ok = pb_engine_run (engine, NULL, &error);
   if (!ok)
     g_printerr ("run failed: %s\n", error->message);
+
+  g_clear_object (&counter->table);
 
   for (int p = 0; p < MAX_PARTITIONS; p++)
     if (counter->next[p] > 0)

@@ -46,6 +46,8 @@ const Counter = GObject.registerClass({
         else if (offset > expected)
             gaps++;
         next.set(partition, Math.max(expected, offset + 1));
+        if (table !== null)
+            table.set(decoder.decode(message.get_key().toArray()), new GLib.Variant('x', offset));
 
         handled++;
         if (keepEvery > 0 && handled % keepEvery === 0)
@@ -72,6 +74,14 @@ engine.bulk_mode = GLib.getenv('PB_VOLUME_BULK') !== null;
 for (const pair of (GLib.getenv('PB_VOLUME_CONFIG') ?? '').split(/\s+/).filter(p => p))
     engine.set_config(...pair.split('=', 2));
 engine.add_handler(new Counter({topic}));
+// With PB_VOLUME_TABLE (a store URI), each record sets its key in a table.
+const decoder = new TextDecoder();
+let table = null;
+if (GLib.getenv('PB_VOLUME_TABLE') !== null) {
+    table = Paperboy.Table.new('volume-table', GLib.getenv('PB_VOLUME_TABLE'));
+    engine.state_dir = GLib.getenv('PB_VOLUME_STATE_DIR');
+    engine.register_table(table);
+}
 
 let ok = false;
 try {

@@ -43,6 +43,8 @@ class Counter(Paperboy.BulkHandler):
         elif offset > expected:
             state['gaps'] += 1
         next_offsets[partition] = max(expected, offset + 1)
+        if table is not None:
+            table.set(bytes(message.get_key().get_data()).decode(), GLib.Variant('x', offset))
 
         state['handled'] += 1
         handled = state['handled']
@@ -63,6 +65,12 @@ for pair in os.environ.get('PB_VOLUME_CONFIG', '').split():
     engine.set_config(*pair.split('=', 1))
 engine.set_bulk_mode('PB_VOLUME_BULK' in os.environ)
 engine.add_handler(Counter(topic=topic))
+# With PB_VOLUME_TABLE (a store URI), each record sets its key in a table.
+table = None
+if 'PB_VOLUME_TABLE' in os.environ:
+    table = Paperboy.Table.new('volume-table', os.environ['PB_VOLUME_TABLE'])
+    engine.props.state_dir = os.environ.get('PB_VOLUME_STATE_DIR')
+    engine.register_table(table)
 try:
     ok = engine.run(None)
 except GLib.Error as error:

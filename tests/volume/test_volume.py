@@ -32,6 +32,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -47,6 +48,9 @@ C_CONSUMER = os.environ.get('PB_VOLUME_C')
 RECORDS = int(os.environ.get('PB_VOLUME_RECORDS', 1000000))
 PARTITIONS = int(os.environ.get('PB_VOLUME_PARTITIONS', 32))
 TOPIC = 'volume'
+# The changelog of the table the table tests write: the mock broker has no
+# Admin API to create it.
+CHANGELOG = 'volume-table-changelog'
 RUN_TIMEOUT = 600
 BAD_LINE = re.compile(r'CRITICAL|WARNING|ERROR|Attempting to run a JS callback')
 
@@ -55,7 +59,8 @@ class Broker:
     """`paperboy mock-broker` with the backlog."""
 
     def __init__(self):
-        self.process = subprocess.Popen([TOOL, 'mock-broker', '--topic', '%s:%d' % (TOPIC, PARTITIONS)],
+        self.process = subprocess.Popen([TOOL, 'mock-broker', '--topic', '%s:%d' % (TOPIC, PARTITIONS),
+                                         '--topic', '%s:8' % CHANGELOG],
                                         stdout=subprocess.PIPE, text=True)
         self.bootstrap = self.process.stdout.readline().strip()
         if not self.bootstrap:
@@ -107,10 +112,13 @@ def consumer_command(language, broker, group, keep_every=0):
     return [GJS, '-m', os.path.join(HERE, 'count.js')] + args + ([str(keep_every)] if keep_every else [])
 
 
-def run_consumer(command, bulk=False):
+def run_consumer(command, bulk=False, env=None):
     """Runs a consumer to its end; returns its JSON line, its other output,
-    its peak RSS in kB and its CPU time in seconds. With @bulk, in Bulk mode."""
-    env = dict(os.environ, PB_VOLUME_BULK='1') if bulk else None
+    its peak RSS in kB and its CPU time in seconds. With @bulk, in Bulk mode;
+    @env adds to the environment."""
+    env = dict(os.environ, **(env or {}))
+    if bulk:
+        env['PB_VOLUME_BULK'] = '1'
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)
     output = {'stdout': [], 'stderr': []}
@@ -203,6 +211,36 @@ class BulkVolumeTests(unittest.TestCase):
 
     def test_javascript(self):
         self.check('javascript')
+
+
+class TableVolumeTests(unittest.TestCase):
+    """A handler that sets a key of a table for each record, in every
+    language: every record handled once and committed only after its
+    changelog record was delivered. Each run first restores what the runs
+    before it wrote."""
+
+    def check(self, language, store):
+        group = 'volume-table-%s' % uuid.uuid4().hex
+        with tempfile.TemporaryDirectory() as state_dir:
+            env = {'PB_VOLUME_TABLE': store, 'PB_VOLUME_STATE_DIR': state_dir}
+            result, lines, peak, cpu = run_consumer(consumer_command(language, broker, group),
+                                                    env=env)
+
+        self.assertTrue(result['ok'])
+        self.assertEqual(result['handled'], RECORDS)
+        self.assertEqual((result['duplicates'], result['gaps'], result['failures']), (0, 0, 0))
+        self.assertEqual({int(p): n for p, n in result['next'].items()}, broker.ends)
+        self.assertEqual([line for line in lines if BAD_LINE.search(line)], [])
+        self.assertEqual(broker.offsets(group), broker.ends)
+
+    def test_c(self):
+        self.check('c', 'rocksdb://')
+
+    def test_python(self):
+        self.check('python', 'memory://')
+
+    def test_javascript(self):
+        self.check('javascript', 'memory://')
 
 
 def rates(result):
