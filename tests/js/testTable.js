@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // Tables from JavaScript: writes from handlers, the changed signal, value
-// types, restores from the changelog (memory:// and rocksdb://), register
-// errors, engine.produce() and the page-view example.
+// types, restores from the changelog (memory:// and rocksdb://), load() and
+// close(), tables with a store of their own, the stores used directly, bad
+// changelog records and strict tables, register errors, engine.produce()
+// and the page-view example.
 //
 // Run with `gjs -m testTable.js [FILTER...]`: every test whose name contains one of
 // the FILTERs runs (all of them without one). The output is TAP.
@@ -16,13 +18,13 @@ import Paperboy from 'gi://Paperboy?version=1';
 
 import {
     assert, assertEqual, assertError, assertIncludes, assertSame, assertThrows, bytesToString,
-    cluster, committed, decoder, encoder, fail, headersVariant, newEngine, produce, runEngineOk, runTests,
-    test, unique
+    cluster, committed, decoder, encoder, fail, headersVariant, newEngine, produce, runEngine, runEngineOk,
+    runTests, test, unique
 } from './harness.js';
 
 Gio._promisify(Gio.Subprocess.prototype, 'communicate_utf8_async', 'communicate_utf8_finish');
 
-const {CONFIG, FAILED} = Paperboy.Error;
+const {CHANGELOG, CONFIG, FAILED, STORE} = Paperboy.Error;
 
 /* Runs `script(message, handler)` for each record it gets; the first throw
  * (a failed assertion included) stops the engine and is rethrown by
@@ -126,7 +128,8 @@ function produceRecords(topic, n, prefix = 'v') {
 
 const unpack = variant => variant === null ? null : variant.recursiveUnpack();
 
-/* The [key, unpacked value] pairs of table.foreach(), sorted by key. */
+/* The [key, unpacked value] pairs of table.foreach() (or a
+ * Paperboy.Store's), sorted by key. */
 function entries(table) {
     const pairs = [];
 
@@ -162,11 +165,17 @@ function removeTree(file) {
 
 /* Writes and signals */
 
-test('set, get and delete from a handler; changed with and without a detail', ({topic, group}) => {
+test('set, get and delete from a handler; changed with and without a detail; a table with its own store', ({topic, group}) => {
     const name = unique('table');
     const table = Paperboy.Table.new(name, 'memory://');
     const all = [];
     const onlyA = [];
+    const store = Paperboy.MemoryStore.new();
+    const withStore = Paperboy.Table.new_with_store(unique('stored'), store);
+
+    assertSame(withStore.store, store, 'the store of a table made with a store');
+    assertEqual(withStore.store_uri, null, 'the store URI of a table made with a store');
+    assertEqual(table.store, null, 'a memory:// table has no store before it is opened');
 
     assertEqual([table.name, table.store_uri, table.changelog_topic_name], [name, 'memory://', `${name}-changelog`],
         'name, store URI and default changelog topic');
@@ -179,8 +188,13 @@ test('set, get and delete from a handler; changed with and without a detail', ({
     });
 
     produceRecords(topic, 1);
-    const {engine} = runScript(group, topic, [table], 1, (message, handler) => {
+    const {engine} = runScript(group, topic, [table, withStore], 1, (message, handler) => {
         assertSame(handler.engine.get_table(name), table, 'get_table()');
+        assertSame(handler.engine.get_table(withStore.name), withStore, 'get_table() of the table with a store');
+        assertEqual(handler.engine.get_table(unique('missing')), null, 'get_table() of an unknown name');
+        withStore.set('kept', {n: 1});
+        withStore.set('gone', 'soon');
+        withStore.delete('gone');
         assertEqual(table.get('a'), null, 'get() of a missing key');
         assertEqual(table.getValue('a', 'none'), 'none', 'getValue() default of a missing key');
         assertEqual(table.getValue('a'), null, 'getValue() of a missing key');
@@ -210,6 +224,16 @@ test('set, get and delete from a handler; changed with and without a detail', ({
     assertEqual(onlyA, [['a', null, 'one'], ['a', 'one', 'two'], ['a', 'two', null]], 'changed::a');
     assertEqual(committed(group, topic, 0), 1, 'committed offset');
     assertEqual(table.getValue('b'), 2, 'the table is still readable after the run');
+    assert(table.store instanceof Paperboy.MemoryStore, 'a memory:// table has a Paperboy.MemoryStore');
+    assertSame(engine.get_table(withStore.name), withStore, 'get_table() after the run');
+
+    // What the run wrote is in the store object, with the changelog offset
+    // of its last record.
+    assertEqual(unpack(store.lookup('kept')), {n: 1}, 'the store holds a value set');
+    assertEqual(store.lookup('gone'), null, 'the store holds no value deleted');
+    assertEqual(entries(store), [['kept', {n: 1}]], 'the entries of the store');
+    assertEqual(store.get_offsets().deepUnpack(), {0: 3}, 'the offsets of the store');
+    assertEqual(entries(withStore), [['kept', {n: 1}]], 'the entries of the table with a store');
     assertThrows(() => table.set('c', 3), Paperboy.Error, FAILED, 'set() after the engine stopped');
     assertThrows(() => table.delete('b'), Paperboy.Error, FAILED, 'delete() after the engine stopped');
     assertThrows(() => engine.produce(topic, -1, 'k', 'v'), Paperboy.Error, FAILED,
@@ -296,6 +320,31 @@ test('values of every kind round trip, live and restored into a new table (memor
     assertEqual(again.restored_records, writes, 'restored records: one per set() or delete()');
     assertEqual(again.bad_records, 0, 'bad records');
     checkValues(again, 'after the second run');
+
+    // load() reads the same changelog without an engine...
+    const servers = cluster.get_bootstrap_servers();
+    const loaded = Paperboy.Table.new(name, 'memory://');
+    assertEqual(loaded.load(servers, null), true, 'load()');
+    assertEqual([loaded.restored_records, loaded.bad_records], [writes, 0], 'restored and bad records of load()');
+    checkValues(loaded, 'loaded');
+    assertEqual(entries(loaded), entries(table), 'the loaded table equals the written one');
+    assertEqual(loaded.store.get_offsets().deepUnpack(), {0: writes}, 'the offsets of the loaded store');
+    // ... and again reads only what came after the store's offsets.
+    loaded.load(servers, null);
+    assertEqual(loaded.restored_records, 0, 'restored records of a second load()');
+    checkValues(loaded, 'loaded twice');
+
+    // Another name, the same changelog topic, a store of its own.
+    const store = Paperboy.MemoryStore.new();
+    const other = new Paperboy.Table({name: unique('other'), store, changelog_topic_name: `${name}-changelog`});
+    assertEqual(other.load(servers, null), true, 'load() of a table with the same changelog topic');
+    assertEqual(other.restored_records, writes, 'restored records of the other table');
+    assertEqual(entries(store), entries(table), 'the store holds the written table');
+
+    for (const uri of ['rocksdb://', 'rocksdb://relative/path']) {
+        assertThrows(() => Paperboy.Table.new(name, uri).load(servers, null), Paperboy.Error, CONFIG,
+            `load() of a table with the store URI “${uri}”`);
+    }
 });
 
 test('refused values: not finite doubles (Paperboy.Error.FAILED), null, undefined, others', ({topic, group}) => {
@@ -396,10 +445,216 @@ test('rocksdb:// and rocksdb:///path: a clean restart restores nothing and keeps
         }, {state_dir: stateDir});
         for (const table of second)
             assertEqual(table.getValue('count'), 4, `${table.name}: count after the second run`);
+
+        // Reading them after the run opened the databases again: another
+        // table cannot open one until close(), with no need to drop the
+        // table and collect garbage.
+        const servers = cluster.get_bootstrap_servers();
+        for (const [table, dbPath] of [[second[0], GLib.build_filenamev([stateDir, name])], [second[1], path]]) {
+            const byPath = Paperboy.Table.new(table.name, `rocksdb://${dbPath}`);
+            assertThrows(() => byPath.load(servers, null), Paperboy.Error, STORE,
+                `${table.name}: load() of a database another table holds`);
+            table.close();
+            assertEqual(byPath.load(servers, null), true, `${table.name}: load() once the table was closed`);
+            assertEqual(byPath.restored_records, 0, `${table.name}: restored records of load()`);
+            assertEqual(entries(byPath), entries(table), `${table.name}: the loaded table`);
+            assert(byPath.store instanceof Paperboy.RocksdbStore, `${table.name}: the store is a RocksdbStore`);
+            assertEqual(byPath.store.path, dbPath, `${table.name}: the path of the store`);
+            byPath.close();
+            byPath.close();
+            // Reading a closed table opens its store again.
+            assertEqual(table.getValue('count'), 4, `${table.name}: count once closed`);
+            table.close();
+        }
     } finally {
         System.gc();
         removeTree(Gio.File.new_for_path(stateDir));
     }
+});
+
+/* Stores */
+
+const B = new GLib.Variant('a{sv}', {n: new GLib.Variant('x', 2)});
+const C = new GLib.Variant('ay', new Uint8Array([0, 255]));
+
+function newBatch() {
+    const batch = Paperboy.StoreBatch.new();
+
+    batch.put('a', new GLib.Variant('s', 'one'));
+    batch.put('b', B);
+    batch.put('c', C);
+    batch.put('a', null);
+    batch.set_offset(0, 5);
+    batch.set_offset(3, 9);
+    batch.set_offset(0, 6);
+    return batch;
+}
+
+const BATCH_ENTRIES = [['b', {n: 2}], ['c', new Uint8Array([0, 255])]];
+
+/* Applies, reads, closes, reopens and wipes an empty store; leaves it
+ * closed and empty. */
+function checkStore(store, what) {
+    assert(store instanceof Paperboy.Store, `${what}: a Paperboy.Store`);
+    assertEqual(store.open(), true, `${what}: open()`);
+    assertEqual(store.open(), true, `${what}: open() again`);
+    const empty = store.get_offsets();
+    assertEqual([empty.get_type_string(), empty.deepUnpack()], ['a{ix}', {}], `${what}: offsets of an empty store`);
+    assertEqual(store.lookup('a'), null, `${what}: lookup() in an empty store`);
+    assertEqual(entries(store), [], `${what}: entries of an empty store`);
+
+    assertEqual(store.apply(newBatch()), true, `${what}: apply()`);
+    assertEqual(store.lookup('a'), null, `${what}: a key put then deleted in one batch`);
+    assert(store.lookup('b').equal(B), `${what}: lookup() of a{sv}`);
+    assert(store.lookup('c').equal(C), `${what}: lookup() of ay`);
+    assertEqual(entries(store), BATCH_ENTRIES, `${what}: entries`);
+    const offsets = store.get_offsets();
+    assertEqual([offsets.get_type_string(), offsets.deepUnpack()], ['a{ix}', {0: 6, 3: 9}], `${what}: offsets`);
+
+    const seen = [];
+    assertEqual(store.foreach(key => {
+        seen.push(key);
+        return false;
+    }), true, `${what}: foreach() stopped early`);
+    assertEqual(seen.length, 1, `${what}: foreach() stops when the function returns false`);
+
+    const batch = Paperboy.StoreBatch.new();
+    batch.put('b', null);
+    batch.put('d', new GLib.Variant('(ib)', [1, true]));
+    batch.set_offset(3, 10);
+    store.apply(batch);
+    assertEqual(entries(store), [['c', new Uint8Array([0, 255])], ['d', [1, true]]], `${what}: entries after a delete`);
+    assertEqual(store.get_offsets().deepUnpack(), {0: 6, 3: 10}, `${what}: offsets after a second batch`);
+
+    store.close();
+    assertEqual(store.open(), true, `${what}: open() after close()`);
+    assert(store.lookup('c').equal(C), `${what}: close() keeps the data`);
+    assertEqual(store.get_offsets().deepUnpack(), {0: 6, 3: 10}, `${what}: close() keeps the offsets`);
+
+    assertEqual(store.wipe(), true, `${what}: wipe()`);
+    assertEqual(entries(store), [], `${what}: entries after wipe()`);
+    assertEqual(store.lookup('c'), null, `${what}: lookup() after wipe()`);
+    assertEqual(store.get_offsets().deepUnpack(), {}, `${what}: offsets after wipe()`);
+    store.close();
+    store.close();
+}
+
+test('Paperboy.StoreBatch, and MemoryStore and RocksdbStore used directly through Paperboy.Store', () => {
+    const emptyBatch = Paperboy.StoreBatch.new();
+    assertEqual([emptyBatch.get_n_changes(), emptyBatch.get_n_offsets()], [0, 0], 'an empty batch');
+    const batch = newBatch();
+    assertEqual(batch.get_n_changes(), 4, 'get_n_changes()');
+    const changes = [0, 1, 2, 3].map(i => batch.get_change(i));
+    assertEqual(changes.map(([key]) => key), ['a', 'b', 'c', 'a'], 'the keys of get_change()');
+    assert(changes[1][1].equal(B) && changes[2][1].equal(C), 'the values of get_change()');
+    assertEqual([unpack(changes[0][1]), changes[3][1]], ['one', null], 'a value, and a deletion');
+    assertEqual(batch.get_n_offsets(), 2, 'get_n_offsets(): setting a partition again replaces it');
+    assertEqual([0, 1].map(i => batch.get_offset(i)), [[0, 6], [3, 9]], 'get_offset()');
+
+    const memory = Paperboy.MemoryStore.new();
+    assert(memory instanceof Paperboy.MemoryStore, 'MemoryStore.new() gives a MemoryStore');
+    checkStore(memory, 'memory');
+
+    const tmp = GLib.dir_make_tmp('paperboy-js-store-XXXXXX');
+    try {
+        const path = GLib.build_filenamev([tmp, 'parent', 'db']);
+        const store = Paperboy.RocksdbStore.new(path);
+        assert(store instanceof Paperboy.RocksdbStore, 'RocksdbStore.new() gives a RocksdbStore');
+        assertEqual([store.path, store.get_path(), store.read_only, store.get_read_only()], [path, path, false, false],
+            'path and read-only');
+        assertThrows(() => store.lookup('a'), Paperboy.Error, STORE, 'lookup() before open()');
+        assertThrows(() => store.apply(newBatch()), Paperboy.Error, STORE, 'apply() before open()');
+        assert(!GLib.file_test(path, GLib.FileTest.EXISTS), 'nothing created before open()');
+        checkStore(store, 'rocksdb');
+        assert(GLib.file_test(path, GLib.FileTest.IS_DIR), 'open() created the directory and its parents');
+
+        store.open();
+        store.apply(newBatch());
+        const keys = [];
+        store.foreach(key => keys.push(key) > 0);
+        assertEqual(keys, ['b', 'c'], 'foreach() goes in the byte order of keys');
+
+        // One writer at a time...
+        const second = Paperboy.RocksdbStore.new(path);
+        const inUse = assertThrows(() => second.open(), Paperboy.Error, STORE, 'a second store on an open database');
+        assertIncludes(inUse.message, path, 'the message names the path');
+        // ... but readers alongside it.
+        const reader = new Paperboy.RocksdbStore({path, read_only: true});
+        assertEqual(reader.read_only, true, 'read_only set at construction');
+        assertEqual(reader.open(), true, 'a read-only store opens a database in use');
+        assertEqual(entries(reader), BATCH_ENTRIES, 'the entries seen by a reader');
+        assertEqual(reader.get_offsets().deepUnpack(), {0: 6, 3: 9}, 'the offsets seen by a reader');
+        assertThrows(() => reader.apply(newBatch()), Paperboy.Error, STORE, 'apply() on a read-only store');
+        assertThrows(() => reader.wipe(), Paperboy.Error, STORE, 'wipe() on a read-only store');
+        reader.close();
+
+        // Once the first one is closed, the second one opens the database.
+        store.close();
+        assertEqual(second.open(), true, 'open() once the first store was closed');
+        assertEqual(entries(second), BATCH_ENTRIES, 'the entries seen by the second store');
+        second.close();
+        second.set_read_only(true);
+        assertEqual(second.read_only, true, 'set_read_only()');
+
+        assertThrows(() => Paperboy.RocksdbStore.new('').open(), Paperboy.Error, CONFIG, 'open() without a path');
+    } finally {
+        removeTree(Gio.File.new_for_path(tmp));
+    }
+});
+
+/* Bad changelog records */
+
+test('a changelog record that is not JSON: skipped and counted, or a strict table fails the run', ({topic}) => {
+    const name = unique('bad');
+    const changelog = `${name}-changelog`;
+    const servers = cluster.get_bootstrap_servers();
+
+    cluster.create_topic(changelog, 1);
+    for (const [key, value, type] of [['a', '"good"', 's'], ['a', 'not json', 's'], ['n', '7', 'x']])
+        produce(changelog, 0, key, value, headersVariant([['paperboy.type', type], ['paperboy.encoding', 'json/1']]));
+    cluster.create_topic(topic, 1);
+
+    const checkLenient = (table, what) => {
+        assertEqual([table.restored_records, table.bad_records], [3, 1], `${what}: restored and bad records`);
+        assertEqual([table.getValue('a'), table.getValue('n')], ['good', 7], `${what}: the bad record's key keeps its value`);
+    };
+
+    // Lenient (the default): the engine restores it, and runs.
+    const lenient = Paperboy.Table.new(name, 'memory://');
+    assertEqual([lenient.strict, lenient.get_strict()], [false, false], 'not strict by default');
+    let restored = false;
+    lenient.connect('restored', () => {
+        restored = true;
+    });
+    const engine = newEngine(unique('group'));
+    engine.add_handler(new Scripted({topic}));
+    engine.register_table(lenient);
+    runEngineOk(engine, {until: () => restored});
+    checkLenient(lenient, 'engine');
+    const loaded = Paperboy.Table.new(name, 'memory://');
+    assertEqual(loaded.load(servers, null), true, 'load() of a lenient table');
+    checkLenient(loaded, 'load()');
+
+    // Strict: the run fails.
+    const strict = Paperboy.Table.new(name, 'memory://');
+    strict.strict = true;
+    assertEqual(strict.get_strict(), true, 'strict');
+    let strictRestored = false;
+    strict.connect('restored', () => {
+        strictRestored = true;
+    });
+    const strictEngine = newEngine(unique('group'));
+    strictEngine.add_handler(new Scripted({topic}));
+    strictEngine.register_table(strict);
+    const {ok, error} = runEngine(strictEngine);
+    assertEqual(ok, false, 'the run of a strict table');
+    assertError(error, Paperboy.Error, CHANGELOG, 'the error of the run');
+    assertIncludes(error.message, name, 'the message names the table');
+    assertEqual(strictRestored, false, 'restored is not emitted');
+
+    const strictLoaded = Paperboy.Table.new(name, 'memory://');
+    strictLoaded.set_strict(true);
+    assertThrows(() => strictLoaded.load(servers, null), Paperboy.Error, CHANGELOG, 'load() of a strict table');
 });
 
 /* Registering */

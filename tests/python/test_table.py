@@ -1,4 +1,4 @@
-# test_table.py: PbTable and PbEngine.produce() from Python
+# test_table.py: PbTable, PbStore and PbEngine.produce() from Python
 #
 # Copyright 2026 The Paperboy authors
 #
@@ -54,7 +54,7 @@ def int32_dict():
 
 
 def contents(table):
-    """The table as a dict of key to GLib.Variant."""
+    """The table (or a Paperboy.Store) as a dict of key to GLib.Variant."""
     items = {}
 
     def add(key, value):
@@ -63,6 +63,16 @@ def contents(table):
 
     table.foreach(add)
     return items
+
+
+def assertPbError(test, code, func, *args):
+    """func(*args) raises a Paperboy GLib.Error of code; returns its message."""
+    with test.assertRaises(GLib.Error) as cm:
+        func(*args)
+    test.assertEqual(cm.exception.domain, PB_ERROR_DOMAIN)
+    test.assertTrue(cm.exception.matches(Paperboy.error_quark(), code),
+                    '%s: %s' % (cm.exception.code, cm.exception.message))
+    return cm.exception.message
 
 
 def read_topic(topic, count, timeout=15):
@@ -168,6 +178,17 @@ class LiveTableTests(unittest.TestCase):
 
         engine = cls.engine = make_engine(cls.group)
 
+        # A second table, kept in a store given to it, in the same run.
+        cls.store = Paperboy.MemoryStore.new()
+        cls.store_name = unique('py-store-table')
+        store_table = cls.store_table = Paperboy.Table.new_with_store(cls.store_name, cls.store)
+        engine.register_table(store_table)
+
+        def write_store_table():
+            store_table.set('kept', {'n': 1})
+            store_table.set('gone', 'soon')
+            return store_table.delete('gone')
+
         def produce():
             engine.produce(cls.target, -1, 'str-key', 'str-value',
                                [('h1', b'one'), ('h2', None), ('h3', 'three')])
@@ -193,6 +214,7 @@ class LiveTableTests(unittest.TestCase):
             ('inf_in_dict', lambda: table.set('bad', {'x': [1, float('-inf')]})),
             ('inf_variant', lambda: table.set('bad', GLib.Variant('ad', [1.0, math.inf]))),
             ('produce', produce),
+            ('store_table', write_store_table),
         ]
         cls.handler, cls.topic = run_script(engine, table, script)
         cls.results = cls.handler.results
@@ -289,6 +311,59 @@ class LiveTableTests(unittest.TestCase):
         self.assertEqual(json.loads(data), {'n': 5, 'u': 6})
         self.assertEqual(headers['paperboy.type'], b'a{sv}')
 
+    def test_table_with_store(self):
+        self.assertIs(self.results['store_table'], True)
+        self.assertIs(self.engine.get_table(self.store_name), self.store_table)
+        self.assertIs(self.engine.get_table(self.name), self.table)
+        self.assertIsNone(self.engine.get_table(unique('py-missing')))
+        self.assertIs(self.store_table.props.store, self.store)
+        self.assertIs(self.store_table.get_store(), self.store)
+        self.assertIsNone(self.store_table.props.store_uri)
+        self.assertEqual(self.store_table.props.changelog_topic_name,
+                         self.store_name + '-changelog')
+        # What the run wrote is in the store object, with the changelog
+        # offset of its last record.
+        kept = GLib.Variant('a{sv}', {'n': GLib.Variant('x', 1)})
+        self.assertEqual(self.store.lookup('kept'), kept)
+        self.assertIsNone(self.store.lookup('gone'))
+        self.assertEqual(contents(self.store), {'kept': kept})
+        self.assertEqual(self.store.get_offsets().unpack(), {0: 3})
+        self.assertEqual(contents(self.store_table), {'kept': kept})
+
+    def test_load(self):
+        n_records = len(self.changes) + 1  # + the delete of never-set
+        servers = CLUSTER.get_bootstrap_servers()
+        loaded = Paperboy.Table.new(self.name, 'memory://')
+        self.assertIsNone(loaded.props.store)
+        self.assertIs(loaded.load(servers, None), True)
+        self.assertIsInstance(loaded.props.store, Paperboy.MemoryStore)
+        self.assertEqual(loaded.props.restored_records, n_records)
+        self.assertEqual(loaded.props.bad_records, 0)
+        self.assertEqual(contents(loaded), contents(self.table))
+        self.assertEqual(loaded.get_value('nested'), VALUES['nested'])
+        self.assertEqual(loaded.props.store.get_offsets().unpack(), {0: n_records})
+        # Loading again only reads what came after the store's offsets.
+        loaded.load(servers, None)
+        self.assertEqual(loaded.props.restored_records, 0)
+        self.assertEqual(contents(loaded), contents(self.table))
+
+        # Another name, the same changelog topic, a store of its own.
+        store = Paperboy.MemoryStore.new()
+        other = Paperboy.Table.new_with_store(unique('py-table'), store)
+        other.props.changelog_topic_name = self.table.props.changelog_topic_name
+        self.assertIs(other.load(servers, None), True)
+        self.assertEqual(other.props.restored_records, n_records)
+        self.assertEqual(contents(store), contents(self.table))
+        self.assertEqual(store.get_offsets().unpack(), {0: n_records})
+
+    def test_load_needs_an_absolute_rocksdb_path(self):
+        servers = CLUSTER.get_bootstrap_servers()
+        for uri in ('rocksdb://', 'rocksdb://relative/path', 'foo://'):
+            with self.subTest(uri=uri):
+                table = Paperboy.Table.new(self.name, uri)
+                message = assertPbError(self, Paperboy.Error.CONFIG, table.load, servers, None)
+                self.assertIn(self.name if uri == 'rocksdb://' else uri, message)
+
     def test_restart_restores_memory_table(self):
         n_records = len(self.changes) + 1  # + the delete of never-set
         again = Paperboy.Table.new(self.name, 'memory://')
@@ -338,6 +413,222 @@ class RocksdbTableTests(unittest.TestCase):
             self.assertEqual(again.props.bad_records, 0)
             self.assertEqual(contents(again), before)
             self.assertEqual(again.get('key-1').lookup_value('n', None), GLib.Variant('x', 4))
+
+            # Reading it after the run opened the database again: another
+            # table cannot open it...
+            path = os.path.join(state_dir, name)
+            servers = CLUSTER.get_bootstrap_servers()
+            by_path = Paperboy.Table.new(name, 'rocksdb://' + path)
+            assertPbError(self, Paperboy.Error.STORE, by_path.load, servers, None)
+            # ... until it is closed, with no need to drop the table.
+            again.close()
+            self.assertIs(by_path.load(servers, None), True)
+            self.assertEqual(by_path.props.restored_records, 0)
+            self.assertEqual(contents(by_path), before)
+            store = by_path.props.store
+            self.assertIsInstance(store, Paperboy.RocksdbStore)
+            self.assertEqual(store.props.path, path)
+            self.assertEqual(store.get_offsets().unpack(), {0: 7})
+            by_path.close()
+            by_path.close()
+            # Reading a closed table opens its store again.
+            self.assertEqual(again.get('key-2').lookup_value('n', None), GLib.Variant('x', 5))
+            self.assertEqual(contents(again), before)
+            again.close()
+
+
+class StoreTests(unittest.TestCase):
+    """The stores used directly, through the Paperboy.Store interface."""
+
+    B = GLib.Variant('a{sv}', {'n': GLib.Variant('x', 2)})
+    C = GLib.Variant('ay', b'\x00\xff')
+
+    def make_batch(self):
+        batch = Paperboy.StoreBatch.new()
+        batch.put('a', GLib.Variant('s', 'one'))
+        batch.put('b', self.B)
+        batch.put('c', self.C)
+        batch.put('a', None)
+        batch.set_offset(0, 5)
+        batch.set_offset(3, 9)
+        batch.set_offset(0, 6)
+        return batch
+
+    def test_batch(self):
+        empty = Paperboy.StoreBatch.new()
+        self.assertEqual((empty.get_n_changes(), empty.get_n_offsets()), (0, 0))
+
+        batch = self.make_batch()
+        self.assertEqual(batch.get_n_changes(), 4)
+        self.assertEqual([tuple(batch.get_change(i)) for i in range(4)],
+                         [('a', GLib.Variant('s', 'one')), ('b', self.B), ('c', self.C),
+                          ('a', None)])
+        # Setting a partition again replaces its offset.
+        self.assertEqual(batch.get_n_offsets(), 2)
+        self.assertEqual([tuple(batch.get_offset(i)) for i in range(2)], [(0, 6), (3, 9)])
+
+    def check_store(self, store):
+        """Applies, reads, closes, reopens and wipes an empty store; leaves it
+        closed and empty."""
+        self.assertIsInstance(store, Paperboy.Store)
+        self.assertIs(store.open(), True)
+        self.assertIs(store.open(), True)
+        offsets = store.get_offsets()
+        self.assertEqual(offsets.get_type_string(), 'a{ix}')
+        self.assertEqual(offsets.unpack(), {})
+        self.assertIsNone(store.lookup('a'))
+        self.assertEqual(contents(store), {})
+
+        self.assertIs(store.apply(self.make_batch()), True)
+        # A key put then deleted in one batch: the later change wins.
+        self.assertIsNone(store.lookup('a'))
+        self.assertEqual(store.lookup('b'), self.B)
+        self.assertEqual(store.lookup('c'), self.C)
+        self.assertEqual(contents(store), {'b': self.B, 'c': self.C})
+        offsets = store.get_offsets()
+        self.assertEqual(offsets.get_type_string(), 'a{ix}')
+        self.assertEqual(offsets.unpack(), {0: 6, 3: 9})
+
+        # foreach() stops when the function returns False.
+        seen = []
+        self.assertIs(store.foreach(lambda key, value: seen.append(key) or False), True)
+        self.assertEqual(len(seen), 1)
+
+        batch = Paperboy.StoreBatch.new()
+        batch.put('b', None)
+        batch.put('d', GLib.Variant('(ib)', (1, True)))
+        batch.set_offset(3, 10)
+        self.assertIs(store.apply(batch), True)
+        self.assertEqual(contents(store), {'c': self.C, 'd': GLib.Variant('(ib)', (1, True))})
+        self.assertEqual(store.get_offsets().unpack(), {0: 6, 3: 10})
+
+        # Closing keeps the data.
+        store.close()
+        self.assertIs(store.open(), True)
+        self.assertEqual(store.lookup('c'), self.C)
+        self.assertEqual(store.get_offsets().unpack(), {0: 6, 3: 10})
+
+        self.assertIs(store.wipe(), True)
+        self.assertEqual(contents(store), {})
+        self.assertIsNone(store.lookup('c'))
+        self.assertEqual(store.get_offsets().unpack(), {})
+        store.close()
+        store.close()
+
+    def test_memory_store(self):
+        store = Paperboy.MemoryStore.new()
+        self.assertIsInstance(store, Paperboy.MemoryStore)
+        self.check_store(store)
+
+    def test_rocksdb_store(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'parent', 'db')
+            store = Paperboy.RocksdbStore.new(path)
+            self.assertIsInstance(store, Paperboy.RocksdbStore)
+            self.assertEqual((store.props.path, store.get_path()), (path, path))
+            self.assertEqual((store.props.read_only, store.get_read_only()), (False, False))
+            # Not open yet.
+            assertPbError(self, Paperboy.Error.STORE, store.lookup, 'a')
+            assertPbError(self, Paperboy.Error.STORE, store.apply, self.make_batch())
+            self.assertFalse(os.path.exists(path))
+            self.check_store(store)
+            self.assertTrue(os.path.isdir(path))
+
+            store.open()
+            store.apply(self.make_batch())
+            # Keys in their byte order.
+            self.assertEqual(list(contents(store)), ['b', 'c'])
+
+            # One writer at a time...
+            second = Paperboy.RocksdbStore.new(path)
+            message = assertPbError(self, Paperboy.Error.STORE, second.open)
+            self.assertIn(path, message)
+            # ... but readers alongside it.
+            reader = Paperboy.RocksdbStore(path=path, read_only=True)
+            self.assertIs(reader.props.read_only, True)
+            self.assertIs(reader.open(), True)
+            self.assertEqual(contents(reader), {'b': self.B, 'c': self.C})
+            self.assertEqual(reader.lookup('b'), self.B)
+            self.assertEqual(reader.get_offsets().unpack(), {0: 6, 3: 9})
+            assertPbError(self, Paperboy.Error.STORE, reader.apply, self.make_batch())
+            assertPbError(self, Paperboy.Error.STORE, reader.wipe)
+            reader.close()
+
+            # Once the first one is closed, the second one opens it.
+            store.close()
+            second.open()
+            self.assertEqual(contents(second), {'b': self.B, 'c': self.C})
+            second.close()
+            second.set_read_only(True)
+            self.assertIs(second.props.read_only, True)
+
+            empty = Paperboy.RocksdbStore.new('')
+            assertPbError(self, Paperboy.Error.CONFIG, empty.open)
+
+
+class BadRecordTests(unittest.TestCase):
+    """A changelog record that is not JSON, produced by another client: the
+    restore skips it (and its key keeps its value) unless the table is
+    strict."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.name = unique('py-bad')
+        changelog = cls.name + '-changelog'
+        CLUSTER.create_topic(changelog, 1)
+        for key, value, value_type in (('a', '"good"', 's'), ('a', 'not json', 's'),
+                                       ('n', '7', 'x')):
+            CLUSTER.produce(changelog, 0, key, value,
+                            {'paperboy.type': value_type, 'paperboy.encoding': 'json/1'})
+        cls.topic = unique('py-bad-src')
+        CLUSTER.create_topic(cls.topic, 1)
+
+    def check_lenient(self, table):
+        self.assertEqual(table.props.restored_records, 3)
+        self.assertEqual(table.props.bad_records, 1)
+        self.assertEqual(table.get_value('a'), 'good')
+        self.assertEqual(table.get_value('n'), 7)
+
+    def test_lenient(self):
+        # Each skipped record is a warning: kept instead of printed.
+        warnings = []
+        handler = GLib.log_set_handler('Paperboy', GLib.LogLevelFlags.LEVEL_WARNING,
+                                       lambda domain, level, message, data:
+                                       warnings.append(message), None)
+        try:
+            table = Paperboy.Table.new(self.name, 'memory://')
+            self.assertIs(table.props.strict, False)
+            self.assertIs(table.get_strict(), False)
+            self.assertEqual(restore(table, self.topic, unique('py-group')), [3])
+            self.check_lenient(table)
+
+            loaded = Paperboy.Table.new(self.name, 'memory://')
+            self.assertIs(loaded.load(CLUSTER.get_bootstrap_servers(), None), True)
+            self.check_lenient(loaded)
+        finally:
+            GLib.log_remove_handler('Paperboy', handler)
+        self.assertEqual(len(warnings), 2, warnings)
+        for message in warnings:
+            self.assertIn('skipped a bad changelog record', message)
+            self.assertIn(self.name + '-changelog[0]@1', message)
+
+    def test_strict(self):
+        table = Paperboy.Table.new(self.name, 'memory://')
+        table.props.strict = True
+        self.assertIs(table.get_strict(), True)
+        restored = []
+        table.connect('restored', lambda t: restored.append(True))
+        engine = make_engine(unique('py-group'))
+        engine.add_handler(Counter(self.topic))
+        engine.register_table(table)
+        message = assertPbError(self, Paperboy.Error.CHANGELOG, run_until, engine)
+        self.assertIn(self.name, message)
+        self.assertEqual(restored, [])
+
+        loaded = Paperboy.Table.new(self.name, 'memory://')
+        loaded.set_strict(True)
+        assertPbError(self, Paperboy.Error.CHANGELOG, loaded.load,
+                      CLUSTER.get_bootstrap_servers(), None)
 
 
 class RegisterTableTests(unittest.TestCase):
