@@ -185,8 +185,8 @@ pb_rocksdb_store_open (PbStore  *store,
     }
 
   self->options = rocksdb_options_create ();
-  rocksdb_options_set_create_if_missing (self->options, 1);
-  rocksdb_options_set_create_missing_column_families (self->options, 1);
+  rocksdb_options_set_create_if_missing (self->options, !self->read_only);
+  rocksdb_options_set_create_missing_column_families (self->options, !self->read_only);
   rocksdb_options_set_keep_log_file_num (self->options, 2);
   rocksdb_options_set_max_open_files (self->options, 256);
 

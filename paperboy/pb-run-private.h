@@ -101,6 +101,7 @@ struct _PbRun
   PbConsumer       *consumer;
   PbProducer       *producer;        /* nullable: made when first needed */
   GCancellable     *restore_cancellable;
+  GSource          *flush_timer;      /* tables' delivered changes wait */
   PbMessagePool    *pool;
   PbPartitionMap   *partitions;
   PbOffsets         offsets;

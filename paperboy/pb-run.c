@@ -46,6 +46,8 @@ typedef struct
 } Emission;
 
 static void reconcile (PbRun *self);
+static void flush_tables (PbRun    *self,
+                          gboolean  force);
 
 /* The kick: a source made ready by _pb_run_kick(), from any thread, that
  * runs the run's reconciliation once however many times it was kicked. */
@@ -431,7 +433,16 @@ finish (PbRun *self)
     _pb_partition_map_foreach (self->partitions, abandon_cb, self);
   flush_cancellations (self);
 
-  /* Their stores, a RocksDB database for instance, are free for others. */
+  /* What was delivered goes to the stores, which are then free for
+   * others (a RocksDB database has one user at a time). */
+  _pb_clear_source (&self->flush_timer);
+  if (self->producer != NULL)
+    {
+      /* The last deliveries may wait in the queue. */
+      rd_kafka_poll (_pb_producer_get_client (self->producer), 0);
+      flush_tables (self, TRUE);
+      _pb_clear_source (&self->flush_timer);
+    }
   for (guint i = 0; i < self->settings.tables->len; i++)
     {
       PbTable *table = g_ptr_array_index (self->settings.tables, i);
@@ -682,18 +693,52 @@ attach_signal (PbRun *self,
 
 /* The producer */
 
+#define FLUSH_INTERVAL_MS 5
+
+static gboolean flush_timer_cb (gpointer user_data);
+
+/* Writes the tables' delivered changes to their stores; unless @force,
+ * only those that have enough, and the others within FLUSH_INTERVAL_MS. */
+static void
+flush_tables (PbRun    *self,
+              gboolean  force)
+{
+  gboolean waiting = FALSE;
+
+  for (guint i = 0; i < self->settings.tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->settings.tables, i);
+      GError *error = NULL;
+
+      if (!_pb_table_flush (table, force, &error))
+        _pb_run_fail (self, error);
+      waiting |= _pb_table_has_delivered (table);
+    }
+
+  if (waiting && self->flush_timer == NULL)
+    self->flush_timer = _pb_timeout_source_new (self->context, FLUSH_INTERVAL_MS,
+                                                self->settings.priority,
+                                                "[paperboy] table flush",
+                                                flush_timer_cb, self, NULL);
+}
+
+static gboolean
+flush_timer_cb (gpointer user_data)
+{
+  PbRun *self = user_data;
+
+  g_clear_pointer (&self->flush_timer, g_source_unref);
+  flush_tables (self, TRUE);
+
+  return G_SOURCE_REMOVE;
+}
+
 static void
 producer_delivered (gpointer user_data)
 {
   PbRun *self = user_data;
 
-  for (guint i = 0; i < self->settings.tables->len; i++)
-    {
-      GError *error = NULL;
-
-      if (!_pb_table_flush (g_ptr_array_index (self->settings.tables, i), &error))
-        _pb_run_fail (self, error);
-    }
+  flush_tables (self, FALSE);
 
   if (_pb_offsets_release (&self->offsets) || self->stopping ||
       self->revocation.revoking != NULL)

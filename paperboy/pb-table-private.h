@@ -52,10 +52,13 @@ void      _pb_table_attach         (PbTable           *self,
                                     PbProducer        *producer);
 void      _pb_table_detach         (PbTable           *self);
 void      _pb_table_close_store    (PbTable           *self);
-/* Writes what was delivered to the store; FALSE with @error when the
- * store failed. */
+/* Writes what was delivered to the store, when there is enough of it or
+ * with @force; FALSE with @error when the store failed. */
 gboolean  _pb_table_flush          (PbTable           *self,
+                                    gboolean           force,
                                     GError           **error);
+/* Whether delivered changes wait for a flush. */
+gboolean  _pb_table_has_delivered  (PbTable           *self);
 
 /* A changelog record's value, from its headers and JSON; NULL with @error
  * for a record that is not one. Sets @deleted for a tombstone. */

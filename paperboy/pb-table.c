@@ -67,6 +67,11 @@
  * Use a table from the engine's main context, the thread that runs it.
  */
 
+/* Delivered changes wait for this many others before they go to the store
+ * together, or for the engine's next flush, at most a few milliseconds
+ * later. */
+#define FLUSH_CHANGES 4096
+
 typedef struct
 {
   GVariant *value;        /* nullable: deleted */
@@ -632,6 +637,143 @@ is_finite (GVariant *value)
   return TRUE;
 }
 
+/* JSON for the common types, as json-glib writes it and reads it back with
+ * the type, without building a JsonNode tree; FALSE for the others. */
+static gboolean
+append_json (GString  *json,
+             GVariant *value)
+{
+  const char *type = g_variant_get_type_string (value);
+
+  switch (type[0])
+    {
+    case 'b':
+      g_string_append (json, g_variant_get_boolean (value) ? "true" : "false");
+      return TRUE;
+    case 'y':
+      g_string_append_printf (json, "%u", (guint)g_variant_get_byte (value));
+      return TRUE;
+    case 'n':
+      g_string_append_printf (json, "%d", (int)g_variant_get_int16 (value));
+      return TRUE;
+    case 'q':
+      g_string_append_printf (json, "%u", (guint)g_variant_get_uint16 (value));
+      return TRUE;
+    case 'i':
+      g_string_append_printf (json, "%d", (int)g_variant_get_int32 (value));
+      return TRUE;
+    case 'u':
+      g_string_append_printf (json, "%u", (guint)g_variant_get_uint32 (value));
+      return TRUE;
+    case 'x':
+      g_string_append_printf (json, "%" G_GINT64_FORMAT, g_variant_get_int64 (value));
+      return TRUE;
+    case 't':
+      /* As json-glib: the bits of an int64. */
+      g_string_append_printf (json, "%" G_GINT64_FORMAT, (gint64)g_variant_get_uint64 (value));
+      return TRUE;
+    case 'd':
+      {
+        char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+        double d = g_variant_get_double (value);
+
+        g_ascii_formatd (buffer, sizeof buffer, "%.17g", d);
+        g_string_append (json, buffer);
+        /* A number JSON readers take for a double. */
+        if (strpbrk (buffer, ".eEn") == NULL)
+          g_string_append (json, ".0");
+        return TRUE;
+      }
+    case 's':
+    case 'o':
+    case 'g':
+      {
+        const char *text = g_variant_get_string (value, NULL);
+
+        g_string_append_c (json, '"');
+        for (const guchar *c = (const guchar *)text; *c != '\0'; c++)
+          {
+            if (*c == '"' || *c == '\\')
+              {
+                g_string_append_c (json, '\\');
+                g_string_append_c (json, *c);
+              }
+            else if (*c < 0x20)
+              g_string_append_printf (json, "\\u%04x", *c);
+            else
+              g_string_append_c (json, *c);
+          }
+        g_string_append_c (json, '"');
+        return TRUE;
+      }
+    case '(':
+    case 'a':
+      {
+        gsize n = g_variant_n_children (value);
+        gboolean object = type[0] == 'a' && type[1] == '{';
+
+        /* Only string keys, and no unit tuple. */
+        if ((object && type[2] != 's') || g_str_equal (type, "()"))
+          return FALSE;
+
+        g_string_append_c (json, object ? '{' : '[');
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+
+            if (i > 0)
+              g_string_append_c (json, ',');
+
+            if (object)
+              {
+                g_autoptr(GVariant) key = g_variant_get_child_value (child, 0);
+                g_autoptr(GVariant) item = g_variant_get_child_value (child, 1);
+
+                if (!append_json (json, key))
+                  return FALSE;
+                g_string_append_c (json, ':');
+                if (!append_json (json, item))
+                  return FALSE;
+              }
+            else if (!append_json (json, child))
+              return FALSE;
+          }
+        g_string_append_c (json, object ? '}' : ']');
+        return TRUE;
+      }
+    case 'm':
+      {
+        g_autoptr(GVariant) inner = g_variant_get_maybe (value);
+
+        if (inner == NULL)
+          {
+            g_string_append (json, "null");
+            return TRUE;
+          }
+        return append_json (json, inner);
+      }
+    default:
+      return FALSE;
+    }
+}
+
+static char *
+serialize (GVariant *value,
+           gsize    *length)
+{
+  GString *json = g_string_sized_new (64);
+
+  if (!append_json (json, value))
+    {
+      g_string_free (json, TRUE);
+      return json_gvariant_serialize_data (value, length);
+    }
+
+  *length = json->len;
+
+  return g_string_free (json, FALSE);
+}
+
 /* The value as it is stored and written, and its JSON. */
 static GVariant *
 normalize (GVariant  *value,
@@ -651,14 +793,13 @@ normalize (GVariant  *value,
       return NULL;
     }
 
-  text = json_gvariant_serialize_data (value, json_len);
-
   if (type_is_json_exact (type))
     {
-      *json = g_steal_pointer (&text);
+      *json = serialize (value, json_len);
       return g_variant_ref_sink (value);
     }
 
+  text = json_gvariant_serialize_data (value, json_len);
   normal = json_gvariant_deserialize_data (text, -1, type, &local_error);
   if (normal == NULL)
     {
@@ -750,19 +891,15 @@ _pb_table_decode_record (const rd_kafka_message_t  *rkm,
 
 /* A store closed when its engine stopped opens again to be read. */
 static gboolean
-reopen (PbTable *self)
+reopen (PbTable  *self,
+        GError  **error)
 {
-  g_autoptr(GError) error = NULL;
-
-  if (self->store == NULL)
-    return FALSE;
-
   if (self->opened)
     return TRUE;
 
-  if (!pb_store_open (self->store, &error))
+  if (!pb_store_open (self->store, error))
     {
-      g_warning ("Table “%s”: %s", self->name, error->message);
+      g_prefix_error (error, _("Table “%s”: "), self->name);
       return FALSE;
     }
 
@@ -777,8 +914,8 @@ reopen (PbTable *self)
  *
  * Closes the table's store, which lets another table or process open it
  * (a RocksDB database has one user at a time). The engine closes the
- * stores of its tables when a run ends; reading a table afterwards opens
- * its store again, until this is called.
+ * stores of its tables when a run ends, too. Reading the table afterwards
+ * opens its store again (and holds it until it is closed again).
  */
 void
 pb_table_close (PbTable *self)
@@ -828,8 +965,14 @@ pb_table_get (PbTable    *self,
   if (pending != NULL)
     return pending->value != NULL ? g_variant_ref (pending->value) : NULL;
 
-  if (!reopen (self))
+  if (self->store == NULL)
     return NULL;
+
+  if (!reopen (self, &error))
+    {
+      g_warning ("%s", error->message);
+      return NULL;
+    }
 
   value = pb_store_lookup (self->store, key, &error);
   if (error != NULL)
@@ -889,7 +1032,9 @@ pb_table_foreach (PbTable             *self,
   g_return_val_if_fail (func != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (reopen (self) && !pb_store_foreach (self->store, foreach_stored_cb, &data, error))
+  if (self->store != NULL &&
+      (!reopen (self, error) ||
+       !pb_store_foreach (self->store, foreach_stored_cb, &data, error)))
     return FALSE;
 
   g_hash_table_iter_init (&iter, self->pending);
@@ -941,13 +1086,27 @@ delivered_cb (gpointer             data,
 }
 
 gboolean
-_pb_table_flush (PbTable  *self,
-                 GError  **error)
+_pb_table_has_delivered (PbTable *self)
 {
-  g_autoptr(PbStoreBatch) batch = g_steal_pointer (&self->delivered);
+  return self->delivered != NULL;
+}
 
-  if (batch == NULL)
+gboolean
+_pb_table_flush (PbTable   *self,
+                 gboolean   force,
+                 GError   **error)
+{
+  g_autoptr(PbStoreBatch) batch = NULL;
+
+  if (self->delivered == NULL)
     return TRUE;
+
+  /* Stores write large batches best; the pending changes hold the values
+   * meanwhile, and the changelog has them already. */
+  if (!force && pb_store_batch_get_n_changes (self->delivered) < FLUSH_CHANGES)
+    return TRUE;
+
+  batch = g_steal_pointer (&self->delivered);
 
   if (!pb_store_apply (self->store, batch, error))
     {

@@ -15,6 +15,7 @@
 #include <json-glib/json-glib.h>
 
 #include "pb-test-util.h"
+#include "pb-mock-cluster-private.h"
 #include "pb-table-private.h"
 
 /* Tables: writes through the changelog, restores, the commit barrier,
@@ -983,23 +984,33 @@ test_bad_records (Fixture       *f,
   g_test_message ("strict: %s", error->message);
 }
 
+/* Kafka's ApiKey of Produce requests. */
+#define PRODUCE_API_KEY 0
+
 static void
 fail_changelog_cb (PbTable  *table,
                    gpointer  user_data)
 {
-  g_autoptr(GError) error = NULL;
-
-  /* Its leader is unknown from now on: deliveries time out. */
-  pb_mock_cluster_set_topic_error (pb_test_mock_cluster (), pb_table_get_changelog_topic_name (table),
-                                   RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, &error);
-  g_assert_no_error (error);
+  /* The next produce requests fail for good. */
+  rd_kafka_mock_push_request_errors (_pb_mock_cluster_get_mock (user_data), PRODUCE_API_KEY, 5,
+                                     RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                     RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                     RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                     RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                     RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
 static void
 test_delivery_failure (Fixture       *f,
                        gconstpointer  user_data)
 {
+  g_autoptr(PbMockCluster) cluster = NULL;
+  g_autoptr(PbEngine) engine = NULL;
+  g_autoptr(PbTable) table = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) key = g_bytes_new_static ("a", 1);
+  g_autoptr(GBytes) value = g_bytes_new_static ("1", 1);
+  TestWriter *writer;
 
   g_test_summary ("A changelog write that cannot be delivered ends the run with "
                   "PB_ERROR_CHANGELOG, and the record that made it is not committed");
@@ -1010,19 +1021,34 @@ test_delivery_failure (Fixture       *f,
       return;
     }
 
-  produce (f, "a", "1");
-  produce (f, "b", "2");
-  fixture_open (f, "memory://");
-  pb_engine_set_config (f->engine, "producer.message.timeout.ms", "1500", &error);
+  /* A cluster of its own: the errors are for the next producer to ask. */
+  cluster = pb_mock_cluster_new (1, &error);
   g_assert_no_error (error);
-  g_signal_connect (f->table, "restored", G_CALLBACK (fail_changelog_cb), NULL);
+  pb_mock_cluster_create_topic (cluster, f->topic, 1, &error);
+  g_assert_no_error (error);
+  pb_mock_cluster_produce (cluster, f->topic, 0, key, value, NULL, &error);
+  g_assert_no_error (error);
 
-  g_assert_false (pb_engine_run (f->engine, NULL, &error));
+  engine = g_object_new (PB_TYPE_ENGINE, "mock-cluster", cluster, "group-id", f->group,
+                         "commit-interval-ms", 100, NULL);
+  pb_engine_set_config (engine, "session.timeout.ms", "6000", NULL);
+  pb_engine_set_config (engine, "fetch.wait.max.ms", "10", NULL);
+  table = pb_table_new (f->table_name, "memory://");
+  g_signal_connect (table, "restored", G_CALLBACK (fail_changelog_cb), cluster);
+  pb_engine_register_table (engine, table, &error);
+  g_assert_no_error (error);
+  writer = g_object_new (TEST_TYPE_WRITER, "topic", f->topic, NULL);
+  writer->table = g_object_ref (table);
+  pb_engine_add_handler (engine, PB_HANDLER (writer), &error);
+  g_assert_no_error (error);
+
+  g_assert_false (pb_engine_run (engine, NULL, &error));
   g_assert_error (error, PB_ERROR, PB_ERROR_CHANGELOG);
   g_test_message ("%s", error->message);
-  g_assert_cmpuint (f->writer->n_handled, >=, 1);
-  /* Nothing whose write was lost is committed. */
-  g_assert_cmpint (pb_test_committed (f->group, f->topic, 0), <=, 0);
+  g_assert_cmpuint (writer->n_handled, ==, 1);
+  /* The record whose write was lost is not committed. */
+  g_assert_cmpint (pb_mock_cluster_get_committed_offset (cluster, f->group, f->topic, 0, NULL), <=, 0);
+  g_object_unref (writer);
 }
 
 typedef struct

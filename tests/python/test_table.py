@@ -383,9 +383,8 @@ class LiveTableTests(unittest.TestCase):
 class RocksdbTableTests(unittest.TestCase):
     def first_run(self, name, group, state_dir):
         """Writes a rocksdb:// table in one run; returns its contents and the
-        source topic. The table, and the engine that holds it, are gone
-        when it returns: the table's store keeps the database (and its lock)
-        open until the table is finalized."""
+        source topic. The run closed the table's store when it ended, so the
+        next tables can open the database."""
         table = Paperboy.Table.new(name, 'rocksdb://')
         script = [('set_%d' % i, lambda i=i: table.set('key-%d' % (i % 3), {'n': i}))
                   for i in range(6)]
