@@ -102,6 +102,7 @@ struct _PbRun
   PbProducer       *producer;        /* nullable: made when first needed */
   GCancellable     *restore_cancellable;
   GSource          *flush_timer;      /* tables' delivered changes wait */
+  guint             n_partitions;     /* of the topics, with tables */
   PbMessagePool    *pool;
   PbPartitionMap   *partitions;
   PbOffsets         offsets;
@@ -125,6 +126,7 @@ struct _PbRun
   gint64            poll_deadline;   /* of the consumer's dispatch, or 0 */
 
   guint             restoring : 1;
+  guint             warned_writers : 1;
   guint             producer_failed : 1;
   guint             stop_requested : 1;
   guint             stopping : 1;    /* the stop began */

@@ -584,10 +584,40 @@ on_batch_end (gpointer user_data,
 }
 
 static void
+count_owned_cb (PbPartition *p,
+                gpointer     user_data)
+{
+  if (p->state != PB_PARTITION_UNASSIGNED)
+    (*(guint *)user_data)++;
+}
+
+/* Tables have a single writer: say so when the group has other members,
+ * which is when this one does not own every partition. */
+static void
+check_single_writer (PbRun *self)
+{
+  guint owned = 0;
+
+  if (self->settings.tables->len == 0 || self->n_partitions == 0 || self->warned_writers)
+    return;
+
+  _pb_partition_map_foreach (self->partitions, count_owned_cb, &owned);
+  if (owned >= self->n_partitions)
+    return;
+
+  self->warned_writers = TRUE;
+  g_warning ("The group “%s” has other members (this one has %u of %u partitions), "
+             "but a table has a single writer: the members’ tables do not see each "
+             "other’s changes",
+             self->settings.kafka.group_id, owned, self->n_partitions);
+}
+
+static void
 on_assigned (gpointer                               user_data,
              const rd_kafka_topic_partition_list_t *partitions)
 {
   _pb_rebalance_assigned (user_data, partitions);
+  check_single_writer (user_data);
 }
 
 static void
@@ -595,6 +625,7 @@ on_revoked (gpointer                               user_data,
             const rd_kafka_topic_partition_list_t *partitions)
 {
   _pb_rebalance_revoked (user_data, partitions);
+  check_single_writer (user_data);
 }
 
 static void
@@ -893,6 +924,23 @@ restore_thread (GTask        *task,
           g_task_return_error (task, error);
           return;
         }
+    }
+
+  /* What the group has to share, to tell other members apart. */
+  for (guint i = 0; i < self->settings.topics->len; i++)
+    {
+      PbTopic *topic = g_ptr_array_index (self->settings.topics, i);
+      rd_kafka_t *rk = _pb_producer_get_client (self->producer);
+      rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk, topic->name, NULL);
+      const struct rd_kafka_metadata *metadata = NULL;
+
+      if (rd_kafka_metadata (rk, 0, rkt, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        {
+          if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            self->n_partitions += metadata->topics[0].partition_cnt;
+          rd_kafka_metadata_destroy (metadata);
+        }
+      rd_kafka_topic_destroy (rkt);
     }
 
   g_task_return_boolean (task, TRUE);

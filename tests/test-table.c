@@ -1401,6 +1401,77 @@ test_independent_reader (Fixture       *f,
                    "page|NULL|\n");
 }
 
+static gboolean
+writers_warning_is_not_fatal (const char     *log_domain,
+                              GLogLevelFlags  log_level,
+                              const char     *message,
+                              gpointer        user_data)
+{
+  return strstr (message, "has other members") == NULL;
+}
+
+static void
+capture_warning (const char     *log_domain,
+                 GLogLevelFlags  log_level,
+                 const char     *message,
+                 gpointer        user_data)
+{
+  if (strstr (message, "has other members") != NULL)
+    *(char **)user_data = g_strdup (message);
+  else
+    g_log_default_handler (log_domain, log_level, message, NULL);
+}
+
+static gboolean
+warned (gpointer user_data)
+{
+  return *(char **)user_data != NULL;
+}
+
+static void
+test_other_members (Fixture       *f,
+                    gconstpointer  user_data)
+{
+  g_autofree char *topic = pb_test_unique ("table-shared");
+  g_autofree char *message = NULL;
+  g_autoptr(PbEngine) other = NULL;
+  g_autoptr(PbHandler) handler = NULL;
+  g_autoptr(GError) error = NULL;
+  PbTestRun *first, *second;
+  guint id;
+
+  g_test_summary ("A table has a single writer: an engine with a table warns when its "
+                  "group has other members");
+
+  pb_test_create_topic (topic, 2);
+  g_free (f->topic);
+  f->topic = g_strdup (topic);
+  fixture_open (f, "memory://");
+
+  other = pb_test_engine_new (f->group);
+  handler = g_object_new (TEST_TYPE_READER, "topic", topic, NULL);
+  pb_engine_add_handler (other, handler, &error);
+  g_assert_no_error (error);
+
+  g_test_log_set_fatal_handler (writers_warning_is_not_fatal, NULL);
+  id = g_log_set_handler ("Paperboy", G_LOG_LEVEL_WARNING, capture_warning, &message);
+
+  second = pb_test_start (other);
+  pb_test_wait_assigned (other, 60000);
+  first = pb_test_start (f->engine);
+  pb_test_wait_until (warned, &message, 60000);
+
+  g_log_remove_handler ("Paperboy", id);
+  g_test_log_set_fatal_handler (NULL, NULL);
+  g_test_message ("%s", message);
+  g_assert_nonnull (strstr (message, f->group));
+
+  pb_test_finish (first, TRUE, &error);
+  g_assert_no_error (error);
+  pb_test_finish (second, TRUE, &error);
+  g_assert_no_error (error);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1425,6 +1496,7 @@ main (int   argc,
   ADD ("produce", test_produce, NULL);
   ADD ("kill", test_kill, NULL);
   ADD ("independent-reader", test_independent_reader, NULL);
+  ADD ("other-members", test_other_members, NULL);
 
   return g_test_run ();
 }
