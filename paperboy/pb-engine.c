@@ -2268,6 +2268,7 @@ pb_engine_register_table (PbEngine  *self,
     return FALSE;
 
   g_ptr_array_add (self->tables, g_object_ref (table));
+  _pb_table_set_registered (table);
 
   return TRUE;
 }
@@ -2340,6 +2341,15 @@ pb_engine_produce (PbEngine    *self,
     {
       g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
                            _("The engine produces records only while it runs"));
+      return FALSE;
+    }
+
+  /* A changelog has one writer: its table. */
+  if (find_table (self, NULL, topic) != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
+                   _("Topic “%s” is the changelog of table “%s”: only the table writes it"),
+                   topic, pb_table_get_name (find_table (self, NULL, topic)));
       return FALSE;
     }
 

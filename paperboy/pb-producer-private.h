@@ -50,6 +50,9 @@ PbProducer *_pb_producer_new            (rd_kafka_conf_t           *conf,
                                          const PbProducerCallbacks *callbacks,
                                          gpointer                   user_data,
                                          GError                   **error);
+/* Purges what was not delivered and serves the last reports, the purged
+ * records' failures included, which are not reported as failures. */
+void        _pb_producer_drain          (PbProducer                *self);
 /* Purges what was not delivered and destroys the client in a worker
  * thread. */
 void        _pb_producer_free           (PbProducer                *self);

@@ -17,6 +17,8 @@
 
 /* How long a produce waits for room in a full queue before it fails. */
 #define QUEUE_FULL_WAIT_US (30 * G_USEC_PER_SEC)
+/* How long the last reports of purged records may take. */
+#define DRAIN_TIMEOUT_US (2 * G_USEC_PER_SEC)
 
 typedef struct
 {
@@ -201,6 +203,24 @@ _pb_producer_new (rd_kafka_conf_t           *conf,
   g_source_attach (self->source, context);
 
   return self;
+}
+
+void
+_pb_producer_drain (PbProducer *self)
+{
+  gint64 deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_US;
+
+  /* What came, failures included... */
+  rd_kafka_poll (self->rk, 0);
+  report (self);
+
+  /* ...then what is purged, which is no failure of the run. */
+  self->closing = TRUE;
+  rd_kafka_purge (self->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  while (rd_kafka_outq_len (self->rk) > 0 && g_get_monotonic_time () < deadline)
+    rd_kafka_poll (self->rk, 10);
+  rd_kafka_poll (self->rk, 0);
+  report (self);
 }
 
 void

@@ -33,7 +33,10 @@ typedef struct
   gint64           *low;
   gint64           *high;
   gint64           *start;      /* the next offset to read, or -1 */
-  gboolean         *started;
+  gboolean         *reading;    /* not at its end yet */
+  gboolean         *consuming;  /* consume_start()ed */
+  gboolean          wipe;       /* start again from nothing */
+  gboolean          out_of_range;
   guint64           records;
   guint64           bad;
 } Restore;
@@ -80,14 +83,15 @@ plan (Restore  *restore,
   PbStore *store = _pb_table_peek_store (restore->table);
   g_autoptr(GVariant) offsets = NULL;
   GVariantIter iter;
-  gboolean wipe = FALSE;
+  gboolean wipe = restore->wipe;
   gint64 offset;
   int partition;
 
   restore->low = g_new0 (gint64, restore->n_partitions);
   restore->high = g_new0 (gint64, restore->n_partitions);
   restore->start = g_new0 (gint64, restore->n_partitions);
-  restore->started = g_new0 (gboolean, restore->n_partitions);
+  restore->reading = g_new0 (gboolean, restore->n_partitions);
+  restore->consuming = g_new0 (gboolean, restore->n_partitions);
 
   for (int i = 0; i < restore->n_partitions; i++)
     {
@@ -111,7 +115,7 @@ plan (Restore  *restore,
     return FALSE;
 
   g_variant_iter_init (&iter, offsets);
-  while (g_variant_iter_next (&iter, "{ix}", &partition, &offset))
+  while (!wipe && g_variant_iter_next (&iter, "{ix}", &partition, &offset))
     {
       if (partition < 0 || partition >= restore->n_partitions ||
           offset < restore->low[partition] || offset > restore->high[partition])
@@ -182,7 +186,8 @@ read_changelog (Restore       *restore,
           ok = FALSE;
           goto out;
         }
-      restore->started[i] = TRUE;
+      restore->reading[i] = TRUE;
+      restore->consuming[i] = TRUE;
       remaining++;
     }
 
@@ -211,16 +216,19 @@ read_changelog (Restore       *restore,
             ;
           else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             {
-              if (restore->started[p] && rkm->offset >= restore->high[p])
+              if (restore->reading[p] && rkm->offset >= restore->high[p])
                 {
-                  restore->started[p] = FALSE;
+                  restore->reading[p] = FALSE;
                   remaining--;
                 }
             }
           else if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
             {
-              if (rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
-                  rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+              /* The log start passed the offset to read from. */
+              restore->out_of_range |= rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
+                                       rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET;
+
+              if (restore->out_of_range || rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
                 {
                   g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
                                _("Cannot read the changelog %s[%d]: %s"), restore->topic, p,
@@ -266,9 +274,9 @@ read_changelog (Restore       *restore,
               if (ok)
                 pb_store_batch_set_offset (batch, p, rkm->offset + 1);
 
-              if (ok && restore->started[p] && rkm->offset + 1 >= restore->high[p])
+              if (ok && restore->reading[p] && rkm->offset + 1 >= restore->high[p])
                 {
-                  restore->started[p] = FALSE;
+                  restore->reading[p] = FALSE;
                   remaining--;
                 }
             }
@@ -292,15 +300,25 @@ read_changelog (Restore       *restore,
 
 out:
   for (int i = 0; i < restore->n_partitions; i++)
-    {
-      gint64 from = restore->start[i] >= 0 ? restore->start[i] : restore->low[i];
-
-      if (from < restore->high[i])
-        rd_kafka_consume_stop (rkt, i);
-    }
+    if (restore->consuming[i])
+      rd_kafka_consume_stop (rkt, i);
   rd_kafka_topic_destroy (rkt);
 
   return ok;
+}
+
+static void
+restore_reset (Restore *restore)
+{
+  g_clear_pointer (&restore->queue, rd_kafka_queue_destroy);
+  g_clear_pointer (&restore->low, g_free);
+  g_clear_pointer (&restore->high, g_free);
+  g_clear_pointer (&restore->start, g_free);
+  g_clear_pointer (&restore->reading, g_free);
+  g_clear_pointer (&restore->consuming, g_free);
+  restore->n_partitions = 0;
+  restore->records = restore->bad = 0;
+  restore->out_of_range = FALSE;
 }
 
 gboolean
@@ -316,6 +334,8 @@ _pb_table_restore (PbTable          *self,
 
   /* No one polls this client for its logs: they come from its threads. */
   rd_kafka_conf_set (conf, "log.queue", "false", NULL, 0);
+  /* A start offset out of range is an error, not a jump to the end. */
+  rd_kafka_conf_set (conf, "auto.offset.reset", "error", NULL, 0);
   rd_kafka_conf_set_log_cb (conf, _pb_kafka_log);
   restore.rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (restore.rk == NULL)
@@ -326,28 +346,40 @@ _pb_table_restore (PbTable          *self,
       return FALSE;
     }
 
-  ok = count_partitions (&restore, error) &&
-       plan (&restore, error);
-  g_debug ("Table “%s”: planned its restore in %.3f s", pb_table_get_name (self),
-           (g_get_monotonic_time () - began) / (double)G_USEC_PER_SEC);
-  ok = ok && read_changelog (&restore, cancellable, error);
+  /* An offset out of range (the log start moved past it) means starting
+   * again from nothing, once. */
+  for (int attempt = 0; ; attempt++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      ok = count_partitions (&restore, &local_error) &&
+           plan (&restore, &local_error) &&
+           read_changelog (&restore, cancellable, &local_error);
+
+      if (ok || !restore.out_of_range || attempt > 0)
+        {
+          if (!ok)
+            g_propagate_error (error, g_steal_pointer (&local_error));
+          break;
+        }
+
+      g_message ("Table “%s”: %s: restoring the whole table", pb_table_get_name (self),
+                 local_error->message);
+      restore_reset (&restore);
+      restore.wipe = TRUE;
+    }
 
   if (ok)
     {
+      _pb_table_set_n_partitions (self, restore.n_partitions);
       _pb_table_count_restored (self, restore.records, restore.bad);
       g_info ("Table “%s”: restored %" G_GUINT64_FORMAT " changelog records in %.3f s",
               pb_table_get_name (self), restore.records,
               (g_get_monotonic_time () - began) / (double)G_USEC_PER_SEC);
     }
 
-  g_clear_pointer (&restore.queue, rd_kafka_queue_destroy);
-  began = g_get_monotonic_time ();
+  restore_reset (&restore);
   rd_kafka_destroy (restore.rk);
-  g_debug ("destroyed in %.3f s", (g_get_monotonic_time () - began) / (double)G_USEC_PER_SEC);
-  g_free (restore.low);
-  g_free (restore.high);
-  g_free (restore.start);
-  g_free (restore.started);
 
   return ok;
 }

@@ -359,7 +359,13 @@ check_stop (PbRun *self)
   /* The offsets to commit last wait for the deliveries of what their
    * handling produced, unless one failed. */
   if (!producer_settled (self) && !self->stop_timed_out)
-    return;
+    {
+      if (self->stop_timeout == NULL)
+        self->stop_timeout = _pb_timeout_source_new (self->context, self->settings.stop_timeout_ms,
+                                                     G_PRIORITY_DEFAULT, "[paperboy] stop timeout",
+                                                     stop_timeout_cb, self, NULL);
+      return;
+    }
 
   _pb_clear_source (&self->stop_timeout);
   self->closing = TRUE;
@@ -433,16 +439,15 @@ finish (PbRun *self)
     _pb_partition_map_foreach (self->partitions, abandon_cb, self);
   flush_cancellations (self);
 
-  /* What was delivered goes to the stores, which are then free for
-   * others (a RocksDB database has one user at a time). */
+  /* The producer's last reports: what was not delivered is purged (its
+   * records' offsets were not committed), what was goes to the stores,
+   * which are then free for others (a RocksDB database has one user at a
+   * time). The changes never delivered are forgotten. */
   _pb_clear_source (&self->flush_timer);
   if (self->producer != NULL)
-    {
-      /* The last deliveries may wait in the queue. */
-      rd_kafka_poll (_pb_producer_get_client (self->producer), 0);
-      flush_tables (self, TRUE);
-      _pb_clear_source (&self->flush_timer);
-    }
+    _pb_producer_drain (self->producer);
+  flush_tables (self, TRUE);
+  _pb_clear_source (&self->flush_timer);
   for (guint i = 0; i < self->settings.tables->len; i++)
     {
       PbTable *table = g_ptr_array_index (self->settings.tables, i);
@@ -958,6 +963,8 @@ restored_cb (GObject      *source_object,
   GError *error = NULL;
 
   self->restoring = FALSE;
+  for (guint i = 0; i < self->settings.tables->len; i++)
+    _pb_table_set_restoring (g_ptr_array_index (self->settings.tables, i), FALSE);
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
@@ -975,13 +982,14 @@ restored_cb (GObject      *source_object,
       return;
     }
 
+  /* All writable before anyone hears of one. */
   for (guint i = 0; i < self->settings.tables->len; i++)
-    {
-      PbTable *table = g_ptr_array_index (self->settings.tables, i);
+    _pb_table_attach (g_ptr_array_index (self->settings.tables, i), self->producer);
 
-      _pb_table_attach (table, self->producer);
+  for (guint i = 0; i < self->settings.tables->len && !self->stopping; i++)
+    {
       _pb_run_enter_handler (self);
-      _pb_table_restored (table);
+      _pb_table_restored (g_ptr_array_index (self->settings.tables, i));
       _pb_run_leave_handler (self);
     }
 
@@ -1004,6 +1012,8 @@ restore (PbRun *self)
 
   self->restoring = TRUE;
   self->restore_cancellable = g_cancellable_new ();
+  for (guint i = 0; i < self->settings.tables->len; i++)
+    _pb_table_set_restoring (g_ptr_array_index (self->settings.tables, i), TRUE);
 
   task = g_task_new (NULL, self->restore_cancellable, restored_cb, _pb_run_ref (self));
   g_task_set_source_tag (task, restore);

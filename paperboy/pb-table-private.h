@@ -52,6 +52,13 @@ void      _pb_table_attach         (PbTable           *self,
                                     PbProducer        *producer);
 void      _pb_table_detach         (PbTable           *self);
 void      _pb_table_close_store    (PbTable           *self);
+/* While a worker thread restores it, the table is not read. */
+void      _pb_table_set_restoring  (PbTable           *self,
+                                    gboolean           restoring);
+/* Its changelog settings are fixed from then on. */
+void      _pb_table_set_registered (PbTable           *self);
+void      _pb_table_set_n_partitions (PbTable         *self,
+                                    int                n_partitions);
 /* Writes what was delivered to the store, when there is enough of it or
  * with @force; FALSE with @error when the store failed. */
 gboolean  _pb_table_flush          (PbTable           *self,

@@ -108,6 +108,10 @@ struct _PbTable
 
   guint64      restored_records;
   guint64      bad_records;
+  int          n_partitions_seen;  /* the changelog's, at the last restore */
+  gboolean     restoring;          /* a worker thread has the store */
+  gboolean     registered;
+  gboolean     store_failed;       /* this run's writes stop at the store */
 };
 
 enum {
@@ -608,7 +612,9 @@ type_is_json_exact (const char *type)
         return FALSE;
       if (c[0] == 'm' && c[1] == 'm')
         return FALSE;
-      if (c[0] == '{' && c[1] == 'd')
+      /* json-glib keeps the last of duplicate keys: a round trip makes
+       * them one. */
+      if (c[0] == '{')
         return FALSE;
     }
 
@@ -786,6 +792,15 @@ normalize (GVariant  *value,
   g_autoptr(GError) local_error = NULL;
   g_autofree char *text = NULL;
 
+  /* json-glib writes them, but cannot read them back. */
+  if (strstr (type, "{o") != NULL || strstr (type, "{g") != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("A table cannot hold a dictionary keyed by object paths or signatures (%s)"),
+                   type);
+      return NULL;
+    }
+
   if (strpbrk (type, "dv") != NULL && !is_finite (value))
     {
       g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
@@ -804,7 +819,8 @@ normalize (GVariant  *value,
   if (normal == NULL)
     {
       g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
-                   _("Cannot store a value of type “%s”: %s"), type, local_error->message);
+                   _("Cannot store a value of type “%s”: %s"), type,
+                   local_error != NULL ? local_error->message : "");
       return NULL;
     }
 
@@ -922,7 +938,7 @@ pb_table_close (PbTable *self)
 {
   g_return_if_fail (PB_IS_TABLE (self));
 
-  if (self->producer != NULL)
+  if (self->producer != NULL || self->restoring)
     {
       g_critical ("The table “%s” cannot be closed while its engine runs", self->name);
       return;
@@ -965,7 +981,7 @@ pb_table_get (PbTable    *self,
   if (pending != NULL)
     return pending->value != NULL ? g_variant_ref (pending->value) : NULL;
 
-  if (self->store == NULL)
+  if (self->store == NULL || self->restoring)
     return NULL;
 
   if (!reopen (self, &error))
@@ -1031,6 +1047,13 @@ pb_table_foreach (PbTable             *self,
   g_return_val_if_fail (PB_IS_TABLE (self), FALSE);
   g_return_val_if_fail (func != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (self->restoring)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("The table “%s” is being restored"), self->name);
+      return FALSE;
+    }
 
   if (self->store != NULL &&
       (!reopen (self, error) ||
@@ -1108,8 +1131,14 @@ _pb_table_flush (PbTable   *self,
 
   batch = g_steal_pointer (&self->delivered);
 
+  /* After a failed write, nothing more: the store's offsets never pass a
+   * change it lacks, and the next restore reads them again. */
+  if (self->store_failed)
+    return TRUE;
+
   if (!pb_store_apply (self->store, batch, error))
     {
+      self->store_failed = TRUE;
       g_prefix_error (error, _("Table “%s”: "), self->name);
       return FALSE;
     }
@@ -1134,12 +1163,39 @@ _pb_table_attach (PbTable    *self,
                   PbProducer *producer)
 {
   self->producer = producer;
+  self->store_failed = FALSE;
 }
 
 void
 _pb_table_detach (PbTable *self)
 {
   self->producer = NULL;
+
+  /* What was never delivered is not the table's: the records whose
+   * handling wrote it were not committed, and come again. */
+  g_hash_table_remove_all (self->pending);
+  g_ptr_array_set_size (self->settled, 0);
+  g_clear_pointer (&self->delivered, pb_store_batch_unref);
+}
+
+void
+_pb_table_set_restoring (PbTable  *self,
+                         gboolean  restoring)
+{
+  self->restoring = restoring;
+}
+
+void
+_pb_table_set_registered (PbTable *self)
+{
+  self->registered = TRUE;
+}
+
+void
+_pb_table_set_n_partitions (PbTable *self,
+                            int      n_partitions)
+{
+  self->n_partitions_seen = n_partitions;
 }
 
 static gboolean
@@ -1203,7 +1259,15 @@ write_change (PbTable     *self,
   write->key = g_strdup (key);
   write->value = normal != NULL ? g_variant_ref (normal) : NULL;
 
-  if (_pb_producer_produce (self->producer, self->changelog_topic_name, RD_KAFKA_PARTITION_UA,
+  /* A key always goes to the same partition, whatever partitioner the
+   * producer has: the order of a key's changes is the order of its
+   * partition. The same as Kafka's Java clients. */
+  if (_pb_producer_produce (self->producer, self->changelog_topic_name,
+                            self->n_partitions_seen > 0
+                              ? rd_kafka_msg_partitioner_murmur2 (NULL, key, strlen (key),
+                                                                  self->n_partitions_seen,
+                                                                  NULL, NULL)
+                              : RD_KAFKA_PARTITION_UA,
                             key, strlen (key), json, json_len, headers,
                             delivered_cb, write, error) == 0)
     {
@@ -1475,7 +1539,7 @@ pb_table_load (PbTable       *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (self->producer != NULL)
+  if (self->producer != NULL || self->restoring)
     {
       g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
                    _("The table “%s” belongs to an engine that runs"), self->name);
@@ -1585,6 +1649,7 @@ pb_table_set_changelog_topic_name (PbTable    *self,
                                    const char *name)
 {
   g_return_if_fail (PB_IS_TABLE (self));
+  g_return_if_fail (!self->registered);
 
   if (name == NULL || g_strcmp0 (self->changelog_topic_name, name) == 0)
     return;
@@ -1608,6 +1673,7 @@ setter (PbTable *self,                                                         \
         type     value)                                                        \
 {                                                                              \
   g_return_if_fail (PB_IS_TABLE (self));                                       \
+  g_return_if_fail (!self->registered || prop == PROP_STRICT);                 \
                                                                                \
   if (self->field != value)                                                    \
     {                                                                          \

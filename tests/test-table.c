@@ -547,6 +547,8 @@ static const struct
   { "{'n': <int32 1>, 'd': <2.5>, 's': <'x'>, 'l': <[1, 2]>, 'o': <{'k': <true>}>}",
     "{'n': <int64 1>, 'd': <2.5>, 's': <'x'>, 'l': <[<int64 1>, <int64 2>]>, 'o': <{'k': <true>}>}" },
   { "<int32 7>", "<int64 7>" },
+  /* JSON keeps the last of duplicate keys. */
+  { "{'a': 1, 'a': 2, 'b': 3}", "{'a': 2, 'b': 3}" },
 };
 
 static void
@@ -598,6 +600,9 @@ test_refused (Fixture       *f,
   g_assert_error (error, PB_ERROR, PB_ERROR_FAILED);
   g_clear_error (&error);
   g_assert_false (pb_table_set (table, "k", g_variant_new_parsed ("[1.0, %d]", INFINITY), &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_false (pb_table_set (table, "k", g_variant_new_parsed ("{objectpath '/a': 'x'}"), &error));
   g_assert_error (error, PB_ERROR, PB_ERROR_FAILED);
   g_clear_error (&error);
   g_assert_false (pb_table_set (table, "\xff", g_variant_new_int32 (1), &error));
