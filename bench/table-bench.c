@@ -318,12 +318,7 @@ check_done_cb (gpointer user_data)
   SetRun *run = user_data;
 
   if (stored (run->table) < run->n + 1)
-    {
-      if (g_getenv ("TABLE_BENCH_DEBUG") && g_random_int_range (0, 50) == 0)
-        g_printerr ("%.3f s: %" G_GINT64_FORMAT " stored\n",
-                    (g_get_monotonic_time () - run->clock.began) / 1e6, stored (run->table));
-      return G_SOURCE_CONTINUE;
-    }
+    return G_SOURCE_CONTINUE;
 
   run->measure = clock_stop (&run->clock);
   run->done = TRUE;
@@ -346,9 +341,6 @@ set_some_cb (gpointer user_data)
   if (run->next < run->n)
     return G_SOURCE_CONTINUE;
 
-  if (g_getenv ("TABLE_BENCH_DEBUG"))
-    g_printerr ("all %d sets issued after %.3f s\n", run->n,
-                (g_get_monotonic_time () - run->clock.began) / 1e6);
   g_timeout_add (10, check_done_cb, run);
 
   return G_SOURCE_REMOVE;
@@ -363,9 +355,6 @@ warm_cb (gpointer user_data)
 
   if (stored (run->table) < 1)
     return G_SOURCE_CONTINUE;
-
-  if (g_getenv ("TABLE_BENCH_DEBUG"))
-    g_printerr ("warm after %.3f s\n", (g_get_monotonic_time () - run->clock.began) / 1e6);
 
   clock_start (&run->clock);
   g_idle_add (set_some_cb, run);
@@ -412,10 +401,6 @@ engine_sets (PbMockCluster *cluster,
   run.engine = g_object_new (PB_TYPE_ENGINE, "mock-cluster", cluster, "group-id", name,
                              "state-dir", state_dir, NULL);
   pb_engine_set_config (run.engine, "session.timeout.ms", "6000", NULL);
-  pb_engine_set_config (run.engine, "producer.linger.ms", "5", NULL);
-  if (g_getenv ("TABLE_BENCH_RDKAFKA_DEBUG"))
-    pb_engine_set_config (run.engine, "debug", g_getenv ("TABLE_BENCH_RDKAFKA_DEBUG"), &error);
-  g_assert_no_error (error);
   run.table = pb_table_new (name, uri);
   pb_table_set_changelog_topic_num_partitions (run.table, n_partitions);
   pb_engine_register_table (run.engine, run.table, &error);
