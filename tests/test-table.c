@@ -1370,13 +1370,15 @@ test_independent_reader (Fixture       *f,
   g_autofree char *changelog = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
+  g_autofree char *kcat = NULL;
   g_autoptr(GError) error = NULL;
   int status;
 
   g_test_summary ("The changelog as kcat sees it: the keys, JSON values, the type header, "
                   "and a tombstone");
 
-  if (g_find_program_in_path ("kcat") == NULL)
+  kcat = g_find_program_in_path ("kcat");
+  if (kcat == NULL)
     {
       g_test_skip ("kcat is not installed");
       return;
