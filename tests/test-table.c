@@ -60,7 +60,8 @@ test_writer_on_message (PbHandler  *handler,
     ok = pb_table_delete (self->table, key, error);
   else
     {
-      GVariant *value = g_variant_parse (NULL, text, NULL, NULL, error);
+      /* A full reference, not a floating one. */
+      g_autoptr(GVariant) value = g_variant_parse (NULL, text, NULL, NULL, error);
 
       ok = value != NULL && pb_table_set (self->table, key, value, error);
     }
