@@ -321,6 +321,23 @@ restore_reset (Restore *restore)
   restore->out_of_range = FALSE;
 }
 
+/* librdkafka before 2.3 stops fetching for about a second whenever its
+ * queue holds queued.min.messages (measured with 2.0.2): a restore, which
+ * reads as fast as it can, asks for more, unless told otherwise. */
+static void
+raise_prefetch (rd_kafka_conf_t *conf)
+{
+  char value[64];
+  size_t size = sizeof value;
+
+  if (rd_kafka_version () >= 0x02030000)
+    return;
+
+  if (rd_kafka_conf_get (conf, "queued.min.messages", value, &size) == RD_KAFKA_CONF_OK &&
+      g_str_equal (value, "100000"))
+    rd_kafka_conf_set (conf, "queued.min.messages", "500000", NULL, 0);
+}
+
 gboolean
 _pb_table_restore (PbTable          *self,
                    rd_kafka_conf_t  *conf,
@@ -336,6 +353,7 @@ _pb_table_restore (PbTable          *self,
   rd_kafka_conf_set (conf, "log.queue", "false", NULL, 0);
   /* A start offset out of range is an error, not a jump to the end. */
   rd_kafka_conf_set (conf, "auto.offset.reset", "error", NULL, 0);
+  raise_prefetch (conf);
   rd_kafka_conf_set_log_cb (conf, _pb_kafka_log);
   restore.rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (restore.rk == NULL)
