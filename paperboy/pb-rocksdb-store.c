@@ -338,6 +338,27 @@ encode_offset (gint64 next_offset,
   memcpy (out, &be, 8);
 }
 
+/* Writes @wb (owned). */
+static gboolean
+write_batch (PbRocksdbStore        *self,
+             rocksdb_writebatch_t  *wb,
+             GError               **error)
+{
+  char *err = NULL;
+
+  rocksdb_write (self->db, self->write_options, wb, &err);
+  rocksdb_writebatch_destroy (wb);
+
+  if (err != NULL)
+    {
+      set_rocksdb_error (self, error, err,
+                         _("Could not write to the RocksDB database “%s”: %s"));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 static gboolean
 pb_rocksdb_store_apply (PbStore       *store,
                         PbStoreBatch  *batch,
@@ -347,7 +368,6 @@ pb_rocksdb_store_apply (PbStore       *store,
   guint n_changes = pb_store_batch_get_n_changes (batch);
   guint n_offsets = pb_store_batch_get_n_offsets (batch);
   rocksdb_writebatch_t *wb;
-  char *err = NULL;
 
   if (!check_writable (self, error))
     return FALSE;
@@ -387,19 +407,12 @@ pb_rocksdb_store_apply (PbStore       *store,
 
   /* Do not keep a huge buffer after a huge value. */
   if (self->scratch->len > 1024 * 1024)
-    g_byte_array_set_size (self->scratch, 0);
-
-  rocksdb_write (self->db, self->write_options, wb, &err);
-  rocksdb_writebatch_destroy (wb);
-
-  if (err != NULL)
     {
-      set_rocksdb_error (self, error, err,
-                         _("Could not write to the RocksDB database “%s”: %s"));
-      return FALSE;
+      g_byte_array_unref (self->scratch);
+      self->scratch = g_byte_array_new ();
     }
 
-  return TRUE;
+  return write_batch (self, wb, error);
 }
 
 static gboolean
@@ -554,7 +567,6 @@ pb_rocksdb_store_wipe (PbStore  *store,
 {
   PbRocksdbStore *self = PB_ROCKSDB_STORE (store);
   rocksdb_writebatch_t *wb;
-  char *err = NULL;
 
   if (!check_writable (self, error))
     return FALSE;
@@ -568,17 +580,7 @@ pb_rocksdb_store_wipe (PbStore  *store,
       return FALSE;
     }
 
-  rocksdb_write (self->db, self->write_options, wb, &err);
-  rocksdb_writebatch_destroy (wb);
-
-  if (err != NULL)
-    {
-      set_rocksdb_error (self, error, err,
-                         _("Could not write to the RocksDB database “%s”: %s"));
-      return FALSE;
-    }
-
-  return TRUE;
+  return write_batch (self, wb, error);
 }
 
 static void

@@ -350,6 +350,28 @@ no_error_reported (PbStore     *self,
                G_OBJECT_TYPE_NAME (self), vfunc);
 }
 
+/* What a vfunc returned: @local_error (owned) goes to @error on failure,
+ * and a failure without one gets one. */
+static gboolean
+check_result (PbStore     *self,
+              const char  *vfunc,
+              gboolean     ok,
+              GError      *local_error,
+              GError     **error)
+{
+  if (ok)
+    {
+      g_clear_error (&local_error);
+      return TRUE;
+    }
+
+  if (local_error == NULL)
+    no_error_reported (self, vfunc, &local_error);
+  g_propagate_error (error, local_error);
+
+  return FALSE;
+}
+
 /**
  * pb_store_open: (virtual open)
  * @self: a [iface@Paperboy.Store]
@@ -365,6 +387,7 @@ pb_store_open (PbStore  *self,
 {
   PbStoreInterface *iface;
   GError *local_error = NULL;
+  gboolean ok;
 
   g_return_val_if_fail (PB_IS_STORE (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -373,17 +396,9 @@ pb_store_open (PbStore  *self,
   if (iface->open == NULL)
     return TRUE;
 
-  if (iface->open (self, &local_error))
-    {
-      g_clear_error (&local_error);
-      return TRUE;
-    }
+  ok = iface->open (self, &local_error);
 
-  if (local_error == NULL)
-    no_error_reported (self, "open", &local_error);
-  g_propagate_error (error, local_error);
-
-  return FALSE;
+  return check_result (self, "open", ok, local_error, error);
 }
 
 /**
@@ -458,6 +473,7 @@ pb_store_apply (PbStore       *self,
 {
   PbStoreInterface *iface;
   GError *local_error = NULL;
+  gboolean ok;
 
   g_return_val_if_fail (PB_IS_STORE (self), FALSE);
   g_return_val_if_fail (batch != NULL, FALSE);
@@ -467,17 +483,9 @@ pb_store_apply (PbStore       *self,
   if (iface->apply == NULL)
     return not_implemented (self, "apply", error);
 
-  if (iface->apply (self, batch, &local_error))
-    {
-      g_clear_error (&local_error);
-      return TRUE;
-    }
+  ok = iface->apply (self, batch, &local_error);
 
-  if (local_error == NULL)
-    no_error_reported (self, "apply", &local_error);
-  g_propagate_error (error, local_error);
-
-  return FALSE;
+  return check_result (self, "apply", ok, local_error, error);
 }
 
 /**
@@ -501,6 +509,7 @@ pb_store_foreach (PbStore             *self,
 {
   PbStoreInterface *iface;
   GError *local_error = NULL;
+  gboolean ok;
 
   g_return_val_if_fail (PB_IS_STORE (self), FALSE);
   g_return_val_if_fail (func != NULL, FALSE);
@@ -510,17 +519,9 @@ pb_store_foreach (PbStore             *self,
   if (iface->foreach == NULL)
     return not_implemented (self, "foreach", error);
 
-  if (iface->foreach (self, func, user_data, &local_error))
-    {
-      g_clear_error (&local_error);
-      return TRUE;
-    }
+  ok = iface->foreach (self, func, user_data, &local_error);
 
-  if (local_error == NULL)
-    no_error_reported (self, "foreach", &local_error);
-  g_propagate_error (error, local_error);
-
-  return FALSE;
+  return check_result (self, "foreach", ok, local_error, error);
 }
 
 /**
@@ -595,6 +596,7 @@ pb_store_wipe (PbStore  *self,
 {
   PbStoreInterface *iface;
   GError *local_error = NULL;
+  gboolean ok;
 
   g_return_val_if_fail (PB_IS_STORE (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -603,15 +605,7 @@ pb_store_wipe (PbStore  *self,
   if (iface->wipe == NULL)
     return not_implemented (self, "wipe", error);
 
-  if (iface->wipe (self, &local_error))
-    {
-      g_clear_error (&local_error);
-      return TRUE;
-    }
+  ok = iface->wipe (self, &local_error);
 
-  if (local_error == NULL)
-    no_error_reported (self, "wipe", &local_error);
-  g_propagate_error (error, local_error);
-
-  return FALSE;
+  return check_result (self, "wipe", ok, local_error, error);
 }

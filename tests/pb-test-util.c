@@ -619,3 +619,37 @@ pb_test_assert_events (GPtrArray          *events,
 
   g_assert_cmpstr (got, ==, want);
 }
+
+static void
+remove_file_tree (GFile *file)
+{
+  g_autoptr(GFileEnumerator) children = NULL;
+  g_autoptr(GError) error = NULL;
+
+  children = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                        G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
+                                        NULL, NULL);
+  if (children != NULL)
+    {
+      GFileInfo *info;
+
+      while ((info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
+        {
+          g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
+
+          remove_file_tree (child);
+          g_object_unref (info);
+        }
+    }
+
+  if (!g_file_delete (file, NULL, &error))
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+}
+
+void
+pb_test_remove_tree (const char *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+
+  remove_file_tree (file);
+}

@@ -137,5 +137,7 @@ gboolean       pb_test_recorder_has_expected (gpointer           recorder);
 gboolean       pb_test_async_has_expected   (gpointer            handler);
 
 char          *pb_test_bytes_to_string (GBytes         *bytes);
+/* Removes a file or a directory and all it holds, if it exists. */
+void           pb_test_remove_tree     (const char     *path);
 
 G_END_DECLS

@@ -30,32 +30,6 @@ typedef struct
 } Fixture;
 
 static void
-rm_rf (GFile *file)
-{
-  g_autoptr(GFileEnumerator) children = NULL;
-  g_autoptr(GError) error = NULL;
-
-  children = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                                        G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
-                                        NULL, NULL);
-  if (children != NULL)
-    {
-      GFileInfo *info;
-
-      while ((info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
-        {
-          g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
-
-          rm_rf (child);
-          g_object_unref (info);
-        }
-    }
-
-  if (!g_file_delete (file, NULL, &error))
-    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
-}
-
-static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  data)
 {
@@ -91,9 +65,7 @@ fixture_tear_down (Fixture       *fixture,
 
   if (fixture->dir != NULL)
     {
-      g_autoptr(GFile) dir = g_file_new_for_path (fixture->dir);
-
-      rm_rf (dir);
+      pb_test_remove_tree (fixture->dir);
       g_assert_false (g_file_test (fixture->dir, G_FILE_TEST_EXISTS));
     }
 
@@ -582,7 +554,6 @@ test_rocksdb_bad_path (void)
   g_autofree char *under_file = g_build_filename (file, "db", NULL);
   g_autoptr(PbStore) store = NULL;
   g_autoptr(PbStore) no_path = NULL;
-  g_autoptr(GFile) gdir = NULL;
 
   g_assert_no_error (error);
   g_assert_true (g_file_set_contents (file, "not a database", -1, &error));
@@ -630,8 +601,7 @@ test_rocksdb_bad_path (void)
   g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
   g_clear_error (&error);
 
-  gdir = g_file_new_for_path (dir);
-  rm_rf (gdir);
+  pb_test_remove_tree (dir);
 }
 
 static void

@@ -128,27 +128,6 @@ typedef struct
 } Fixture;
 
 static void
-remove_dir (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir == NULL)
-    {
-      g_remove (path);
-      return;
-    }
-
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      remove_dir (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  user_data)
 {
@@ -173,7 +152,7 @@ fixture_tear_down (Fixture       *f,
                    gconstpointer  user_data)
 {
   fixture_drop (f);
-  remove_dir (f->dir);
+  pb_test_remove_tree (f->dir);
   g_free (f->dir);
   g_free (f->topic);
   g_free (f->group);
@@ -436,32 +415,48 @@ table_size (PbTable *table)
   return n;
 }
 
+static gboolean
+copy_cb (const char *key,
+         GVariant   *value,
+         gpointer    user_data)
+{
+  g_hash_table_replace (user_data, g_strdup (key), g_variant_ref (value));
+  return TRUE;
+}
+
+static void
+assert_same (GHashTable *a,
+             GHashTable *b)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_assert_cmpuint (g_hash_table_size (a), ==, g_hash_table_size (b));
+  g_hash_table_iter_init (&iter, a);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GVariant *other = g_hash_table_lookup (b, key);
+
+      g_assert_nonnull (other);
+      g_assert_true (g_variant_equal (value, other));
+    }
+}
+
 /* The table holds exactly what @expected holds. */
 static void
 assert_table_equals (PbTable    *table,
                      GHashTable *expected)
 {
-  GHashTableIter iter;
-  gpointer key, value;
+  g_autoptr(GHashTable) contents = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                          (GDestroyNotify) g_variant_unref);
+  g_autoptr(GError) error = NULL;
 
-  g_assert_cmpuint (table_size (table), ==, g_hash_table_size (expected));
-
-  g_hash_table_iter_init (&iter, expected);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      g_autoptr(GVariant) got = pb_table_get (table, key);
-
-      g_assert_nonnull (got);
-      g_assert_true (g_variant_equal (got, value));
-    }
+  pb_table_foreach (table, copy_cb, contents, &error);
+  g_assert_no_error (error);
+  assert_same (contents, expected);
 }
 
 /* Tests */
-
-typedef struct
-{
-  GPtrArray *events;
-} Changes;
 
 static void
 changed_cb (PbTable    *table,
@@ -1239,15 +1234,6 @@ writer_at_end (gpointer user_data)
   return ((Writer *)user_data)->last >= 1999 || ((Writer *)user_data)->eof;
 }
 
-static gboolean
-copy_cb (const char *key,
-         GVariant   *value,
-         gpointer    user_data)
-{
-  g_hash_table_replace (user_data, g_strdup (key), g_variant_ref (value));
-  return TRUE;
-}
-
 /* What the store in the state directory holds, read while no one writes. */
 static GHashTable *
 read_store (Fixture   *f,
@@ -1267,24 +1253,6 @@ read_store (Fixture   *f,
   g_assert_no_error (error);
 
   return contents;
-}
-
-static void
-assert_same (GHashTable *a,
-             GHashTable *b)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  g_assert_cmpuint (g_hash_table_size (a), ==, g_hash_table_size (b));
-  g_hash_table_iter_init (&iter, a);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      GVariant *other = g_hash_table_lookup (b, key);
-
-      g_assert_nonnull (other);
-      g_assert_true (g_variant_equal (value, other));
-    }
 }
 
 static void
