@@ -1448,6 +1448,44 @@ test_other_members (Fixture       *f,
   g_assert_no_error (error);
 }
 
+static void
+test_stop_restoring (Fixture       *f,
+                     gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+  PbTestRun *run;
+
+  g_test_summary ("A stop while the table restores: the run ends cleanly without joining "
+                  "its group or handling a record, and the next run restores the table");
+
+  produce (f, "a", "1");
+  fixture_open (f, "rocksdb://");
+  fixture_run (f, 1);
+  for (guint i = 0; i < 2000; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("k%u", i);
+
+      produce_changelog (pb_table_get_changelog_topic_name (f->table), key, "1", "x");
+    }
+  produce (f, "b", "2");
+
+  fixture_open (f, "rocksdb://");
+  run = pb_test_start (f->engine);
+  g_assert_cmpint (pb_engine_get_state (f->engine), ==, PB_ENGINE_STATE_RESTORING);
+  pb_engine_stop (f->engine);
+  g_assert_true (pb_test_finish (run, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pb_engine_get_state (f->engine), ==, PB_ENGINE_STATE_STOPPED);
+  g_assert_cmpuint (f->writer->n_handled, ==, 0);
+  g_assert_cmpint (pb_test_committed (f->group, f->topic, 0), ==, 1);
+
+  /* The store is whole after the next restore, cut short or not. */
+  fixture_open (f, "rocksdb://");
+  fixture_run (f, 1);
+  g_assert_cmpuint (table_size (f->table), ==, 2002);
+  assert_value (f->table, "b", "2");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1473,6 +1511,7 @@ main (int   argc,
   ADD ("kill", test_kill, NULL);
   ADD ("independent-reader", test_independent_reader, NULL);
   ADD ("other-members", test_other_members, NULL);
+  ADD ("stop-restoring", test_stop_restoring, NULL);
 
   return g_test_run ();
 }
