@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include "pb-dispatch-private.h"
-#include "pb-handling-private.h"
 
 /* Bulk mode: the records of a topic are handed over in batches, like
  * aiokafka's getmany(): a batch is what is ready, up to bulk-max-records.
@@ -60,7 +59,8 @@ state_of (PbDispatchBulk *self,
 }
 
 /* A topic counts the records of its partitions in the ready queue: those
- * of a partition that waits for a deserializer do not count. */
+ * of a partition that is held (a deserializer prepares, a step waits...)
+ * do not count. */
 static void
 ready_add (TopicState  *ts,
            PbPartition *p)
@@ -98,11 +98,11 @@ bulk_offer (PbDispatch         *dispatch,
   _pb_ring_push (&p->fifo, rkm);
   if (p->in_ready)
     ts->queued++;
-  else if (!p->preparing)
+  else if (!_pb_partition_is_held (p))
     ready_add (ts, p);
 
   if (G_UNLIKELY (p->fifo.length >= self->high))
-    _pb_partition_pause (dispatch->run->partitions, p, PB_PAUSE_BACKPRESSURE);
+    _pb_partition_pause (dispatch->setup.partitions, p, PB_PAUSE_BACKPRESSURE);
 }
 
 static void
@@ -112,7 +112,7 @@ bulk_adopt (PbDispatch  *dispatch,
   PbDispatchBulk *self = (PbDispatchBulk *)dispatch;
   TopicState *ts = state_of (self, p);
 
-  if (!p->preparing)
+  if (!_pb_partition_is_held (p))
     ready_add (ts, p);
 }
 
@@ -133,7 +133,7 @@ bulk_done (PbHandling *h,
   PbDispatchBulk *self = user_data;
 
   g_queue_push_tail_link (&self->completions, &h->link);
-  _pb_run_kick (self->parent.run);
+  _pb_host_kick (self->parent.setup.host);
 }
 
 static gboolean
@@ -141,10 +141,8 @@ batch_is_due (PbDispatchBulk *self,
               TopicState     *ts,
               gint64          now)
 {
-  PbRun *run = self->parent.run;
-
   return ts->queued >= self->max_records ||
-         !_pb_consumer_pending (run->consumer) ||
+         !_pb_consumer_pending (self->parent.setup.consumer) ||
          now - ts->since >= self->timeout_us;
 }
 
@@ -153,7 +151,7 @@ static PbBatch *
 batch_new (PbDispatchBulk *self,
            TopicState     *ts)
 {
-  PbRun *run = self->parent.run;
+  const PbDispatchSetup *setup = &self->parent.setup;
   guint n = MIN (ts->queued, self->max_records);
   PbBatch *batch = g_new0 (PbBatch, 1);
   PbPartition *p;
@@ -168,6 +166,11 @@ batch_new (PbDispatchBulk *self,
       gboolean prepares = (p->topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE) != 0;
 
       ready_remove (ts, p);
+
+      /* Held since it was made ready: it comes back when it may go on. */
+      if (G_UNLIKELY (_pb_partition_is_held (p)))
+        continue;
+
       batch->topic = p->topic;
       part->partition = p;
       part->epoch = p->epoch;
@@ -179,7 +182,8 @@ batch_new (PbDispatchBulk *self,
 
           /* A record a deserializer must prepare for ends the partition's
            * part: it waits. */
-          if (G_UNLIKELY (prepares) && !_pb_record_ready (run, p, _pb_ring_peek (&p->fifo)))
+          if (G_UNLIKELY (prepares) &&
+              !_pb_lifecycle_ready (setup->lifecycle, p, _pb_ring_peek (&p->fifo)))
             break;
 
           rkm = _pb_ring_pop (&p->fifo);
@@ -188,16 +192,15 @@ batch_new (PbDispatchBulk *self,
 
           part->last = rkm->offset;
           batch->messages[batch->n_messages++] =
-            _pb_message_pool_take (run->pool, rkm, p->topic->name);
+            _pb_message_pool_take (setup->pool, rkm, p->topic->name);
         }
 
-      /* A partition cut short goes last next time, unless it waits for a
-       * deserializer. */
-      if (p->fifo.length > 0 && !p->preparing)
+      /* A partition cut short goes last next time, unless it is held. */
+      if (p->fifo.length > 0 && !_pb_partition_is_held (p))
         ready_add (ts, p);
 
       if ((p->pause_reasons & PB_PAUSE_BACKPRESSURE) && p->fifo.length <= self->low)
-        _pb_partition_resume (run->partitions, p, PB_PAUSE_BACKPRESSURE);
+        _pb_partition_resume (setup->partitions, p, PB_PAUSE_BACKPRESSURE);
     }
 
   batch->live_parts = batch->n_parts;
@@ -211,7 +214,7 @@ static void
 batch_end (PbDispatchBulk *self,
            TopicState     *ts)
 {
-  _pb_batch_free (g_steal_pointer (&ts->batch), self->parent.run->pool);
+  _pb_batch_free (g_steal_pointer (&ts->batch), self->parent.setup.pool);
   self->batches--;
 }
 
@@ -223,7 +226,7 @@ run_one_by_one (PbDispatchBulk *self,
                 TopicState     *ts,
                 gint64          deadline)
 {
-  PbRun *run = self->parent.run;
+  PbDispatch *dispatch = &self->parent;
   PbBatch *batch = ts->batch;
   guint n = 0;
 
@@ -235,7 +238,7 @@ run_one_by_one (PbDispatchBulk *self,
       PbHandling *h;
 
       /* The rest was not handled: it is not stored, and read again. */
-      if (run->stop_requested)
+      if (dispatch->stopping)
         return TRUE;
 
       if (++n % CHECK_EVERY == 0 && g_get_monotonic_time () > deadline)
@@ -247,11 +250,11 @@ run_one_by_one (PbDispatchBulk *self,
 
       if (!part->live || part->epoch != p->epoch || p->state != PB_PARTITION_ASSIGNED)
         {
-          _pb_message_pool_return (run->pool, message);
+          _pb_message_pool_return (dispatch->setup.pool, message);
           continue;
         }
 
-      h = _pb_handle_message (run, p, message, bulk_done, self);
+      h = _pb_lifecycle_message (dispatch->setup.lifecycle, p, message, bulk_done, self);
       if (h == NULL)
         continue;
 
@@ -260,7 +263,7 @@ run_one_by_one (PbDispatchBulk *self,
         {
           if (h->completed)
             g_queue_unlink (&self->completions, &h->link);
-          _pb_handling_abandon (run, h);
+          _pb_lifecycle_abandon (dispatch->setup.lifecycle, h);
           _pb_handling_unref (h);
           continue;
         }
@@ -279,7 +282,7 @@ advance (PbDispatchBulk *self,
          TopicState     *ts,
          gint64          deadline)
 {
-  PbRun *run = self->parent.run;
+  PbLifecycle *lifecycle = self->parent.setup.lifecycle;
   PbBatch *batch = ts->batch;
 
   if (batch->handling != NULL)
@@ -293,7 +296,7 @@ advance (PbDispatchBulk *self,
         {
           /* Started once: after it, the batch is over or split. */
           batch->next = batch->n_messages;
-          batch->handling = _pb_handle_batch (run, batch, bulk_done, self);
+          batch->handling = _pb_lifecycle_batch (lifecycle, batch, bulk_done, self);
           if (batch->handling != NULL)
             {
               /* Every partition may have gone away while it ran. */
@@ -301,7 +304,7 @@ advance (PbDispatchBulk *self,
                 {
                   if (batch->handling->completed)
                     g_queue_unlink (&self->completions, &batch->handling->link);
-                  _pb_handling_abandon (run, batch->handling);
+                  _pb_lifecycle_abandon (lifecycle, batch->handling);
                   g_clear_pointer (&batch->handling, _pb_handling_unref);
                   batch_end (self, ts);
                 }
@@ -323,7 +326,6 @@ static void
 finish_completed (PbDispatchBulk *self,
                   PbHandling     *h)
 {
-  PbRun *run = self->parent.run;
   TopicState *ts = &self->topics[h->topic->index];
   PbBatch *batch = ts->batch;
   gboolean of_batch = h->batch != NULL;
@@ -331,7 +333,7 @@ finish_completed (PbDispatchBulk *self,
   g_assert (batch != NULL && batch->handling == h);
 
   batch->handling = NULL;
-  _pb_handling_finish (run, h);
+  _pb_lifecycle_finish (self->parent.setup.lifecycle, h);
   _pb_handling_unref (h);
 
   /* A batch handled as a whole is over, unless it was split. */
@@ -347,7 +349,6 @@ bulk_drain (PbDispatch *dispatch,
             gint64      deadline)
 {
   PbDispatchBulk *self = (PbDispatchBulk *)dispatch;
-  PbRun *run = dispatch->run;
   PbHandling *h;
   gboolean more = FALSE;
   gint64 now;
@@ -376,8 +377,8 @@ bulk_drain (PbDispatch *dispatch,
           now = g_get_monotonic_time ();
         }
 
-      if (ts->batch == NULL && start && !run->stop_requested && ts->queued > 0 &&
-          self->batches < run->settings.max_in_flight && batch_is_due (self, ts, now))
+      if (ts->batch == NULL && start && !dispatch->stopping && ts->queued > 0 &&
+          self->batches < dispatch->max_in_flight && batch_is_due (self, ts, now))
         {
           ts->batch = batch_new (self, ts);
           /* Every record it could take waits for a deserializer. */
@@ -428,7 +429,7 @@ bulk_release (PbDispatch  *dispatch,
     {
       if (batch->handling->completed)
         g_queue_unlink (&self->completions, &batch->handling->link);
-      _pb_handling_abandon (dispatch->run, batch->handling);
+      _pb_lifecycle_abandon (dispatch->setup.lifecycle, batch->handling);
       g_clear_pointer (&batch->handling, _pb_handling_unref);
 
       if (!batch->one_by_one)
@@ -494,16 +495,16 @@ static const PbDispatchClass bulk_class = {
 };
 
 PbDispatch *
-_pb_dispatch_bulk_new (PbRun *run)
+_pb_dispatch_bulk_new (const PbDispatchSetup *setup)
 {
   PbDispatchBulk *self = g_new0 (PbDispatchBulk, 1);
 
   self->parent.klass = &bulk_class;
-  self->parent.run = run;
-  self->n_topics = run->settings.topics->len;
+  self->parent.setup = *setup;
+  self->n_topics = setup->n_topics;
   self->topics = g_new0 (TopicState, self->n_topics);
-  self->max_records = MAX (run->settings.bulk_max_records, 1);
-  self->timeout_us = (gint64)run->settings.bulk_timeout_ms * 1000;
+  self->max_records = MAX (setup->bulk_max_records, 1);
+  self->timeout_us = (gint64)setup->bulk_timeout_ms * 1000;
   self->high = MAX (BACKPRESSURE_HIGH, self->max_records);
   self->low = self->high / 2;
 

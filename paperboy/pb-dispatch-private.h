@@ -11,12 +11,18 @@
 # error "pb-dispatch-private.h is a private header of Paperboy."
 #endif
 
-#include "pb-run-private.h"
+#include "pb-engine.h"
+#include "pb-lifecycle-private.h"
 
 G_BEGIN_DECLS
 
-/* A dispatch mode: how the records a run polled reach the handlers.
- * Single is the first; Bulk and Steps come beside it. */
+typedef struct _PbDispatch PbDispatch;
+
+/* A dispatch mode: how the records a run polled reach the handlers,
+ * Single (pb-dispatch-single.c) or Bulk (pb-dispatch-bulk.c). Records wait
+ * in their partition's queue whatever the mode; a dispatch chooses which
+ * go next and hands them to the lifecycle. Steps are no dispatch: they
+ * pause the partitions of later steps (pb-steps.c). */
 typedef struct
 {
   const char *name;
@@ -52,17 +58,36 @@ typedef struct
   void     (*free)    (PbDispatch         *self);
 } PbDispatchClass;
 
+/* What a run gives the dispatches it makes. */
+typedef struct
+{
+  PbHost         *host;
+  PbPartitionMap *partitions;
+  PbLifecycle    *lifecycle;
+  PbMessagePool  *pool;
+  PbConsumer     *consumer;
+  guint           n_topics;
+  guint           bulk_max_records;
+  guint           bulk_timeout_ms;
+} PbDispatchSetup;
+
 struct _PbDispatch
 {
   const PbDispatchClass *klass;
-  PbRun                 *run;
+  PbEngineMode           mode;
+  PbDispatchSetup        setup;
+  guint                  max_in_flight;  /* pushed by the run */
+  gboolean               stopping;       /* no record starts any more */
 };
 
-PbDispatch *_pb_dispatch_single_new (PbRun *run);
-PbDispatch *_pb_dispatch_bulk_new   (PbRun *run);
+/* A dispatch for @mode, which takes over the records the partitions
+ * queued. */
+PbDispatch *_pb_dispatch_new (PbEngineMode           mode,
+                              const PbDispatchSetup *setup,
+                              guint                  max_in_flight);
 
-/* A new dispatch takes over the records the run's partitions queued. */
-void        _pb_dispatch_adopt      (PbDispatch *self);
+PbDispatch *_pb_dispatch_single_new (const PbDispatchSetup *setup);
+PbDispatch *_pb_dispatch_bulk_new   (const PbDispatchSetup *setup);
 
 static inline void
 _pb_dispatch_free (PbDispatch *self)

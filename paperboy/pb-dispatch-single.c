@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include "pb-dispatch-private.h"
-#include "pb-handling-private.h"
 
 /* Single mode: each record is handled on its own, in order within its
  * partition. Partitions with records take turns, one record each, so that
@@ -68,18 +67,18 @@ single_offer (PbDispatch         *dispatch,
 
   _pb_ring_push (&p->fifo, rkm);
 
-  if (p->current == NULL && !p->preparing)
+  if (p->current == NULL && !_pb_partition_is_held (p))
     ready_add (self, p);
 
   if (G_UNLIKELY (p->fifo.length >= BACKPRESSURE_HIGH))
-    _pb_partition_pause (dispatch->run->partitions, p, PB_PAUSE_BACKPRESSURE);
+    _pb_partition_pause (dispatch->setup.partitions, p, PB_PAUSE_BACKPRESSURE);
 }
 
 static void
 single_adopt (PbDispatch  *dispatch,
               PbPartition *p)
 {
-  if (!p->preparing)
+  if (p->current == NULL && !_pb_partition_is_held (p))
     ready_add ((PbDispatchSingle *)dispatch, p);
 }
 
@@ -99,7 +98,7 @@ single_done (PbHandling *h,
   PbDispatchSingle *self = user_data;
 
   g_queue_push_tail_link (&self->completions, &h->link);
-  _pb_run_kick (self->parent.run);
+  _pb_host_kick (self->parent.setup.host);
 }
 
 static void
@@ -109,7 +108,7 @@ end_current (PbDispatchSingle *self,
   p->current = NULL;
   self->in_flight--;
 
-  if (p->state == PB_PARTITION_ASSIGNED && p->fifo.length > 0 && !p->preparing)
+  if (p->state == PB_PARTITION_ASSIGNED && p->fifo.length > 0 && !_pb_partition_is_held (p))
     ready_add (self, p);
 }
 
@@ -119,7 +118,7 @@ single_drain (PbDispatch *dispatch,
               gint64      deadline)
 {
   PbDispatchSingle *self = (PbDispatchSingle *)dispatch;
-  PbRun *run = dispatch->run;
+  PbLifecycle *lifecycle = dispatch->setup.lifecycle;
   PbHandling *h;
   gint64 last_check = g_get_monotonic_time ();
   guint n = 0;
@@ -130,12 +129,12 @@ single_drain (PbDispatch *dispatch,
 
       g_queue_unlink (&self->completions, &h->link);
       end_current (self, p);
-      _pb_handling_finish (run, h);
+      _pb_lifecycle_finish (lifecycle, h);
       _pb_handling_unref (h);
     }
 
-  while (start && !run->stop_requested &&
-         self->in_flight < run->settings.max_in_flight &&
+  while (start && !dispatch->stopping &&
+         self->in_flight < dispatch->max_in_flight &&
          self->ready.length > 0)
     {
       PbPartition *p = g_queue_peek_head (&self->ready);
@@ -159,17 +158,21 @@ single_drain (PbDispatch *dispatch,
 
       ready_remove (self, p);
 
+      /* Held since it was made ready: it comes back when it may go on. */
+      if (G_UNLIKELY (_pb_partition_is_held (p)))
+        continue;
+
       /* A deserializer may have to prepare first: the partition waits. */
       if (G_UNLIKELY (p->topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE) &&
-          !_pb_record_ready (run, p, _pb_ring_peek (&p->fifo)))
+          !_pb_lifecycle_ready (lifecycle, p, _pb_ring_peek (&p->fifo)))
         continue;
 
       rkm = _pb_ring_pop (&p->fifo);
 
       if ((p->pause_reasons & PB_PAUSE_BACKPRESSURE) && p->fifo.length <= BACKPRESSURE_LOW)
-        _pb_partition_resume (run->partitions, p, PB_PAUSE_BACKPRESSURE);
+        _pb_partition_resume (dispatch->setup.partitions, p, PB_PAUSE_BACKPRESSURE);
 
-      h = _pb_handle_record (run, p, rkm, single_done, self);
+      h = _pb_lifecycle_record (lifecycle, p, rkm, single_done, self);
 
       if (h != NULL)
         {
@@ -179,7 +182,7 @@ single_drain (PbDispatch *dispatch,
             {
               if (h->completed)
                 g_queue_unlink (&self->completions, &h->link);
-              _pb_handling_abandon (run, h);
+              _pb_lifecycle_abandon (lifecycle, h);
               _pb_handling_unref (h);
             }
           else
@@ -190,7 +193,7 @@ single_drain (PbDispatch *dispatch,
         }
 
       if (p->current == NULL && p->fifo.length > 0 && p->state == PB_PARTITION_ASSIGNED &&
-          !p->preparing)
+          !_pb_partition_is_held (p))
         ready_add (self, p);
     }
 
@@ -214,7 +217,7 @@ single_release (PbDispatch  *dispatch,
       self->in_flight--;
       if (h->completed)
         g_queue_unlink (&self->completions, &h->link);
-      _pb_handling_abandon (dispatch->run, h);
+      _pb_lifecycle_abandon (dispatch->setup.lifecycle, h);
       _pb_handling_unref (h);
     }
 }
@@ -256,12 +259,12 @@ static const PbDispatchClass single_class = {
 };
 
 PbDispatch *
-_pb_dispatch_single_new (PbRun *run)
+_pb_dispatch_single_new (const PbDispatchSetup *setup)
 {
   PbDispatchSingle *self = g_new0 (PbDispatchSingle, 1);
 
   self->parent.klass = &single_class;
-  self->parent.run = run;
+  self->parent.setup = *setup;
   self->check_every = 1;
 
   return &self->parent;

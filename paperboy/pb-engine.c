@@ -7,7 +7,7 @@
 
 #include "config.h"
 
-#include "pb-engine-private.h"
+#include "pb-engine.h"
 
 #include <string.h>
 #include <glib/gi18n-lib.h>
@@ -17,9 +17,9 @@
 #include "pb-gjs-private.h"
 #include "pb-kafka-config-private.h"
 #include "pb-mock-cluster.h"
-#include "pb-mode-private.h"
 #include "pb-run-private.h"
 #include "pb-table-private.h"
+#include "pb-topic-private.h"
 
 /**
  * PbEngine:
@@ -172,53 +172,6 @@ G_DEFINE_FINAL_TYPE (PbEngine, pb_engine, G_TYPE_OBJECT)
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
-/* Topics */
-
-PbTopic *
-_pb_topic_new (const char *name,
-               PbHandler  *handler)
-{
-  PbTopic *topic = g_new0 (PbTopic, 1);
-
-  topic->name = g_intern_string (name);
-  topic->handler = g_object_ref (handler);
-  topic->klass = PB_HANDLER_GET_CLASS (handler);
-  topic->vfuncs = _pb_handler_get_overrides (handler);
-  topic->bulk_vfuncs = _pb_bulk_handler_get_overrides (handler);
-  topic->key_deserializer = pb_handler_get_key_deserializer (handler);
-  topic->value_deserializer = pb_handler_get_value_deserializer (handler);
-  if (topic->key_deserializer != NULL)
-    g_object_ref (topic->key_deserializer);
-  if (topic->value_deserializer != NULL)
-    g_object_ref (topic->value_deserializer);
-  topic->javascript = _pb_gjs_is_javascript (G_OBJECT_TYPE (handler));
-
-  return topic;
-}
-
-PbTopic *
-_pb_topic_copy (PbTopic *topic)
-{
-  PbTopic *copy = g_memdup2 (topic, sizeof *topic);
-
-  g_object_ref (copy->handler);
-  if (copy->key_deserializer != NULL)
-    g_object_ref (copy->key_deserializer);
-  if (copy->value_deserializer != NULL)
-    g_object_ref (copy->value_deserializer);
-
-  return copy;
-}
-
-void
-_pb_topic_free (PbTopic *topic)
-{
-  g_object_unref (topic->handler);
-  g_clear_object (&topic->key_deserializer);
-  g_clear_object (&topic->value_deserializer);
-  g_free (topic);
-}
-
 static PbTopic *
 find_topic (PbEngine   *self,
             const char *name)
@@ -258,11 +211,11 @@ find_table (PbEngine   *self,
   return NULL;
 }
 
-/* For the run */
+/* What the run says */
 
-void
-_pb_engine_set_state (PbEngine      *self,
-                      PbEngineState  state)
+static void
+set_state (PbEngine      *self,
+           PbEngineState  state)
 {
   if (self->state == state)
     return;
@@ -271,9 +224,9 @@ _pb_engine_set_state (PbEngine      *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
 }
 
-void
-_pb_engine_set_connected (PbEngine *self,
-                          gboolean  connected)
+static void
+set_connected (PbEngine *self,
+               gboolean  connected)
 {
   if (self->connected == connected)
     return;
@@ -282,9 +235,9 @@ _pb_engine_set_connected (PbEngine *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
 }
 
-void
-_pb_engine_set_mode (PbEngine     *self,
-                     PbEngineMode  mode)
+static void
+set_mode (PbEngine     *self,
+          PbEngineMode  mode)
 {
   if (self->mode == mode)
     return;
@@ -294,10 +247,10 @@ _pb_engine_set_mode (PbEngine     *self,
   g_signal_emit (self, signals[MODE_CHANGED], 0, mode);
 }
 
-void
-_pb_engine_emit_step (PbEngine *self,
-                      guint     step,
-                      gboolean  started)
+static void
+emit_step (PbEngine *self,
+           guint     step,
+           gboolean  started)
 {
   int current = started ? (int)step : (step + 1 < self->steps->len ? (int)step : -1);
 
@@ -318,31 +271,46 @@ _pb_engine_emit_step (PbEngine *self,
     }
 }
 
-void
-_pb_engine_emit_partitions_assigned (PbEngine *self,
-                                     GVariant *partitions)
+static void
+run_event_cb (gpointer       user_data,
+              const PbEvent *event)
 {
-  g_signal_emit (self, signals[PARTITIONS_ASSIGNED], 0, partitions);
+  PbEngine *self = user_data;
+
+  switch (event->kind)
+    {
+    case PB_EVENT_STATE:
+      set_state (self, event->value);
+      break;
+
+    case PB_EVENT_CONNECTED:
+      set_connected (self, event->flag);
+      break;
+
+    case PB_EVENT_MODE:
+      set_mode (self, event->value);
+      break;
+
+    case PB_EVENT_STEP:
+      emit_step (self, event->value, event->flag);
+      break;
+
+    case PB_EVENT_ASSIGNED:
+      g_signal_emit (self, signals[PARTITIONS_ASSIGNED], 0, event->partitions);
+      break;
+
+    case PB_EVENT_REVOKED:
+      g_signal_emit (self, signals[PARTITIONS_REVOKED], 0, event->partitions, event->flag);
+      break;
+    }
 }
 
-void
-_pb_engine_emit_partitions_revoked (PbEngine *self,
-                                    GVariant *partitions,
-                                    gboolean  lost)
+static void
+run_ended_cb (gpointer  user_data,
+              PbRun    *run)
 {
-  g_signal_emit (self, signals[PARTITIONS_REVOKED], 0, partitions, lost);
-}
+  PbEngine *self = user_data;
 
-guint
-_pb_engine_get_handling_timeout_ms (PbEngine *self)
-{
-  return self->handling_timeout_ms;
-}
-
-void
-_pb_engine_run_ended (PbEngine *self,
-                      PbRun    *run)
-{
   g_assert (self->run == run);
 
   g_mutex_lock (&self->lock);
@@ -356,6 +324,25 @@ _pb_engine_run_ended (PbEngine *self,
     }
 
   _pb_run_unref (run);
+}
+
+static const PbRunCallbacks run_callbacks = {
+  .event = run_event_cb,
+  .ended = run_ended_cb,
+};
+
+/* Pushes the settings a running engine may change into its run. */
+static void
+push_live (PbEngine *self)
+{
+  PbRunLive live = {
+    self->max_in_flight,
+    self->handling_timeout_ms,
+    self->fail_on_exception,
+  };
+
+  if (self->run != NULL)
+    _pb_run_set_live (self->run, &live);
 }
 
 static gboolean
@@ -619,6 +606,7 @@ pb_engine_set_property (GObject      *object,
 
     case PROP_HANDLING_TIMEOUT_MS:
       set_uint_property (self, &self->handling_timeout_ms, g_value_get_uint (value), prop_id);
+      push_live (self);
       break;
 
     case PROP_REVOKE_TIMEOUT_MS:
@@ -1675,7 +1663,9 @@ pb_engine_run_async (PbEngine            *self,
   settings.mock_cluster = self->mock_cluster != NULL ? g_object_ref (self->mock_cluster) : NULL;
   settings.mock_error = self->mock_error != NULL ? g_error_copy (self->mock_error) : NULL;
   settings.cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-  settings.max_in_flight = self->max_in_flight;
+  settings.live.max_in_flight = self->max_in_flight;
+  settings.live.handling_timeout_ms = self->handling_timeout_ms;
+  settings.live.fail_on_exception = self->fail_on_exception;
   settings.revoke_timeout_ms = self->revoke_timeout_ms;
   settings.stop_timeout_ms = self->stop_timeout_ms;
   settings.priority = self->priority;
@@ -1695,7 +1685,7 @@ pb_engine_run_async (PbEngine            *self,
   else if (self->group_id != NULL)
     settings.state_dir = g_build_filename (g_get_user_state_dir (), "paperboy", self->group_id, NULL);
 
-  run = _pb_run_new (self, task, &settings);
+  run = _pb_run_new (task, &settings, &run_callbacks, self);
 
   g_mutex_lock (&self->lock);
   self->run = run;
@@ -1814,7 +1804,7 @@ pb_engine_get_lag (PbEngine *self)
   if (self->run == NULL)
     return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(six)"), NULL, 0));
 
-  return _pb_mode_get_lag (self->run);
+  return _pb_run_get_lag (self->run);
 }
 
 /**
@@ -2055,6 +2045,7 @@ pb_engine_set_fail_on_exception (PbEngine *self,
     {
       self->fail_on_exception = fail_on_exception;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FAIL_ON_EXCEPTION]);
+      push_live (self);
     }
 }
 
@@ -2163,9 +2154,7 @@ pb_engine_set_max_in_flight (PbEngine *self,
   g_return_if_fail (max_in_flight >= 1);
 
   set_uint_property (self, &self->max_in_flight, max_in_flight, PROP_MAX_IN_FLIGHT);
-
-  if (self->run != NULL)
-    _pb_run_set_max_in_flight (self->run, max_in_flight);
+  push_live (self);
 }
 
 /**

@@ -53,9 +53,11 @@ static const KeyInfo keys[] = {
   /* The same murmur2 key → partition mapping as the Java clients. */
   { "partitioner",                   KEY_DEFAULT,  PB_KAFKA_CLIENT_PRODUCER,  "murmur2_random" },
   { "enable.idempotence",            KEY_OWNED,    PB_KAFKA_CLIENT_PRODUCER,  "true" },
-  /* Restorers read a changelog to its end without a group. */
+  /* Restorers read a changelog to its end without a group; at the end, a
+   * broker holds an empty fetch for the whole wait. */
   { "enable.auto.commit",            KEY_OWNED,    PB_KAFKA_CLIENT_RESTORE,   "false" },
   { "enable.partition.eof",          KEY_OWNED,    PB_KAFKA_CLIENT_RESTORE,   "true" },
+  { "fetch.wait.max.ms",             KEY_DEFAULT,  PB_KAFKA_CLIENT_RESTORE,   "50" },
   /* Logs come through a queue the engine serves on its own thread. */
   { "log.queue",                     KEY_OWNED,    ALL_CLIENTS,               "true" },
 };

@@ -9,8 +9,6 @@
 
 #include "pb-mode-private.h"
 
-#include "pb-dispatch-private.h"
-#include "pb-enum-types.h"
 #include "pb-kafka-private.h"
 
 /* The automatic switch between Single and Bulk mode. The lag of a
@@ -21,6 +19,19 @@
 
 #define TICK_MAX_MS 1000
 #define TICK_MIN_MS 100
+
+struct _PbMode
+{
+  PbHost          *host;
+  PbConsumer      *consumer;
+  PbPartitionMap  *partitions;
+  PbModeSettings   settings;
+
+  PbEngineMode     current;
+  PbEngineMode     wanted;
+  GSource         *timer;
+  gint64           beyond_since;    /* the lag crossed the threshold, or 0 */
+};
 
 static const char *
 mode_name (PbEngineMode mode)
@@ -78,23 +89,19 @@ add_lag_cb (PbPartition *p,
 }
 
 static rd_kafka_t *
-get_rk (PbRun *run)
+get_rk (PbMode *self)
 {
-  if (run->consumer == NULL || run->partitions == NULL)
-    return NULL;
-
-  return _pb_kafka_handle_get (_pb_consumer_get_handle (run->consumer));
+  return _pb_kafka_handle_get (_pb_consumer_get_handle (self->consumer));
 }
 
 GVariant *
-_pb_mode_get_lag (PbRun *run)
+_pb_mode_get_lag (PbMode *self)
 {
   GVariantBuilder builder;
-  LagSum sum = { get_rk (run), 0, &builder };
+  LagSum sum = { get_rk (self), 0, &builder };
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(six)"));
-  if (sum.rk != NULL)
-    _pb_partition_map_foreach (run->partitions, add_lag_cb, &sum);
+  _pb_partition_map_foreach (self->partitions, add_lag_cb, &sum);
 
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
@@ -102,133 +109,130 @@ _pb_mode_get_lag (PbRun *run)
 static gboolean
 tick_cb (gpointer user_data)
 {
-  PbRun *run = user_data;
-  PbModeState *mode = &run->mode;
-  LagSum sum = { get_rk (run), 0, NULL };
+  PbMode *self = user_data;
+  LagSum sum = { get_rk (self), 0, NULL };
   gboolean beyond;
   gint64 now;
 
-  if (sum.rk == NULL || run->stop_requested || mode->wanted != mode->current)
+  if (self->wanted != self->current)
     return G_SOURCE_CONTINUE;
 
-  _pb_partition_map_foreach (run->partitions, add_lag_cb, &sum);
+  _pb_partition_map_foreach (self->partitions, add_lag_cb, &sum);
 
-  if (mode->current == PB_ENGINE_MODE_SINGLE)
-    beyond = sum.total > run->settings.bulk_lag_threshold;
+  if (self->current == PB_ENGINE_MODE_SINGLE)
+    beyond = sum.total > self->settings.bulk_lag_threshold;
   else
-    beyond = sum.total < run->settings.single_lag_threshold;
+    beyond = sum.total < self->settings.single_lag_threshold;
 
   if (!beyond)
     {
-      mode->beyond_since = 0;
+      self->beyond_since = 0;
       return G_SOURCE_CONTINUE;
     }
 
   now = g_get_monotonic_time ();
-  if (mode->beyond_since == 0)
-    mode->beyond_since = now;
+  if (self->beyond_since == 0)
+    self->beyond_since = now;
 
-  if (now - mode->beyond_since >= (gint64)run->settings.mode_switch_dwell_ms * 1000)
+  if (now - self->beyond_since >= (gint64)self->settings.mode_switch_dwell_ms * 1000)
     {
-      mode->wanted = mode->current == PB_ENGINE_MODE_SINGLE ? PB_ENGINE_MODE_BULK
+      self->wanted = self->current == PB_ENGINE_MODE_SINGLE ? PB_ENGINE_MODE_BULK
                                                             : PB_ENGINE_MODE_SINGLE;
-      mode->beyond_since = 0;
+      self->beyond_since = 0;
       g_info ("Switching to %s mode: the lag, %" G_GUINT64_FORMAT ", was %s %u for %u ms",
-              mode_name (mode->wanted), sum.total,
-              mode->wanted == PB_ENGINE_MODE_BULK ? "above" : "below",
-              mode->wanted == PB_ENGINE_MODE_BULK ? run->settings.bulk_lag_threshold
-                                                  : run->settings.single_lag_threshold,
-              run->settings.mode_switch_dwell_ms);
-      _pb_run_kick (run);
+              mode_name (self->wanted), sum.total,
+              self->wanted == PB_ENGINE_MODE_BULK ? "above" : "below",
+              self->wanted == PB_ENGINE_MODE_BULK ? self->settings.bulk_lag_threshold
+                                                  : self->settings.single_lag_threshold,
+              self->settings.mode_switch_dwell_ms);
+      _pb_host_kick (self->host);
     }
 
   return G_SOURCE_CONTINUE;
 }
 
-static PbDispatch *
-dispatch_new (PbRun        *run,
-              PbEngineMode  mode)
-{
-  return mode == PB_ENGINE_MODE_BULK ? _pb_dispatch_bulk_new (run) : _pb_dispatch_single_new (run);
-}
-
 static void
-watch_lag (PbRun *run)
+watch_lag (PbMode *self)
 {
-  if (!run->settings.bulk_mode && run->settings.bulk_lag_threshold > 0 && run->mode.timer == NULL)
+  if (!self->settings.bulk_mode && self->settings.bulk_lag_threshold > 0 && self->timer == NULL)
     {
-      guint interval = CLAMP (run->settings.mode_switch_dwell_ms / 2, TICK_MIN_MS, TICK_MAX_MS);
+      guint interval = CLAMP (self->settings.mode_switch_dwell_ms / 2, TICK_MIN_MS, TICK_MAX_MS);
 
-      run->mode.timer = _pb_timeout_source_new (run->context, interval, G_PRIORITY_DEFAULT,
-                                                "[paperboy] lag watch", tick_cb, run, NULL);
+      self->timer = _pb_timeout_source_new (_pb_host_get_context (self->host), interval,
+                                            G_PRIORITY_DEFAULT, "[paperboy] lag watch",
+                                            tick_cb, self, NULL);
     }
 }
 
-void
-_pb_mode_start (PbRun *run)
+PbMode *
+_pb_mode_new (PbHost               *host,
+              PbConsumer           *consumer,
+              PbPartitionMap       *partitions,
+              const PbModeSettings *settings)
 {
-  PbModeState *mode = &run->mode;
+  PbMode *self = g_new0 (PbMode, 1);
+
+  self->host = host;
+  self->consumer = consumer;
+  self->partitions = partitions;
+  self->settings = *settings;
 
   /* Steps are handled in Bulk mode. */
-  if (run->settings.bulk_mode || run->settings.n_steps > 0)
-    mode->current = PB_ENGINE_MODE_BULK;
+  if (settings->bulk_mode || settings->n_steps > 0)
+    self->current = PB_ENGINE_MODE_BULK;
   else
-    mode->current = PB_ENGINE_MODE_SINGLE;
-  mode->wanted = mode->current;
-  run->dispatch = dispatch_new (run, mode->current);
+    self->current = PB_ENGINE_MODE_SINGLE;
+  self->wanted = self->current;
 
-  /* Messages of a whole batch are alive at once. */
-  _pb_message_pool_set_capacity (run->pool, run->settings.bulk_max_records);
+  if (settings->n_steps == 0)
+    watch_lag (self);
 
-  if (run->settings.n_steps == 0)
-    watch_lag (run);
+  return self;
 }
 
 void
-_pb_mode_steps_over (PbRun *run)
+_pb_mode_free (PbMode *self)
 {
-  run->mode.wanted = run->settings.bulk_mode ? PB_ENGINE_MODE_BULK : PB_ENGINE_MODE_SINGLE;
-  run->mode.beyond_since = 0;
-  watch_lag (run);
-  _pb_run_kick (run);
-}
-
-void
-_pb_mode_stop (PbRun *run)
-{
-  _pb_clear_source (&run->mode.timer);
-}
-
-static void
-adopt_cb (PbPartition *p,
-          gpointer     user_data)
-{
-  PbDispatch *dispatch = user_data;
-
-  if (p->state == PB_PARTITION_ASSIGNED && p->fifo.length > 0)
-    dispatch->klass->adopt (dispatch, p);
-}
-
-void
-_pb_dispatch_adopt (PbDispatch *self)
-{
-  _pb_partition_map_foreach (self->run->partitions, adopt_cb, self);
-}
-
-void
-_pb_mode_check (PbRun *run)
-{
-  PbModeState *mode = &run->mode;
-
-  if (mode->wanted == mode->current || run->dispatch == NULL || run->stop_requested ||
-      run->dispatch->klass->busy (run->dispatch, NULL))
+  if (self == NULL)
     return;
 
-  g_clear_pointer (&run->dispatch, _pb_dispatch_free);
-  run->dispatch = dispatch_new (run, mode->wanted);
-  _pb_dispatch_adopt (run->dispatch);
-  mode->current = mode->wanted;
+  _pb_clear_source (&self->timer);
+  g_free (self);
+}
 
-  g_message ("Now in %s mode", mode_name (mode->current));
-  _pb_run_emit_mode (run, mode->current);
+PbEngineMode
+_pb_mode_get_current (PbMode *self)
+{
+  return self->current;
+}
+
+PbEngineMode
+_pb_mode_get_wanted (PbMode *self)
+{
+  return self->wanted;
+}
+
+void
+_pb_mode_switched (PbMode       *self,
+                   PbEngineMode  mode)
+{
+  self->current = mode;
+  g_message ("Now in %s mode", mode_name (mode));
+  _pb_host_emit (self->host, PB_EVENT_MODE, mode, FALSE, NULL);
+}
+
+void
+_pb_mode_steps_over (PbMode *self)
+{
+  self->wanted = self->settings.bulk_mode ? PB_ENGINE_MODE_BULK : PB_ENGINE_MODE_SINGLE;
+  self->beyond_since = 0;
+  watch_lag (self);
+  _pb_host_kick (self->host);
+}
+
+void
+_pb_mode_stop (PbMode *self)
+{
+  _pb_clear_source (&self->timer);
+  self->wanted = self->current;
 }

@@ -11,6 +11,7 @@
 # error "pb-offsets-private.h is a private header of Paperboy."
 #endif
 
+#include "pb-barrier-private.h"
 #include "pb-partition-private.h"
 
 G_BEGIN_DECLS
@@ -25,15 +26,18 @@ G_BEGIN_DECLS
  * record up to it was delivered. */
 typedef struct
 {
-  GQueue         dirty;      /* PbPartition, by dirty_link */
-  GQueue         waiting;    /* PbWaiting, by sequence number */
-  const guint64 *issued;     /* the producer's, or NULL */
-  const guint64 *delivered;
+  GQueue           dirty;      /* PbPartition, by dirty_link */
+  GQueue           waiting;    /* PbWaiting, by sequence number */
+  const PbBarrier *barrier;
 } PbOffsets;
 
-void _pb_offsets_wait      (PbOffsets   *self,
-                            PbPartition *p,
-                            gint64       next_offset);
+PbOffsets *_pb_offsets_new   (const PbBarrier *barrier);
+/* Forgets what waits. */
+void       _pb_offsets_free  (PbOffsets       *self);
+
+void       _pb_offsets_wait  (PbOffsets       *self,
+                              PbPartition     *p,
+                              gint64           next_offset);
 
 /* The record at @offset was handled (or skipped by the handler's
  * decision): the partition may commit past it. */
@@ -42,7 +46,7 @@ _pb_offsets_mark_handled (PbOffsets   *self,
                           PbPartition *p,
                           gint64       offset)
 {
-  if (G_UNLIKELY (self->issued != NULL && *self->issued > *self->delivered))
+  if (G_UNLIKELY (!_pb_barrier_is_settled (self->barrier)))
     {
       _pb_offsets_wait (self, p, offset + 1);
       return;
@@ -59,18 +63,20 @@ _pb_offsets_mark_handled (PbOffsets   *self,
 
 /* Lets past the barrier what waited for deliveries that came; says
  * whether something did. */
-gboolean _pb_offsets_release (PbOffsets *self);
-/* Forgets what waits, at the end of a run. */
-void     _pb_offsets_clear   (PbOffsets *self);
+gboolean _pb_offsets_release   (PbOffsets                             *self);
 
-/* Stores what moved. */
-void _pb_offsets_store     (PbOffsets                             *self,
+/* The offsets that moved since the last time, for partitions still
+ * assigned, or NULL; they count as stored from now on. */
+rd_kafka_topic_partition_list_t *
+         _pb_offsets_collect   (PbOffsets                             *self);
+/* Stores what moved in @consumer. */
+void     _pb_offsets_store     (PbOffsets                             *self,
                                 PbConsumer                            *consumer);
 /* A lost partition: whatever it handled is not stored any more. */
-void _pb_offsets_forget    (PbOffsets                             *self,
+void     _pb_offsets_forget    (PbOffsets                             *self,
                                 PbPartition                           *p);
 /* Records what a commit reported. */
-void _pb_offsets_committed (PbPartitionMap                        *partitions,
+void     _pb_offsets_committed (PbPartitionMap                        *partitions,
                                 rd_kafka_resp_err_t                    err,
                                 const rd_kafka_topic_partition_list_t *offsets);
 

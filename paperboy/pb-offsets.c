@@ -17,6 +17,35 @@ typedef struct
   guint64      seq;
 } PbWaiting;
 
+PbOffsets *
+_pb_offsets_new (const PbBarrier *barrier)
+{
+  PbOffsets *self = g_new0 (PbOffsets, 1);
+
+  self->barrier = barrier;
+
+  return self;
+}
+
+void
+_pb_offsets_free (PbOffsets *self)
+{
+  PbWaiting *waiting;
+
+  if (self == NULL)
+    return;
+
+  /* The partitions outlive their offsets: the dirty queue's links are
+   * theirs. */
+  while ((waiting = g_queue_pop_head (&self->waiting)) != NULL)
+    {
+      waiting->p->barrier--;
+      g_free (waiting);
+    }
+
+  g_free (self);
+}
+
 void
 _pb_offsets_wait (PbOffsets   *self,
                   PbPartition *p,
@@ -27,7 +56,7 @@ _pb_offsets_wait (PbOffsets   *self,
   waiting->p = p;
   waiting->epoch = p->epoch;
   waiting->next_offset = next_offset;
-  waiting->seq = *self->issued;
+  waiting->seq = self->barrier->issued;
   g_queue_push_tail (&self->waiting, waiting);
   p->barrier++;
 }
@@ -39,7 +68,7 @@ _pb_offsets_release (PbOffsets *self)
   gboolean released = FALSE;
 
   while ((waiting = g_queue_peek_head (&self->waiting)) != NULL &&
-         waiting->seq <= *self->delivered)
+         waiting->seq <= self->barrier->delivered)
     {
       PbPartition *p = waiting->p;
 
@@ -63,27 +92,14 @@ _pb_offsets_release (PbOffsets *self)
   return released;
 }
 
-void
-_pb_offsets_clear (PbOffsets *self)
-{
-  PbWaiting *waiting;
-
-  while ((waiting = g_queue_pop_head (&self->waiting)) != NULL)
-    {
-      waiting->p->barrier--;
-      g_free (waiting);
-    }
-}
-
-void
-_pb_offsets_store (PbOffsets  *self,
-                   PbConsumer *consumer)
+rd_kafka_topic_partition_list_t *
+_pb_offsets_collect (PbOffsets *self)
 {
   rd_kafka_topic_partition_list_t *list;
   PbPartition *p;
 
   if (self->dirty.length == 0)
-    return;
+    return NULL;
 
   list = rd_kafka_topic_partition_list_new (self->dirty.length);
 
@@ -99,10 +115,23 @@ _pb_offsets_store (PbOffsets  *self,
         }
     }
 
-  if (list->cnt > 0)
-    _pb_consumer_store (consumer, list);
+  if (list->cnt == 0)
+    g_clear_pointer (&list, rd_kafka_topic_partition_list_destroy);
 
-  rd_kafka_topic_partition_list_destroy (list);
+  return list;
+}
+
+void
+_pb_offsets_store (PbOffsets  *self,
+                   PbConsumer *consumer)
+{
+  rd_kafka_topic_partition_list_t *list = _pb_offsets_collect (self);
+
+  if (list != NULL)
+    {
+      _pb_consumer_store (consumer, list);
+      rd_kafka_topic_partition_list_destroy (list);
+    }
 }
 
 void

@@ -15,7 +15,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "pb-consumer-private.h"
-#include "pb-engine-private.h"
+#include "pb-host-private.h"
+#include "pb-topic-private.h"
 
 G_BEGIN_DECLS
 
@@ -42,6 +43,11 @@ typedef enum
 /* Reasons that belong to one assignment and end with it. */
 #define PB_PAUSE_TRANSIENT (PB_PAUSE_BACKPRESSURE | PB_PAUSE_RETRY | PB_PAUSE_DESERIALIZER)
 
+/* Reasons for which the records already polled wait too; the others
+ * (back-pressure) only stop the fetching. */
+#define PB_PAUSE_HOLD (PB_PAUSE_STEP | PB_PAUSE_RETRY | PB_PAUSE_RESTORE | \
+                       PB_PAUSE_DESERIALIZER | PB_PAUSE_USER | PB_PAUSE_STOP)
+
 /* Records polled and not handled yet, in order: a growable ring. */
 typedef struct
 {
@@ -51,8 +57,22 @@ typedef struct
   guint                length;
 } PbRing;
 
-void _pb_ring_grow  (PbRing *ring);
 void _pb_ring_clear (PbRing *ring);
+
+static inline void
+_pb_ring_grow (PbRing *ring)
+{
+  guint capacity = MAX (ring->capacity * 2, 64);
+  rd_kafka_message_t **items = g_new (rd_kafka_message_t *, capacity);
+
+  for (guint i = 0; i < ring->length; i++)
+    items[i] = ring->items[(ring->head + i) & (ring->capacity - 1)];
+
+  g_free (ring->items);
+  ring->items = items;
+  ring->capacity = capacity;
+  ring->head = 0;
+}
 
 static inline void
 _pb_ring_push (PbRing             *ring,
@@ -87,7 +107,9 @@ _pb_ring_pop (PbRing *ring)
 
 typedef struct _PbHandling PbHandling;
 
-/* One assigned (or once assigned) partition of a run. */
+/* One assigned (or once assigned) partition of a run: the record the
+ * run's parts share about it. The map owns it; each part keeps to its own
+ * fields. */
 typedef struct
 {
   PbTopic          *topic;
@@ -109,6 +131,8 @@ typedef struct
   PbPauseReasons    pause_reasons;
   guint             barrier;       /* handled records waiting for deliveries */
 
+  gint64            repaused_at;   /* when its pause was last issued again */
+
   GList             ready_link;    /* in the dispatch's ready queue */
   GList             dirty_link;    /* in PbOffsets' dirty queue */
   guint             in_ready : 1;
@@ -119,14 +143,31 @@ typedef struct
   guint             prepared : 2;    /* 1: the key, 2: the value deserializer, at prepared_at */
 } PbPartition;
 
-/* The partitions of a run, by topic and number. */
+/* Whether @partition's records wait, whatever was polled. */
+static inline gboolean
+_pb_partition_is_held (const PbPartition *partition)
+{
+  return (partition->pause_reasons & PB_PAUSE_HOLD) != 0;
+}
+
+/* The partitions of a run, by topic and number. The engine's pause
+ * reasons are what counts: librdkafka's pause flag follows them, but a
+ * pause can be lost inside librdkafka (a pause racing with the start of
+ * the partition's fetching, librdkafka #2190 and #5591), so a record
+ * polled for a paused partition is held like the others and the pause
+ * issued again (_pb_partition_repause()). */
 typedef struct _PbPartitionMap PbPartitionMap;
 
 typedef void (*PbPartitionFunc) (PbPartition *partition,
                                  gpointer     user_data);
 
+/* @resume hears of a partition whose records may go on: it was held and
+ * no longer is. */
 PbPartitionMap *_pb_partition_map_new     (GPtrArray                             *topics,
-                                           PbConsumer                            *consumer);
+                                           PbConsumer                            *consumer,
+                                           PbHost                                *host,
+                                           PbPartitionFunc                        resume,
+                                           gpointer                               user_data);
 void            _pb_partition_map_free    (PbPartitionMap                        *self);
 
 /* The partition, made on first use. NULL for a topic the run does not
@@ -158,7 +199,25 @@ void            _pb_partition_map_pause_all    (PbPartitionMap                  
  * reasons: the flag survives revocation and re-assignment. */
 void            _pb_partition_map_apply_pauses (PbPartitionMap                        *self,
                                                 const rd_kafka_topic_partition_list_t *partitions);
+/* A record was polled for @partition while the engine has it paused:
+ * librdkafka lost the pause, which is issued again (at most every few
+ * milliseconds). */
+void            _pb_partition_repause     (PbPartitionMap                        *self,
+                                           PbPartition                           *partition);
+
 /* Drops the records polled and not handled. */
 void            _pb_partition_drop_queued (PbPartition                           *partition);
+
+/* @partition was assigned: a new epoch, with everything of the last one
+ * forgotten but the reasons it is paused for whatever its assignment. */
+void            _pb_partition_assign      (PbPartitionMap                        *self,
+                                           PbPartition                           *partition);
+/* @partition is given up: a new epoch, and its cancellable cancelled. */
+void            _pb_partition_unassign    (PbPartitionMap                        *self,
+                                           PbPartition                           *partition);
+/* Cancels @partition's cancellable at the host's next flush, and gives
+ * it a fresh one. */
+void            _pb_partition_cancel      (PbPartitionMap                        *self,
+                                           PbPartition                           *partition);
 
 G_END_DECLS

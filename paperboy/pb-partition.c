@@ -11,7 +11,8 @@
 
 #include <string.h>
 
-#define RING_MIN_CAPACITY 64
+/* A lost pause is issued again at most this often per partition. */
+#define REPAUSE_INTERVAL_US (100 * 1000)
 
 /* The partitions of one topic, indexed by number (with holes: a member
  * of a group may own partition 3 and not 0). */
@@ -25,27 +26,15 @@ typedef struct
 struct _PbPartitionMap
 {
   PbConsumer       *consumer;
+  PbHost           *host;
+  PbPartitionFunc   resume;
+  gpointer          user_data;
   GPtrArray        *topics;       /* TopicPartitions */
   PbPauseReasons    all_reasons;  /* added to every partition */
 
   const rd_kafka_topic_t *last_rkt;  /* lookup cache */
   TopicPartitions        *last;
 };
-
-void
-_pb_ring_grow (PbRing *ring)
-{
-  guint capacity = MAX (ring->capacity * 2, RING_MIN_CAPACITY);
-  rd_kafka_message_t **items = g_new (rd_kafka_message_t *, capacity);
-
-  for (guint i = 0; i < ring->length; i++)
-    items[i] = ring->items[(ring->head + i) & (ring->capacity - 1)];
-
-  g_free (ring->items);
-  ring->items = items;
-  ring->capacity = capacity;
-  ring->head = 0;
-}
 
 void
 _pb_ring_clear (PbRing *ring)
@@ -81,12 +70,18 @@ topic_partitions_free (TopicPartitions *tp)
 }
 
 PbPartitionMap *
-_pb_partition_map_new (GPtrArray  *topics,
-                       PbConsumer *consumer)
+_pb_partition_map_new (GPtrArray       *topics,
+                       PbConsumer      *consumer,
+                       PbHost          *host,
+                       PbPartitionFunc  resume,
+                       gpointer         user_data)
 {
   PbPartitionMap *self = g_new0 (PbPartitionMap, 1);
 
   self->consumer = consumer;
+  self->host = host;
+  self->resume = resume;
+  self->user_data = user_data;
   self->topics = g_ptr_array_new_with_free_func ((GDestroyNotify) topic_partitions_free);
 
   for (guint i = 0; i < topics->len; i++)
@@ -140,6 +135,23 @@ _pb_partition_map_find (PbPartitionMap *self,
   return g_ptr_array_index (tp->partitions, id);
 }
 
+/* What an assignment starts from. */
+static void
+reset (PbPartition *p)
+{
+  p->committable = -1;
+  p->stored = -1;
+  p->committed = -1;
+  p->polled_from = -1;
+  p->step_end = -1;
+  p->eof = -1;
+  p->prepared_at = -1;
+  p->prepared = 0;
+  p->capturing = FALSE;
+  p->preparing = FALSE;
+  g_clear_error (&p->prepare_error);
+}
+
 PbPartition *
 _pb_partition_map_get (PbPartitionMap *self,
                        const char     *topic,
@@ -160,13 +172,7 @@ _pb_partition_map_get (PbPartitionMap *self,
       p = g_new0 (PbPartition, 1);
       p->topic = tp->topic;
       p->id = id;
-      p->committable = -1;
-      p->stored = -1;
-      p->committed = -1;
-      p->polled_from = -1;
-      p->step_end = -1;
-      p->eof = -1;
-      p->prepared_at = -1;
+      reset (p);
       p->pause_reasons = self->all_reasons;
       p->ready_link.data = p;
       p->dirty_link.data = p;
@@ -264,11 +270,34 @@ _pb_partition_resume (PbPartitionMap *self,
                       PbPauseReasons  reason)
 {
   gboolean was_paused = p->pause_reasons != 0;
+  gboolean was_held = _pb_partition_is_held (p);
 
   p->pause_reasons &= ~reason;
 
-  if (was_paused && p->pause_reasons == 0 && p->state == PB_PARTITION_ASSIGNED)
+  if (p->state != PB_PARTITION_ASSIGNED)
+    return;
+
+  if (was_paused && p->pause_reasons == 0)
     set_paused (self, p, FALSE);
+
+  /* What was polled meanwhile may go on now. */
+  if (was_held && !_pb_partition_is_held (p) && p->fifo.length > 0)
+    self->resume (p, self->user_data);
+}
+
+void
+_pb_partition_repause (PbPartitionMap *self,
+                       PbPartition    *p)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (p->state != PB_PARTITION_ASSIGNED || now - p->repaused_at < REPAUSE_INTERVAL_US)
+    return;
+
+  g_debug ("%s[%d] is paused, but librdkafka fetched it: pausing it again",
+           p->topic->name, p->id);
+  p->repaused_at = now;
+  set_paused (self, p, TRUE);
 }
 
 static void
@@ -322,4 +351,37 @@ _pb_partition_drop_queued (PbPartition *p)
 
   while ((rkm = _pb_ring_pop (&p->fifo)) != NULL)
     rd_kafka_message_destroy (rkm);
+}
+
+void
+_pb_partition_assign (PbPartitionMap *self,
+                      PbPartition    *p)
+{
+  p->state = PB_PARTITION_ASSIGNED;
+  p->epoch++;
+  reset (p);
+  p->pause_reasons &= ~PB_PAUSE_TRANSIENT;
+  if (p->cancellable == NULL)
+    p->cancellable = g_cancellable_new ();
+}
+
+void
+_pb_partition_unassign (PbPartitionMap *self,
+                        PbPartition    *p)
+{
+  _pb_partition_cancel (self, p);
+  p->state = PB_PARTITION_UNASSIGNED;
+  p->epoch++;
+}
+
+void
+_pb_partition_cancel (PbPartitionMap *self,
+                      PbPartition    *p)
+{
+  if (p->cancellable == NULL)
+    return;
+
+  _pb_host_cancel_later (self->host, p->cancellable);
+  g_object_unref (p->cancellable);
+  p->cancellable = g_cancellable_new ();
 }

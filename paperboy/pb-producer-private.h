@@ -14,19 +14,21 @@
 #include <gio/gio.h>
 #include <librdkafka/rdkafka.h>
 
+#include "pb-barrier-private.h"
+
 G_BEGIN_DECLS
 
 /* The engine's producer: table changelogs and handlers' records.
  *
- * Every record produced gets the next number of one sequence. Delivery
- * reports, served on the engine's context, advance `delivered`: every
- * record numbered up to it was delivered. The engine commits a source
- * offset only once `delivered` reached the sequence number current when
- * its handling finished (the barrier). A failed delivery never advances
- * it. */
+ * Every record produced takes the next number of the run's barrier.
+ * Delivery reports, served on the engine's context, mark their numbers
+ * delivered; a failed delivery never does. librdkafka's delivery callback
+ * only records each report: what the engine does with them (the barrier,
+ * the callers' delivery functions, the callbacks below) runs after
+ * librdkafka returned, never inside it. */
 typedef struct _PbProducer PbProducer;
 
-/* Called for each delivery report, before `delivered` moves; @err is the
+/* Called for each delivery report, before the barrier moves; @err is the
  * delivery's error, @partition and @offset where the record went. */
 typedef void (*PbDeliveryFunc) (gpointer             data,
                                 rd_kafka_resp_err_t  err,
@@ -45,6 +47,7 @@ typedef struct
 } PbProducerCallbacks;
 
 PbProducer *_pb_producer_new            (rd_kafka_conf_t           *conf,
+                                         PbBarrier                 *barrier,
                                          GMainContext              *context,
                                          int                        priority,
                                          const PbProducerCallbacks *callbacks,
@@ -73,11 +76,6 @@ guint64     _pb_producer_produce        (PbProducer                *self,
                                          gpointer                   data,
                                          GError                   **error);
 
-/* The sequence numbers: the last given, and the highest with every record
- * up to it delivered. */
-const guint64 *_pb_producer_get_issued    (PbProducer                *self);
-const guint64 *_pb_producer_get_delivered (PbProducer                *self);
-gboolean       _pb_producer_get_idle      (PbProducer                *self);
-rd_kafka_t    *_pb_producer_get_client    (PbProducer                *self);
+rd_kafka_t *_pb_producer_get_client     (PbProducer                *self);
 
 G_END_DECLS

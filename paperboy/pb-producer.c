@@ -27,77 +27,48 @@ typedef struct
   gpointer        data;
 } PbDelivery;
 
+/* A delivery report, as librdkafka gave it. */
+typedef struct
+{
+  PbDelivery          *delivery;
+  rd_kafka_resp_err_t  err;
+  int                  partition;
+  gint64               offset;
+} PbReport;
+
 struct _PbProducer
 {
   rd_kafka_t                *rk;
   GSource                   *source;
+  PbBarrier                 *barrier;
   const PbProducerCallbacks *callbacks;
   gpointer                   user_data;
 
-  guint64                    issued;
-  guint64                    delivered;
-  /* Whether each record after `delivered`, up to `issued`, was delivered:
-   * a ring of capacity a power of two, its head the record delivered + 1. */
-  guint8                    *done;
-  gsize                      head;
-  gsize                      capacity;
-
+  GArray                    *reports;   /* PbReport, to serve */
   GError                    *error;     /* to report after the dispatch */
   char                      *error_topic;
   guint                      closing : 1;
 };
 
-static void
-ring_grow (PbProducer *self)
-{
-  gsize length = self->issued - self->delivered;
-  gsize capacity = MAX (self->capacity * 2, 1024);
-  guint8 *done = g_new0 (guint8, capacity);
-
-  for (gsize i = 0; i < length; i++)
-    done[i] = self->done[(self->head + i) & (self->capacity - 1)];
-
-  g_free (self->done);
-  self->done = done;
-  self->head = 0;
-  self->capacity = capacity;
-}
-
-static void
-mark_delivered (PbProducer *self,
-                guint64     seq)
-{
-  gsize mask = self->capacity - 1;
-
-  g_assert (seq > self->delivered && seq <= self->issued);
-
-  self->done[(self->head + (seq - self->delivered - 1)) & mask] = TRUE;
-
-  while (self->delivered < self->issued && self->done[self->head])
-    {
-      self->done[self->head] = FALSE;
-      self->head = (self->head + 1) & mask;
-      self->delivered++;
-    }
-}
-
+/* Inside rd_kafka_poll(): only recorded. */
 static void
 dr_msg_cb (rd_kafka_t                *rk,
            const rd_kafka_message_t  *rkmessage,
            void                      *opaque)
 {
   PbProducer *self = opaque;
-  PbDelivery *delivery = rkmessage->_private;
+  PbReport report;
 
-  if (delivery == NULL)
+  if (rkmessage->_private == NULL)
     return;
 
-  if (delivery->func != NULL)
-    delivery->func (delivery->data, rkmessage->err, rkmessage->partition, rkmessage->offset);
+  report.delivery = rkmessage->_private;
+  report.err = rkmessage->err;
+  report.partition = rkmessage->partition;
+  report.offset = rkmessage->offset;
+  g_array_append_val (self->reports, report);
 
-  if (rkmessage->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-    mark_delivered (self, delivery->seq);
-  else if (self->error == NULL && !self->closing)
+  if (rkmessage->err != RD_KAFKA_RESP_ERR_NO_ERROR && self->error == NULL && !self->closing)
     {
       self->error = g_error_new (PB_ERROR, PB_ERROR_KAFKA,
                                  _("Could not deliver a record to “%s”: %s"),
@@ -105,8 +76,6 @@ dr_msg_cb (rd_kafka_t                *rk,
                                  rd_kafka_err2str (rkmessage->err));
       self->error_topic = g_strdup (rd_kafka_topic_name (rkmessage->rkt));
     }
-
-  g_free (delivery);
 }
 
 static void
@@ -132,9 +101,23 @@ error_cb (rd_kafka_t *rk,
   g_debug ("Producer: %s (%s)", reason, rd_kafka_err2name (err));
 }
 
+/* Serves the reports librdkafka gave during its last poll, once it
+ * returned: the callers' functions, the barrier, then the callbacks. */
 static void
 report (PbProducer *self)
 {
+  for (guint i = 0; i < self->reports->len; i++)
+    {
+      PbReport *r = &g_array_index (self->reports, PbReport, i);
+
+      if (r->delivery->func != NULL)
+        r->delivery->func (r->delivery->data, r->err, r->partition, r->offset);
+      if (r->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        _pb_barrier_mark (self->barrier, r->delivery->seq);
+      g_free (r->delivery);
+    }
+  g_array_set_size (self->reports, 0);
+
   if (self->error != NULL)
     {
       g_autofree char *topic = g_steal_pointer (&self->error_topic);
@@ -158,6 +141,7 @@ producer_dispatch (gpointer user_data)
 
 PbProducer *
 _pb_producer_new (rd_kafka_conf_t           *conf,
+                  PbBarrier                 *barrier,
                   GMainContext              *context,
                   int                        priority,
                   const PbProducerCallbacks *callbacks,
@@ -168,6 +152,8 @@ _pb_producer_new (rd_kafka_conf_t           *conf,
   char errstr[512];
 
   self = g_new0 (PbProducer, 1);
+  self->barrier = barrier;
+  self->reports = g_array_new (FALSE, FALSE, sizeof (PbReport));
   self->callbacks = callbacks;
   self->user_data = user_data;
 
@@ -182,6 +168,7 @@ _pb_producer_new (rd_kafka_conf_t           *conf,
       rd_kafka_conf_destroy (conf);
       g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
                    _("Invalid Kafka producer configuration: %s"), errstr);
+      g_array_unref (self->reports);
       g_free (self);
       return NULL;
     }
@@ -193,6 +180,7 @@ _pb_producer_new (rd_kafka_conf_t           *conf,
   if (self->source == NULL)
     {
       rd_kafka_destroy (self->rk);
+      g_array_unref (self->reports);
       g_free (self);
       return NULL;
     }
@@ -239,11 +227,19 @@ _pb_producer_free (PbProducer *self)
   rd_kafka_purge (self->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
                             RD_KAFKA_PURGE_F_NON_BLOCKING);
   rd_kafka_poll (self->rk, 0);
+  for (guint i = 0; i < self->reports->len; i++)
+    {
+      PbReport *r = &g_array_index (self->reports, PbReport, i);
+
+      if (r->delivery->func != NULL)
+        r->delivery->func (r->delivery->data, r->err, r->partition, r->offset);
+      g_free (r->delivery);
+    }
   _pb_kafka_handle_unref_async (_pb_kafka_handle_new (g_steal_pointer (&self->rk)), NULL, NULL);
 
+  g_array_unref (self->reports);
   g_clear_error (&self->error);
   g_free (self->error_topic);
-  g_free (self->done);
   g_free (self);
 }
 
@@ -266,7 +262,7 @@ _pb_producer_produce (PbProducer          *self,
   gboolean polled = FALSE;
 
   delivery = g_new (PbDelivery, 1);
-  delivery->seq = self->issued + 1;
+  delivery->seq = self->barrier->issued + 1;
   delivery->func = func;
   delivery->data = data;
 
@@ -309,29 +305,7 @@ _pb_producer_produce (PbProducer          *self,
       return 0;
     }
 
-  if (self->issued - self->delivered == self->capacity)
-    ring_grow (self);
-  self->issued++;
-
-  return self->issued;
-}
-
-const guint64 *
-_pb_producer_get_issued (PbProducer *self)
-{
-  return &self->issued;
-}
-
-const guint64 *
-_pb_producer_get_delivered (PbProducer *self)
-{
-  return &self->delivered;
-}
-
-gboolean
-_pb_producer_get_idle (PbProducer *self)
-{
-  return self->issued == self->delivered;
+  return _pb_barrier_issue (self->barrier);
 }
 
 rd_kafka_t *

@@ -9,85 +9,110 @@
 
 #include "pb-rebalance-private.h"
 
-#include "pb-dispatch-private.h"
-#include "pb-handling-private.h"
-#include "pb-steps-private.h"
-
 /* A revoked partition's final commit is retried this often. */
 #define REVOKE_COMMIT_INTERVAL_MS 200
 
-void
-_pb_rebalance_give_up (PbRun       *run,
-                       PbPartition *p)
+struct _PbRebalance
 {
-  run->dispatch->klass->release (run->dispatch, p, TRUE);
-  _pb_partition_cancel (run, p);
-  p->state = PB_PARTITION_UNASSIGNED;
-  p->epoch++;
+  PbHost                          *host;
+  PbConsumer                      *consumer;
+  PbPartitionMap                  *partitions;
+  PbOffsets                       *offsets;
+  guint                            revoke_timeout_ms;
+  const PbRebalanceCallbacks      *callbacks;
+  gpointer                         user_data;
+
+  /* The revocation held: partitions revoked and not yet given up. */
+  rd_kafka_topic_partition_list_t *revoking;
+  PbDeadline                       timeout;
+  PbDeadline                       retry;
+  gboolean                         refused;
+};
+
+PbRebalance *
+_pb_rebalance_new (PbHost                     *host,
+                   PbConsumer                 *consumer,
+                   PbPartitionMap             *partitions,
+                   PbOffsets                  *offsets,
+                   guint                       revoke_timeout_ms,
+                   const PbRebalanceCallbacks *callbacks,
+                   gpointer                    user_data)
+{
+  PbRebalance *self = g_new0 (PbRebalance, 1);
+
+  self->host = host;
+  self->consumer = consumer;
+  self->partitions = partitions;
+  self->offsets = offsets;
+  self->revoke_timeout_ms = revoke_timeout_ms;
+  self->callbacks = callbacks;
+  self->user_data = user_data;
+
+  return self;
+}
+
+static void
+clear_revocation (PbRebalance *self)
+{
+  g_clear_pointer (&self->revoking, rd_kafka_topic_partition_list_destroy);
+  _pb_deadline_clear (&self->timeout);
+  _pb_deadline_clear (&self->retry);
+  self->refused = FALSE;
 }
 
 void
-_pb_rebalance_assigned (PbRun                                 *run,
-                        const rd_kafka_topic_partition_list_t *partitions)
+_pb_rebalance_free (PbRebalance *self)
 {
-  for (int i = 0; i < partitions->cnt; i++)
-    {
-      PbPartition *p = _pb_partition_map_get (run->partitions, partitions->elems[i].topic,
-                                              partitions->elems[i].partition);
+  if (self == NULL)
+    return;
 
-      if (p == NULL)
-        {
-          g_warning ("Assigned %s[%d], which no handler handles",
-                     partitions->elems[i].topic, (int)partitions->elems[i].partition);
-          continue;
-        }
+  clear_revocation (self);
+  g_free (self);
+}
 
-      p->state = PB_PARTITION_ASSIGNED;
-      p->epoch++;
-      p->committable = -1;
-      p->stored = -1;
-      p->committed = -1;
-      p->polled_from = -1;
-      p->step_end = -1;
-      p->eof = -1;
-      p->capturing = FALSE;
-      p->preparing = FALSE;
-      p->prepared_at = -1;
-      g_clear_error (&p->prepare_error);
-      p->pause_reasons &= ~PB_PAUSE_TRANSIENT;
-      if (p->cancellable == NULL)
-        p->cancellable = g_cancellable_new ();
-    }
+gboolean
+_pb_rebalance_is_revoking (PbRebalance *self)
+{
+  return self->revoking != NULL;
+}
 
-  /* Partitions of later steps wait; those of the current one get their
-   * end captured. */
-  _pb_steps_assigned (run, partitions);
+/* Gives @p up at once: its queued records are dropped, its handling in
+ * flight abandoned, its cancellable cancelled. */
+static void
+give_up (PbRebalance *self,
+         PbPartition *p)
+{
+  self->callbacks->release (self->user_data, p, TRUE);
+  _pb_partition_unassign (self->partitions, p);
+}
 
-  /* librdkafka keeps a partition's pause flag across revocation and
-   * re-assignment: set it explicitly either way. */
-  _pb_partition_map_apply_pauses (run->partitions, partitions);
+static GVariant *
+partitions_variant (const rd_kafka_topic_partition_list_t *partitions)
+{
+  GVariantBuilder builder;
 
-  if (run->state == PB_ENGINE_STATE_JOINING)
-    _pb_run_set_state (run, PB_ENGINE_STATE_RUNNING);
-  if (partitions->cnt > 0)
-    _pb_run_emit_partitions (run, TRUE, partitions, FALSE);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(si)"));
+  for (int i = 0; partitions != NULL && i < partitions->cnt; i++)
+    g_variant_builder_add (&builder, "(si)",
+                           partitions->elems[i].topic,
+                           (gint32)partitions->elems[i].partition);
+
+  return g_variant_builder_end (&builder);
 }
 
 void
-_pb_rebalance_revoked (PbRun                                 *run,
+_pb_rebalance_revoked (PbRebalance                           *self,
                        const rd_kafka_topic_partition_list_t *partitions)
 {
-  PbRevocation *revocation = &run->revocation;
-
-  if (revocation->revoking == NULL)
-    revocation->revoking = rd_kafka_topic_partition_list_new (partitions->cnt);
+  if (self->revoking == NULL)
+    self->revoking = rd_kafka_topic_partition_list_new (partitions->cnt);
 
   for (int i = 0; i < partitions->cnt; i++)
     {
-      PbPartition *p = _pb_partition_map_find (run->partitions, partitions->elems[i].topic,
+      PbPartition *p = _pb_partition_map_find (self->partitions, partitions->elems[i].topic,
                                                partitions->elems[i].partition);
 
-      rd_kafka_topic_partition_list_add (revocation->revoking,
+      rd_kafka_topic_partition_list_add (self->revoking,
                                          partitions->elems[i].topic,
                                          partitions->elems[i].partition);
 
@@ -96,56 +121,35 @@ _pb_rebalance_revoked (PbRun                                 *run,
 
       /* Records not started are dropped; the one in flight may finish. */
       p->state = PB_PARTITION_REVOKING;
-      run->dispatch->klass->release (run->dispatch, p, FALSE);
-      _pb_partition_cancel (run, p);
+      self->callbacks->release (self->user_data, p, FALSE);
+      _pb_partition_cancel (self->partitions, p);
     }
 
-  _pb_run_kick (run);
-}
-
-static void
-clear_revocation (PbRevocation *revocation)
-{
-  g_clear_pointer (&revocation->revoking, rd_kafka_topic_partition_list_destroy);
-  _pb_clear_source (&revocation->timeout);
-  _pb_clear_source (&revocation->retry);
-  revocation->timed_out = FALSE;
-  revocation->refused = FALSE;
+  _pb_host_kick (self->host);
 }
 
 void
-_pb_rebalance_clear (PbRun *run)
-{
-  clear_revocation (&run->revocation);
-}
-
-void
-_pb_rebalance_lost (PbRun                                 *run,
+_pb_rebalance_lost (PbRebalance                           *self,
                     const rd_kafka_topic_partition_list_t *partitions)
 {
   g_message ("Lost %d partitions: their records will be handled again", partitions->cnt);
 
   /* A pending revocation is moot now. */
-  clear_revocation (&run->revocation);
+  clear_revocation (self);
 
   for (int i = 0; i < partitions->cnt; i++)
     {
-      PbPartition *p = _pb_partition_map_find (run->partitions, partitions->elems[i].topic,
+      PbPartition *p = _pb_partition_map_find (self->partitions, partitions->elems[i].topic,
                                                partitions->elems[i].partition);
 
       if (p != NULL)
         {
-          _pb_offsets_forget (&run->offsets, p);
-          _pb_rebalance_give_up (run, p);
+          _pb_offsets_forget (self->offsets, p);
+          give_up (self, p);
         }
     }
 
-  /* Without partitions, the engine joins its group again. */
-  if (run->state == PB_ENGINE_STATE_RUNNING)
-    _pb_run_set_state (run, PB_ENGINE_STATE_JOINING);
-
-  _pb_run_emit_partitions (run, FALSE, partitions, TRUE);
-  _pb_run_kick (run);
+  _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, TRUE, partitions_variant (partitions));
 }
 
 /* Whether a commit made while a revocation is held can never succeed.
@@ -172,18 +176,18 @@ commit_refused (rd_kafka_resp_err_t err)
 }
 
 void
-_pb_rebalance_committed (PbRun                                 *run,
+_pb_rebalance_committed (PbRebalance                           *self,
                          rd_kafka_resp_err_t                    err,
                          const rd_kafka_topic_partition_list_t *offsets)
 {
   gboolean revoked_partitions = FALSE;
   gboolean refused = FALSE;
 
-  _pb_offsets_committed (run->partitions, err, offsets);
+  _pb_offsets_committed (self->partitions, err, offsets);
 
   for (int i = 0; offsets != NULL && i < offsets->cnt; i++)
     {
-      PbPartition *p = _pb_partition_map_find (run->partitions, offsets->elems[i].topic,
+      PbPartition *p = _pb_partition_map_find (self->partitions, offsets->elems[i].topic,
                                                offsets->elems[i].partition);
 
       if (p == NULL || p->state != PB_PARTITION_REVOKING)
@@ -191,12 +195,12 @@ _pb_rebalance_committed (PbRun                                 *run,
 
       revoked_partitions = TRUE;
       if (commit_refused (err) || commit_refused (offsets->elems[i].err))
-        refused = run->revocation.refused = TRUE;
+        refused = self->refused = TRUE;
     }
 
   /* Done once every revoked partition is committed. */
   if (revoked_partitions)
-    _pb_run_kick (run);
+    _pb_host_kick (self->host);
 
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
     return;
@@ -206,31 +210,8 @@ _pb_rebalance_committed (PbRun                                 *run,
    * partitions are given up. */
   if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || refused)
     g_debug ("Could not commit offsets during a rebalance: %s", rd_kafka_err2str (err));
-  else if (_pb_rate_limit_allow (&run->warnings))
+  else if (_pb_rate_limit_allow (_pb_host_get_warnings (self->host)))
     g_warning ("Could not commit offsets: %s", rd_kafka_err2str (err));
-}
-
-static gboolean
-revoke_timeout_cb (gpointer user_data)
-{
-  PbRun *run = user_data;
-
-  g_clear_pointer (&run->revocation.timeout, g_source_unref);
-  run->revocation.timed_out = TRUE;
-  _pb_run_kick (run);
-
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-revoke_retry_cb (gpointer user_data)
-{
-  PbRun *run = user_data;
-
-  g_clear_pointer (&run->revocation.retry, g_source_unref);
-  _pb_run_kick (run);
-
-  return G_SOURCE_REMOVE;
 }
 
 /* Commits the final offsets of the revoked partitions that are not
@@ -241,16 +222,16 @@ revoke_retry_cb (gpointer user_data)
  * does), and it is not retried. A commit goes out at most every
  * REVOKE_COMMIT_INTERVAL_MS, until revoke-timeout-ms. */
 static gboolean
-commit_revoked (PbRun *run)
+commit_revoked (PbRebalance *self)
 {
-  const rd_kafka_topic_partition_list_t *revoking = run->revocation.revoking;
+  const rd_kafka_topic_partition_list_t *revoking = self->revoking;
   rd_kafka_topic_partition_list_t *offsets;
   gboolean uncommitted;
 
   offsets = rd_kafka_topic_partition_list_new (revoking->cnt);
   for (int i = 0; i < revoking->cnt; i++)
     {
-      PbPartition *p = _pb_partition_map_find (run->partitions, revoking->elems[i].topic,
+      PbPartition *p = _pb_partition_map_find (self->partitions, revoking->elems[i].topic,
                                                revoking->elems[i].partition);
 
       if (p != NULL && p->state == PB_PARTITION_REVOKING && p->committable > p->committed)
@@ -258,14 +239,12 @@ commit_revoked (PbRun *run)
     }
 
   uncommitted = offsets->cnt > 0;
-  if (uncommitted && run->revocation.retry == NULL)
+  if (uncommitted && !_pb_deadline_running (&self->retry))
     {
       /* The result comes to _pb_rebalance_committed(). */
-      _pb_consumer_commit (run->consumer, offsets);
-      run->revocation.retry = _pb_timeout_source_new (run->context, REVOKE_COMMIT_INTERVAL_MS,
-                                                      G_PRIORITY_DEFAULT,
-                                                      "[paperboy] revoke commit",
-                                                      revoke_retry_cb, run, NULL);
+      _pb_consumer_commit (self->consumer, offsets);
+      _pb_deadline_start (&self->retry, self->host, REVOKE_COMMIT_INTERVAL_MS,
+                          "[paperboy] revoke commit");
     }
 
   rd_kafka_topic_partition_list_destroy (offsets);
@@ -274,12 +253,12 @@ commit_revoked (PbRun *run)
 }
 
 void
-_pb_rebalance_check (PbRun *run)
+_pb_rebalance_check (PbRebalance *self)
 {
-  PbRevocation *revocation = &run->revocation;
-  rd_kafka_topic_partition_list_t *revoking = revocation->revoking;
+  rd_kafka_topic_partition_list_t *revoking = self->revoking;
   rd_kafka_topic_partition_list_t *handed_over;
   rd_kafka_topic_partition_list_t *uncommitted;
+  gboolean timed_out = self->timeout.passed;
   gboolean busy = FALSE;
 
   if (revoking == NULL)
@@ -287,39 +266,35 @@ _pb_rebalance_check (PbRun *run)
 
   for (int i = 0; i < revoking->cnt; i++)
     {
-      PbPartition *p = _pb_partition_map_find (run->partitions, revoking->elems[i].topic,
+      PbPartition *p = _pb_partition_map_find (self->partitions, revoking->elems[i].topic,
                                                revoking->elems[i].partition);
 
-      if (p == NULL || (!run->dispatch->klass->busy (run->dispatch, p) && p->barrier == 0))
+      if (p == NULL || (!self->callbacks->busy (self->user_data, p) && p->barrier == 0))
         continue;
 
-      if (!revocation->timed_out)
+      if (!timed_out)
         {
           busy = TRUE;
           break;
         }
 
-      run->dispatch->klass->release (run->dispatch, p, TRUE);
+      self->callbacks->release (self->user_data, p, TRUE);
     }
 
   if (!busy)
     {
-      _pb_offsets_store (&run->offsets, run->consumer);
-      busy = !revocation->timed_out && !revocation->refused && commit_revoked (run);
+      _pb_offsets_store (self->offsets, self->consumer);
+      busy = !timed_out && !self->refused && commit_revoked (self);
     }
 
   if (busy)
     {
-      if (revocation->timeout == NULL)
-        revocation->timeout = _pb_timeout_source_new (run->context,
-                                                      run->settings.revoke_timeout_ms,
-                                                      G_PRIORITY_DEFAULT,
-                                                      "[paperboy] revoke timeout",
-                                                      revoke_timeout_cb, run, NULL);
+      _pb_deadline_start (&self->timeout, self->host, self->revoke_timeout_ms,
+                          "[paperboy] revoke timeout");
       return;
     }
 
-  _pb_consumer_unassign (run->consumer, revoking);
+  _pb_consumer_unassign (self->consumer, revoking);
 
   /* Those whose final commit the group refused are reported lost: their
    * next owner handles their last records again. */
@@ -327,10 +302,10 @@ _pb_rebalance_check (PbRun *run)
   uncommitted = rd_kafka_topic_partition_list_new (0);
   for (int i = 0; i < revoking->cnt; i++)
     {
-      PbPartition *p = _pb_partition_map_find (run->partitions, revoking->elems[i].topic,
+      PbPartition *p = _pb_partition_map_find (self->partitions, revoking->elems[i].topic,
                                                revoking->elems[i].partition);
 
-      if (revocation->refused && p != NULL &&
+      if (self->refused && p != NULL &&
           p->state == PB_PARTITION_REVOKING && p->committable > p->committed)
         rd_kafka_topic_partition_list_add (uncommitted, revoking->elems[i].topic,
                                            revoking->elems[i].partition);
@@ -339,7 +314,7 @@ _pb_rebalance_check (PbRun *run)
                                            revoking->elems[i].partition);
 
       if (p != NULL)
-        _pb_rebalance_give_up (run, p);
+        give_up (self, p);
     }
 
   if (uncommitted->cnt > 0)
@@ -348,11 +323,11 @@ _pb_rebalance_check (PbRun *run)
                uncommitted->cnt);
 
   if (handed_over->cnt > 0 || uncommitted->cnt == 0)
-    _pb_run_emit_partitions (run, FALSE, handed_over, FALSE);
+    _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, FALSE, partitions_variant (handed_over));
   if (uncommitted->cnt > 0)
-    _pb_run_emit_partitions (run, FALSE, uncommitted, TRUE);
+    _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, TRUE, partitions_variant (uncommitted));
 
   rd_kafka_topic_partition_list_destroy (handed_over);
   rd_kafka_topic_partition_list_destroy (uncommitted);
-  clear_revocation (revocation);
+  clear_revocation (self);
 }

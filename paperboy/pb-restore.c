@@ -7,11 +7,13 @@
 
 #include "config.h"
 
+#include "pb-restore-private.h"
+
 #include <glib/gi18n-lib.h>
 
+#include "pb-codec-private.h"
 #include "pb-error.h"
 #include "pb-kafka-private.h"
-#include "pb-table-private.h"
 
 /* A restore reads a table's changelog from where its store stopped (or
  * from the beginning) to the ends captured when it starts, with a
@@ -25,8 +27,10 @@
 
 typedef struct
 {
-  PbTable          *table;
+  PbStore          *store;
   const char       *topic;
+  const char       *name;
+  gboolean          strict;
   rd_kafka_t       *rk;
   rd_kafka_queue_t *queue;
   int               n_partitions;
@@ -35,6 +39,9 @@ typedef struct
   gint64           *start;      /* the next offset to read, or -1 */
   gboolean         *reading;    /* not at its end yet */
   gboolean         *consuming;  /* consume_start()ed */
+  int               remaining;  /* partitions not at their end yet */
+  PbStoreBatch     *batch;      /* what was read and not applied */
+  guint             n_changes;  /* in batch */
   gboolean          wipe;       /* start again from nothing */
   gboolean          out_of_range;
   guint64           records;
@@ -80,7 +87,7 @@ static gboolean
 plan (Restore  *restore,
       GError  **error)
 {
-  PbStore *store = _pb_table_peek_store (restore->table);
+  PbStore *store = restore->store;
   g_autoptr(GVariant) offsets = NULL;
   GVariantIter iter;
   gboolean wipe = restore->wipe;
@@ -122,7 +129,7 @@ plan (Restore  *restore,
         {
           g_message ("Table “%s”: the store holds %s[%d] up to offset %lld, which the "
                      "changelog does not have: restoring the whole table",
-                     pb_table_get_name (restore->table), restore->topic, partition,
+                     restore->name, restore->topic, partition,
                      (long long)offset);
           wipe = TRUE;
           break;
@@ -141,17 +148,105 @@ plan (Restore  *restore,
   return TRUE;
 }
 
+/* Writes what was read, with the offsets it reached. */
 static gboolean
-apply (Restore       *restore,
-       PbStoreBatch **batch,
-       GError       **error)
+apply (Restore  *restore,
+       GError  **error)
 {
-  g_autoptr(PbStoreBatch) owned = g_steal_pointer (batch);
+  g_autoptr(PbStoreBatch) batch = g_steal_pointer (&restore->batch);
 
-  if (owned == NULL)
+  restore->n_changes = 0;
+  if (batch == NULL)
     return TRUE;
 
-  return pb_store_apply (_pb_table_peek_store (restore->table), owned, error);
+  return pb_store_apply (restore->store, batch, error);
+}
+
+static void
+reached_end (Restore *restore,
+             int      p)
+{
+  if (restore->reading[p])
+    {
+      restore->reading[p] = FALSE;
+      restore->remaining--;
+    }
+}
+
+/* Takes one message of the changelog (a change or an event): FALSE with
+ * @error when the restore fails. */
+static gboolean
+take (Restore                   *restore,
+      const rd_kafka_message_t  *rkm,
+      GError                   **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  int p = rkm->partition;
+  gboolean deleted;
+
+  if (p < 0 || p >= restore->n_partitions)
+    return TRUE;
+
+  if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+    {
+      if (rkm->offset >= restore->high[p])
+        reached_end (restore, p);
+      return TRUE;
+    }
+
+  if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+      /* The log start passed the offset to read from. */
+      restore->out_of_range |= rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
+                               rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET;
+
+      if (restore->out_of_range || rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                       _("Cannot read the changelog %s[%d]: %s"), restore->topic, p,
+                       rd_kafka_message_errstr (rkm));
+          return FALSE;
+        }
+
+      g_debug ("Restoring %s[%d]: %s", restore->topic, p, rd_kafka_message_errstr (rkm));
+      return TRUE;
+    }
+
+  restore->records++;
+  value = _pb_codec_decode_record (rkm, &deleted, &local_error);
+
+  if (value == NULL && !deleted)
+    {
+      if (restore->strict)
+        {
+          g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                      _("Table “%s”: "), restore->name);
+          return FALSE;
+        }
+
+      restore->bad++;
+      g_warning ("Table “%s”: skipped a bad changelog record: %s",
+                 restore->name, local_error->message);
+    }
+
+  if (restore->batch == NULL)
+    restore->batch = pb_store_batch_new ();
+
+  if (value != NULL || deleted)
+    {
+      g_autofree char *key = g_strndup (rkm->key, rkm->key_len);
+
+      pb_store_batch_put (restore->batch, key, value);
+      restore->n_changes++;
+    }
+
+  pb_store_batch_set_offset (restore->batch, p, rkm->offset + 1);
+
+  if (rkm->offset + 1 >= restore->high[p])
+    reached_end (restore, p);
+
+  return TRUE;
 }
 
 static gboolean
@@ -159,17 +254,13 @@ read_changelog (Restore       *restore,
                 GCancellable  *cancellable,
                 GError       **error)
 {
-  g_autoptr(PbStoreBatch) batch = NULL;
   g_autofree rd_kafka_message_t **messages = g_new (rd_kafka_message_t *, BATCH_RECORDS);
   rd_kafka_topic_t *rkt = rd_kafka_topic_new (restore->rk, restore->topic, NULL);
-  gboolean strict = pb_table_get_strict (restore->table);
-  guint n_changes = 0;
-  int remaining = 0;
   gboolean ok = TRUE;
 
   restore->queue = rd_kafka_queue_new (restore->rk);
 
-  for (int i = 0; i < restore->n_partitions; i++)
+  for (int i = 0; i < restore->n_partitions && ok; i++)
     {
       gint64 from = restore->start[i] >= 0 ? restore->start[i] : restore->low[i];
 
@@ -184,21 +275,21 @@ read_changelog (Restore       *restore,
                        _("Cannot read the changelog %s[%d]: %s"), restore->topic, i,
                        rd_kafka_err2str (rd_kafka_last_error ()));
           ok = FALSE;
-          goto out;
+          break;
         }
       restore->reading[i] = TRUE;
       restore->consuming[i] = TRUE;
-      remaining++;
+      restore->remaining++;
     }
 
-  while (remaining > 0)
+  while (ok && restore->remaining > 0)
     {
       ssize_t n;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         {
           ok = FALSE;
-          goto out;
+          break;
         }
 
       /* What is there, or else the next one to come: a batch call would
@@ -209,96 +300,17 @@ read_changelog (Restore       *restore,
 
       for (ssize_t j = 0; j < n; j++)
         {
-          rd_kafka_message_t *rkm = messages[j];
-          int p = rkm->partition;
-
-          if (!ok || p < 0 || p >= restore->n_partitions)
-            ;
-          else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            {
-              if (restore->reading[p] && rkm->offset >= restore->high[p])
-                {
-                  restore->reading[p] = FALSE;
-                  remaining--;
-                }
-            }
-          else if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
-            {
-              /* The log start passed the offset to read from. */
-              restore->out_of_range |= rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
-                                       rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET;
-
-              if (restore->out_of_range || rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                {
-                  g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                               _("Cannot read the changelog %s[%d]: %s"), restore->topic, p,
-                               rd_kafka_message_errstr (rkm));
-                  ok = FALSE;
-                }
-              else
-                g_debug ("Restoring %s[%d]: %s", restore->topic, p, rd_kafka_message_errstr (rkm));
-            }
-          else
-            {
-              g_autoptr(GError) local_error = NULL;
-              g_autoptr(GVariant) value = NULL;
-              gboolean deleted;
-
-              restore->records++;
-              value = _pb_table_decode_record (rkm, &deleted, &local_error);
-
-              if (batch == NULL)
-                batch = pb_store_batch_new ();
-
-              if (value != NULL || deleted)
-                {
-                  g_autofree char *key = g_strndup (rkm->key, rkm->key_len);
-
-                  pb_store_batch_put (batch, key, value);
-                  n_changes++;
-                }
-              else if (strict)
-                {
-                  g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
-                                              _("Table “%s”: "),
-                                              pb_table_get_name (restore->table));
-                  ok = FALSE;
-                }
-              else
-                {
-                  restore->bad++;
-                  g_warning ("Table “%s”: skipped a bad changelog record: %s",
-                             pb_table_get_name (restore->table), local_error->message);
-                }
-
-              if (ok)
-                pb_store_batch_set_offset (batch, p, rkm->offset + 1);
-
-              if (ok && restore->reading[p] && rkm->offset + 1 >= restore->high[p])
-                {
-                  restore->reading[p] = FALSE;
-                  remaining--;
-                }
-            }
-
-          rd_kafka_message_destroy (rkm);
+          ok = ok && take (restore, messages[j], error);
+          rd_kafka_message_destroy (messages[j]);
         }
 
-      if (!ok)
-        goto out;
-
-      if ((n_changes >= BATCH_RECORDS || remaining == 0) && !apply (restore, &batch, error))
-        {
-          ok = FALSE;
-          goto out;
-        }
-      if (batch == NULL)
-        n_changes = 0;
+      if (ok && (restore->n_changes >= BATCH_RECORDS || restore->remaining == 0))
+        ok = apply (restore, error);
     }
 
-  ok = apply (restore, &batch, error);
+  if (ok)
+    ok = apply (restore, error);
 
-out:
   for (int i = 0; i < restore->n_partitions; i++)
     if (restore->consuming[i])
       rd_kafka_consume_stop (rkt, i);
@@ -310,6 +322,7 @@ out:
 static void
 restore_reset (Restore *restore)
 {
+  g_clear_pointer (&restore->batch, pb_store_batch_unref);
   g_clear_pointer (&restore->queue, rd_kafka_queue_destroy);
   g_clear_pointer (&restore->low, g_free);
   g_clear_pointer (&restore->high, g_free);
@@ -317,6 +330,8 @@ restore_reset (Restore *restore)
   g_clear_pointer (&restore->reading, g_free);
   g_clear_pointer (&restore->consuming, g_free);
   restore->n_partitions = 0;
+  restore->remaining = 0;
+  restore->n_changes = 0;
   restore->records = restore->bad = 0;
   restore->out_of_range = FALSE;
 }
@@ -339,12 +354,16 @@ raise_prefetch (rd_kafka_conf_t *conf)
 }
 
 gboolean
-_pb_table_restore (PbTable          *self,
-                   rd_kafka_conf_t  *conf,
-                   GCancellable     *cancellable,
-                   GError          **error)
+_pb_restore (PbStore          *store,
+             const char       *topic,
+             const char       *name,
+             gboolean          strict,
+             rd_kafka_conf_t  *conf,
+             GCancellable     *cancellable,
+             PbRestoreResult  *result,
+             GError          **error)
 {
-  Restore restore = { self, pb_table_get_changelog_topic_name (self), NULL };
+  Restore restore = { store, topic, name, strict, NULL };
   char errstr[512];
   gint64 began = g_get_monotonic_time ();
   gboolean ok;
@@ -381,18 +400,18 @@ _pb_table_restore (PbTable          *self,
           break;
         }
 
-      g_message ("Table “%s”: %s: restoring the whole table", pb_table_get_name (self),
-                 local_error->message);
+      g_message ("Table “%s”: %s: restoring the whole table", name, local_error->message);
       restore_reset (&restore);
       restore.wipe = TRUE;
     }
 
   if (ok)
     {
-      _pb_table_set_n_partitions (self, restore.n_partitions);
-      _pb_table_count_restored (self, restore.records, restore.bad);
+      result->records = restore.records;
+      result->bad = restore.bad;
+      result->n_partitions = restore.n_partitions;
       g_info ("Table “%s”: restored %" G_GUINT64_FORMAT " changelog records in %.3f s",
-              pb_table_get_name (self), restore.records,
+              name, restore.records,
               (g_get_monotonic_time () - began) / (double)G_USEC_PER_SEC);
     }
 

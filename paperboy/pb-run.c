@@ -13,229 +13,122 @@
 #include <glib/gi18n-lib.h>
 #include <glib-unix.h>
 
+#include "pb-barrier-private.h"
+#include "pb-consumer-private.h"
 #include "pb-dispatch-private.h"
 #include "pb-error.h"
 #include "pb-gjs-private.h"
+#include "pb-lifecycle-private.h"
 #include "pb-mode-private.h"
+#include "pb-offsets-private.h"
+#include "pb-producer-private.h"
 #include "pb-rebalance-private.h"
 #include "pb-steps-private.h"
-#include "pb-table-private.h"
+#include "pb-tables-private.h"
+#include "pb-topic-private.h"
 
 /* A dispatch (the consumer's or the kick's) hands control back to the
  * main loop after this long. */
 #define DISPATCH_BUDGET_US 10000
 
-typedef enum
+/* The run orchestrates its parts: each has a struct of its own and talks
+ * back through the host (kick, fail, emit) or through callbacks the run
+ * gives it; the run's reconciliation, from the host's kick, does what has
+ * to be done in one pass. The run is the only part that knows the others. */
+struct _PbRun
 {
-  EMIT_STATE,
-  EMIT_CONNECTED,
-  EMIT_MODE,
-  EMIT_STEP,
-  EMIT_ASSIGNED,
-  EMIT_REVOKED,
-} EmissionKind;
+  gatomicrefcount       ref_count;
+  GTask                *task;
+  GMainContext         *context;
+  PbRunSettings         settings;
+  const PbRunCallbacks *callbacks;
+  gpointer              user_data;
 
-typedef struct
-{
-  EmissionKind   kind;
-  PbEngineState  state;
-  PbEngineMode   mode;
-  guint          step;
-  GVariant      *partitions;
-  gboolean       flag;        /* lost, or connected */
-} Emission;
+  PbHost               *host;
+  PbBarrier            *barrier;
+  PbConsumer           *consumer;
+  PbProducer           *producer;         /* nullable: made when first needed */
+  PbMessagePool        *pool;
+  PbPartitionMap       *partitions;
+  PbOffsets            *offsets;
+  PbLifecycle          *lifecycle;
+  PbDispatchSetup       dispatch_setup;
+  PbDispatch           *dispatch;
+  PbMode               *mode;
+  PbSteps              *steps;            /* nullable: no steps */
+  PbRebalance          *rebalance;
+  PbTables             *tables;
+  GCancellable         *restore_cancellable;
+  guint                 n_partitions;     /* of the topics, with tables */
 
-static void reconcile (PbRun *self);
-static void flush_tables (PbRun    *self,
-                          gboolean  force);
+  PbEngineState         state;            /* last said, or to be said */
+  GSource              *cancel_source;
+  GSource              *sigint_source;
+  GSource              *sigterm_source;
+  PbDeadline            stop_deadline;
 
-/* The kick: a source made ready by _pb_run_kick(), from any thread, that
- * runs the run's reconciliation once however many times it was kicked. */
+  GError               *error;
+  gint64                poll_deadline;    /* of the consumer's dispatch, or 0 */
 
-static gboolean
-kick_dispatch (GSource     *source,
-               GSourceFunc  callback,
-               gpointer     user_data)
-{
-  g_source_set_ready_time (source, -1);
-  reconcile (user_data);
-
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs kick_funcs = {
-  .dispatch = kick_dispatch,
+  guint                 warned_writers : 1;
+  guint                 producer_failed : 1;
+  guint                 stop_requested : 1;
+  guint                 stopping : 1;     /* the stop began */
+  guint                 closing : 1;
+  guint                 closed : 1;
+  guint                 finished : 1;
 };
 
-void
-_pb_run_kick (PbRun *self)
-{
-  if (self->kick != NULL)
-    g_source_set_ready_time (self->kick, 0);
-}
+static void reconcile (gpointer user_data);
 
-/* Emissions */
+/* State */
 
 static void
-emission_free (Emission *emission)
+set_state (PbRun         *self,
+           PbEngineState  state)
 {
-  g_clear_pointer (&emission->partitions, g_variant_unref);
-  g_free (emission);
-}
-
-static void
-queue_emission (PbRun    *self,
-                Emission *emission)
-{
-  g_queue_push_tail (&self->emissions, emission);
-  _pb_run_kick (self);
-}
-
-void
-_pb_run_set_state (PbRun         *self,
-                   PbEngineState  state)
-{
-  Emission *emission;
-
   if (self->state == state)
     return;
 
   self->state = state;
-  emission = g_new0 (Emission, 1);
-  emission->kind = EMIT_STATE;
-  emission->state = state;
-  queue_emission (self, emission);
+  _pb_host_emit (self->host, PB_EVENT_STATE, state, FALSE, NULL);
 }
 
-void
-_pb_run_emit_mode (PbRun        *self,
-                   PbEngineMode  mode)
-{
-  Emission *emission = g_new0 (Emission, 1);
-
-  emission->kind = EMIT_MODE;
-  emission->mode = mode;
-  queue_emission (self, emission);
-}
-
-void
-_pb_run_emit_step (PbRun    *self,
-                   guint     step,
-                   gboolean  started)
-{
-  Emission *emission = g_new0 (Emission, 1);
-
-  emission->kind = EMIT_STEP;
-  emission->step = step;
-  emission->flag = started;
-  queue_emission (self, emission);
-}
-
-void
-_pb_run_emit_partitions (PbRun                                 *self,
-                         gboolean                               assigned,
-                         const rd_kafka_topic_partition_list_t *partitions,
-                         gboolean                               lost)
-{
-  Emission *emission = g_new0 (Emission, 1);
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(si)"));
-  for (int i = 0; partitions != NULL && i < partitions->cnt; i++)
-    g_variant_builder_add (&builder, "(si)",
-                           partitions->elems[i].topic,
-                           (gint32)partitions->elems[i].partition);
-
-  emission->kind = assigned ? EMIT_ASSIGNED : EMIT_REVOKED;
-  emission->partitions = g_variant_ref_sink (g_variant_builder_end (&builder));
-  emission->flag = lost;
-  queue_emission (self, emission);
-}
-
-/* Signal handlers are application code: they may stop the engine, start
- * a nested main loop, even drop their last reference to it. */
+/* In the caller of run_async(), not in a callback: said at once. */
 static void
-flush_emissions (PbRun *self)
+say_now (PbRun       *self,
+         PbEventKind  kind,
+         int          value,
+         gboolean     flag)
 {
-  Emission *emission;
+  PbEvent event = { kind, value, flag, NULL };
 
-  _pb_run_enter_handler (self);
-
-  while ((emission = g_queue_pop_head (&self->emissions)) != NULL)
-    {
-      _pb_gjs_before_call ();
-
-      switch (emission->kind)
-        {
-        case EMIT_STATE:
-          _pb_engine_set_state (self->engine, emission->state);
-          break;
-
-        case EMIT_CONNECTED:
-          _pb_engine_set_connected (self->engine, emission->flag);
-          break;
-
-        case EMIT_MODE:
-          _pb_engine_set_mode (self->engine, emission->mode);
-          break;
-
-        case EMIT_STEP:
-          _pb_engine_emit_step (self->engine, emission->step, emission->flag);
-          break;
-
-        case EMIT_ASSIGNED:
-          _pb_engine_emit_partitions_assigned (self->engine, emission->partitions);
-          break;
-
-        case EMIT_REVOKED:
-          _pb_engine_emit_partitions_revoked (self->engine, emission->partitions, emission->flag);
-          break;
-        }
-
-      emission_free (emission);
-    }
-
-  _pb_run_leave_handler (self);
-}
-
-/* Cancellables fire their "cancelled" handlers, which are handler code:
- * only from the kick. */
-static void
-flush_cancellations (PbRun *self)
-{
-  g_autoptr(GPtrArray) to_cancel = NULL;
-
-  if (self->to_cancel->len == 0)
-    return;
-
-  to_cancel = g_steal_pointer (&self->to_cancel);
-  self->to_cancel = g_ptr_array_new_with_free_func (g_object_unref);
-
-  _pb_run_enter_handler (self);
-  for (guint i = 0; i < to_cancel->len; i++)
-    g_cancellable_cancel (g_ptr_array_index (to_cancel, i));
-  _pb_run_leave_handler (self);
+  if (kind == PB_EVENT_STATE)
+    self->state = value;
+  self->callbacks->event (self->user_data, &event);
 }
 
 /* Stopping */
 
 /* With @say_now (not from a librdkafka callback), the engine's state is
- * "stopping" when this returns: after the signals still pending. */
+ * "stopping" when this returns: after the events still pending. */
 static void
 request_stop (PbRun    *self,
-              gboolean  say_now)
+              gboolean  now)
 {
   if (self->finished || self->stop_requested)
     return;
 
   g_debug ("Stop requested");
   self->stop_requested = TRUE;
-  _pb_run_kick (self);
+  if (self->dispatch != NULL)
+    self->dispatch->stopping = TRUE;
+  _pb_host_kick (self->host);
 
-  if (say_now)
+  if (now)
     {
-      _pb_run_set_state (self, PB_ENGINE_STATE_STOPPING);
-      flush_emissions (self);
+      set_state (self, PB_ENGINE_STATE_STOPPING);
+      _pb_host_flush (self->host);
     }
 }
 
@@ -256,36 +149,18 @@ _pb_run_stop (PbRun *self)
                       (GDestroyNotify) _pb_run_unref);
 }
 
-void
-_pb_run_fail (PbRun  *self,
-              GError *error)
+static void
+fail (gpointer  user_data,
+      GError   *error)
 {
+  PbRun *self = user_data;
+
   if (self->error == NULL)
     self->error = error;
   else
     g_error_free (error);
 
   request_stop (self, FALSE);
-}
-
-void
-_pb_run_set_max_in_flight (PbRun *self,
-                           guint  max_in_flight)
-{
-  self->settings.max_in_flight = max_in_flight;
-  _pb_run_kick (self);
-}
-
-static gboolean
-stop_timeout_cb (gpointer user_data)
-{
-  PbRun *self = user_data;
-
-  g_clear_pointer (&self->stop_timeout, g_source_unref);
-  self->stop_timed_out = TRUE;
-  _pb_run_kick (self);
-
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -306,24 +181,29 @@ abandon_cb (PbPartition *p,
   self->dispatch->klass->release (self->dispatch, p, TRUE);
 }
 
-/* No record is started any more: those polled and not started are dropped
- * (they were not stored, so the group reads them again), and fetching
- * stops; handling in flight may finish within stop-timeout-ms. */
 /* Whether the producer has nothing undelivered that is worth waiting for. */
 static gboolean
 producer_settled (PbRun *self)
 {
-  return self->producer == NULL || self->producer_failed ||
-         _pb_producer_get_idle (self->producer);
+  return self->producer == NULL || self->producer_failed || _pb_barrier_is_settled (self->barrier);
 }
 
+static gboolean
+busy (PbRun *self)
+{
+  return self->dispatch != NULL && self->dispatch->klass->busy (self->dispatch, NULL);
+}
+
+/* No record is started any more: those polled and not started are dropped
+ * (they were not stored, so the group reads them again), and fetching
+ * stops; handling in flight may finish within stop-timeout-ms. */
 static void
 begin_stop (PbRun *self)
 {
   g_debug ("Stopping");
 
   self->stopping = TRUE;
-  _pb_run_set_state (self, PB_ENGINE_STATE_STOPPING);
+  set_state (self, PB_ENGINE_STATE_STOPPING);
 
   if (self->partitions != NULL)
     {
@@ -333,41 +213,40 @@ begin_stop (PbRun *self)
       _pb_partition_map_pause_all (self->partitions, PB_PAUSE_STOP);
     }
 
+  if (self->mode != NULL)
+    _pb_mode_stop (self->mode);
+
   if (self->restore_cancellable != NULL)
     g_cancellable_cancel (self->restore_cancellable);
 
-  if ((self->dispatch != NULL && self->dispatch->klass->busy (self->dispatch, NULL)) ||
-      !producer_settled (self))
+  if (busy (self) || !producer_settled (self))
     {
       g_info ("Stopping: waiting up to %u ms for the handling in flight to finish",
               self->settings.stop_timeout_ms);
-      self->stop_timeout = _pb_timeout_source_new (self->context, self->settings.stop_timeout_ms,
-                                                   G_PRIORITY_DEFAULT, "[paperboy] stop timeout",
-                                                   stop_timeout_cb, self, NULL);
+      _pb_deadline_start (&self->stop_deadline, self->host, self->settings.stop_timeout_ms,
+                          "[paperboy] stop timeout");
     }
 }
 
 static void
 check_stop (PbRun *self)
 {
-  if (!self->stopping || self->closing || self->restoring)
+  if (!self->stopping || self->closing || _pb_tables_is_restoring (self->tables))
     return;
 
-  if (self->dispatch != NULL && self->dispatch->klass->busy (self->dispatch, NULL))
+  if (busy (self))
     return;
 
   /* The offsets to commit last wait for the deliveries of what their
    * handling produced, unless one failed. */
-  if (!producer_settled (self) && !self->stop_timed_out)
+  if (!producer_settled (self) && !self->stop_deadline.passed)
     {
-      if (self->stop_timeout == NULL)
-        self->stop_timeout = _pb_timeout_source_new (self->context, self->settings.stop_timeout_ms,
-                                                     G_PRIORITY_DEFAULT, "[paperboy] stop timeout",
-                                                     stop_timeout_cb, self, NULL);
+      _pb_deadline_start (&self->stop_deadline, self->host, self->settings.stop_timeout_ms,
+                          "[paperboy] stop timeout");
       return;
     }
 
-  _pb_clear_source (&self->stop_timeout);
+  _pb_deadline_clear (&self->stop_deadline);
   self->closing = TRUE;
 
   if (self->consumer == NULL)
@@ -376,7 +255,7 @@ check_stop (PbRun *self)
       return;
     }
 
-  _pb_offsets_store (&self->offsets, self->consumer);
+  _pb_offsets_store (self->offsets, self->consumer);
   _pb_consumer_close (self->consumer);
 }
 
@@ -388,26 +267,23 @@ static void
 return_task (PbRun *self)
 {
   g_autoptr(GTask) task = g_steal_pointer (&self->task);
+  g_autoptr(GObject) source_object = g_object_ref (g_task_get_source_object (task));
   GError *error = g_steal_pointer (&self->error);
-  PbEngine *engine = self->engine;
 
-  g_object_ref (engine);
+  /* The run's last events, while the engine still counts as running. */
+  _pb_host_flush (self->host);
+  g_clear_pointer (&self->host, _pb_host_free);
 
-  /* The run's last signals, while the engine still counts as running. */
-  flush_emissions (self);
-  _pb_clear_source (&self->kick);
-
-  _pb_engine_run_ended (engine, self);
+  self->callbacks->ended (self->user_data, self);
   _pb_gjs_before_call ();
-  _pb_engine_set_connected (engine, FALSE);
-  _pb_engine_set_state (engine, error != NULL ? PB_ENGINE_STATE_FAILED : PB_ENGINE_STATE_STOPPED);
+  say_now (self, PB_EVENT_CONNECTED, 0, FALSE);
+  say_now (self, PB_EVENT_STATE, error != NULL ? PB_ENGINE_STATE_FAILED : PB_ENGINE_STATE_STOPPED,
+           FALSE);
 
   if (error != NULL)
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
-
-  g_object_unref (engine);
 }
 
 static void
@@ -430,40 +306,27 @@ finish (PbRun *self)
   _pb_clear_source (&self->cancel_source);
   _pb_clear_source (&self->sigint_source);
   _pb_clear_source (&self->sigterm_source);
-  _pb_clear_source (&self->stop_timeout);
-  _pb_mode_stop (self);
-  _pb_steps_stop (self);
-  _pb_rebalance_clear (self);
+  _pb_deadline_clear (&self->stop_deadline);
+  g_clear_pointer (&self->mode, _pb_mode_free);
+  g_clear_pointer (&self->steps, _pb_steps_free);
+  g_clear_pointer (&self->rebalance, _pb_rebalance_free);
 
   if (self->partitions != NULL)
     _pb_partition_map_foreach (self->partitions, abandon_cb, self);
-  flush_cancellations (self);
+  _pb_host_cancel_queued (self->host);
 
   /* The producer's last reports: what was not delivered is purged (its
    * records' offsets were not committed), what was goes to the stores,
    * which are then free for others (a RocksDB database has one user at a
    * time). The changes never delivered are forgotten. */
-  _pb_clear_source (&self->flush_timer);
   if (self->producer != NULL)
     _pb_producer_drain (self->producer);
-  flush_tables (self, TRUE);
-  _pb_clear_source (&self->flush_timer);
-  for (guint i = 0; i < self->settings.tables->len; i++)
-    {
-      PbTable *table = g_ptr_array_index (self->settings.tables, i);
+  _pb_tables_close (self->tables);
 
-      _pb_table_detach (table);
-      _pb_table_close_store (table);
-    }
-
-  if (self->producer != NULL)
-    {
-      _pb_offsets_clear (&self->offsets);
-      self->offsets.issued = self->offsets.delivered = NULL;
-      g_clear_pointer (&self->producer, _pb_producer_free);
-    }
-
+  g_clear_pointer (&self->offsets, _pb_offsets_free);
+  g_clear_pointer (&self->producer, _pb_producer_free);
   g_clear_pointer (&self->dispatch, _pb_dispatch_free);
+  g_clear_pointer (&self->lifecycle, _pb_lifecycle_free);
   g_clear_pointer (&self->partitions, _pb_partition_map_free);
   /* Messages that outlived their handling were detached from librdkafka
    * when the engine let them go; the spare one goes now. */
@@ -476,62 +339,138 @@ finish (PbRun *self)
     return_task (self);
 }
 
-/* The reconciliation, from the kick. */
+/* Modes */
+
+/* Switches the dispatch when the lag watch asked for it and nothing is in
+ * flight. */
 static void
-reconcile (PbRun *self)
+check_mode (PbRun *self)
 {
+  PbEngineMode wanted = _pb_mode_get_wanted (self->mode);
+
+  if (wanted == self->dispatch->mode || self->stop_requested || busy (self))
+    return;
+
+  _pb_dispatch_free (self->dispatch);
+  self->dispatch = _pb_dispatch_new (wanted, &self->dispatch_setup,
+                                     self->settings.live.max_in_flight);
+  _pb_mode_switched (self->mode, wanted);
+}
+
+/* The reconciliation, from the host's kick. */
+static void
+reconcile (gpointer user_data)
+{
+  PbRun *self = user_data;
   gboolean more = FALSE;
 
   if (self->finished)
     return;
 
-  if (self->depth > 0)
-    {
-      self->kick_missed = TRUE;
-      return;
-    }
-
-  self->kick_missed = FALSE;
   _pb_run_ref (self);
 
-  flush_cancellations (self);
+  _pb_host_cancel_queued (self->host);
 
   if (self->stop_requested && !self->stopping)
     begin_stop (self);
 
-  _pb_mode_check (self);
-
   if (self->dispatch != NULL)
     {
+      check_mode (self);
+
       /* What the consumer polled goes first: its dispatch handles the
        * records after it served librdkafka (a revocation, a lost
        * assignment) and polled what came. */
       more = self->dispatch->klass->drain (self->dispatch, !_pb_consumer_pending (self->consumer),
                                            g_get_monotonic_time () + DISPATCH_BUDGET_US);
 
-      if (self->stop_timed_out)
+      if (self->stop_deadline.passed)
         _pb_partition_map_foreach (self->partitions, abandon_cb, self);
     }
 
   if (self->consumer != NULL)
     {
-      _pb_steps_check (self);
-      _pb_offsets_store (&self->offsets, self->consumer);
-      _pb_rebalance_check (self);
+      if (self->steps != NULL && self->state == PB_ENGINE_STATE_RUNNING && !self->stop_requested)
+        _pb_steps_check (self->steps);
+      _pb_offsets_store (self->offsets, self->consumer);
+      _pb_rebalance_check (self->rebalance);
     }
 
   check_stop (self);
-  flush_cancellations (self);
-  flush_emissions (self);
+  _pb_host_flush (self->host);
   _pb_gjs_collect_if_due ();
 
   if (self->closed)
     finish (self);
   else if (more)
-    _pb_run_kick (self);
+    _pb_host_kick (self->host);
 
   _pb_run_unref (self);
 }
+
+static void
+event (gpointer       user_data,
+       const PbEvent *event)
+{
+  PbRun *self = user_data;
+
+  self->callbacks->event (self->user_data, event);
+}
+
+static const PbHostCallbacks host_callbacks = {
+  .reconcile = reconcile,
+  .fail = fail,
+  .event = event,
+};
+
+/* Callbacks of the parts */
+
+static void
+resume_cb (PbPartition *p,
+           gpointer     user_data)
+{
+  PbRun *self = user_data;
+
+  if (self->dispatch != NULL)
+    self->dispatch->klass->resume (self->dispatch, p);
+}
+
+static void
+release_cb (gpointer     user_data,
+            PbPartition *p,
+            gboolean     abandon)
+{
+  PbRun *self = user_data;
+
+  self->dispatch->klass->release (self->dispatch, p, abandon);
+}
+
+static gboolean
+busy_cb (gpointer     user_data,
+         PbPartition *p)
+{
+  PbRun *self = user_data;
+
+  return self->dispatch->klass->busy (self->dispatch, p);
+}
+
+static void
+steps_over_cb (gpointer user_data)
+{
+  PbRun *self = user_data;
+
+  _pb_mode_steps_over (self->mode);
+}
+
+static const PbRebalanceCallbacks rebalance_callbacks = {
+  .release = release_cb,
+  .busy = busy_cb,
+};
+
+static const PbStepsCallbacks steps_callbacks = {
+  .busy = busy_cb,
+  .over = steps_over_cb,
+};
 
 /* Consumer callbacks */
 
@@ -543,13 +482,18 @@ on_record (gpointer            user_data,
   PbPartition *p = _pb_partition_map_lookup (self->partitions, rkm);
 
   if (G_UNLIKELY (p == NULL || p->state != PB_PARTITION_ASSIGNED || self->stop_requested))
-    rd_kafka_message_destroy (rkm);
-  else
     {
-      if (G_UNLIKELY (p->polled_from < 0))
-        p->polled_from = rkm->offset;
-      self->dispatch->klass->offer (self->dispatch, p, rkm);
+      rd_kafka_message_destroy (rkm);
+      return;
     }
+
+  if (G_UNLIKELY (p->polled_from < 0))
+    p->polled_from = rkm->offset;
+  /* librdkafka lost a pause: the record waits, and the pause is issued
+   * again. */
+  if (G_UNLIKELY (p->pause_reasons != 0))
+    _pb_partition_repause (self->partitions, p);
+  self->dispatch->klass->offer (self->dispatch, p, rkm);
 }
 
 /* After each batch the consumer polled, its records are handled, within
@@ -568,9 +512,8 @@ on_batch_end (gpointer user_data,
 
   /* Handler code iterating the main context: the kick takes over when it
    * returns. */
-  if (self->depth > 0)
+  if (_pb_host_defer (self->host))
     {
-      self->kick_missed = TRUE;
       self->poll_deadline = 0;
       return FALSE;
     }
@@ -582,8 +525,8 @@ on_batch_end (gpointer user_data,
     return TRUE;
 
   self->poll_deadline = 0;
-  _pb_offsets_store (&self->offsets, self->consumer);
-  _pb_run_kick (self);
+  _pb_offsets_store (self->offsets, self->consumer);
+  _pb_host_kick (self->host);
 
   return FALSE;
 }
@@ -603,7 +546,7 @@ check_single_writer (PbRun *self)
 {
   guint owned = 0;
 
-  if (self->settings.tables->len == 0 || self->n_partitions == 0 || self->warned_writers)
+  if (_pb_tables_is_empty (self->tables) || self->n_partitions == 0 || self->warned_writers)
     return;
 
   _pb_partition_map_foreach (self->partitions, count_owned_cb, &owned);
@@ -617,27 +560,76 @@ check_single_writer (PbRun *self)
              self->settings.kafka.group_id, owned, self->n_partitions);
 }
 
+static GVariant *
+partitions_variant (const rd_kafka_topic_partition_list_t *partitions)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(si)"));
+  for (int i = 0; i < partitions->cnt; i++)
+    g_variant_builder_add (&builder, "(si)",
+                           partitions->elems[i].topic,
+                           (gint32)partitions->elems[i].partition);
+
+  return g_variant_builder_end (&builder);
+}
+
 static void
 on_assigned (gpointer                               user_data,
              const rd_kafka_topic_partition_list_t *partitions)
 {
-  _pb_rebalance_assigned (user_data, partitions);
-  check_single_writer (user_data);
+  PbRun *self = user_data;
+
+  for (int i = 0; i < partitions->cnt; i++)
+    {
+      PbPartition *p = _pb_partition_map_get (self->partitions, partitions->elems[i].topic,
+                                              partitions->elems[i].partition);
+
+      if (p == NULL)
+        g_warning ("Assigned %s[%d], which no handler handles",
+                   partitions->elems[i].topic, (int)partitions->elems[i].partition);
+      else
+        _pb_partition_assign (self->partitions, p);
+    }
+
+  /* Partitions of later steps wait; those of the current one get their
+   * end captured. */
+  if (self->steps != NULL)
+    _pb_steps_assigned (self->steps, partitions);
+
+  /* librdkafka keeps a partition's pause flag across revocation and
+   * re-assignment: set it explicitly either way. */
+  _pb_partition_map_apply_pauses (self->partitions, partitions);
+
+  if (self->state == PB_ENGINE_STATE_JOINING)
+    set_state (self, PB_ENGINE_STATE_RUNNING);
+  if (partitions->cnt > 0)
+    _pb_host_emit (self->host, PB_EVENT_ASSIGNED, 0, FALSE, partitions_variant (partitions));
+
+  check_single_writer (self);
 }
 
 static void
 on_revoked (gpointer                               user_data,
             const rd_kafka_topic_partition_list_t *partitions)
 {
-  _pb_rebalance_revoked (user_data, partitions);
-  check_single_writer (user_data);
+  PbRun *self = user_data;
+
+  _pb_rebalance_revoked (self->rebalance, partitions);
+  check_single_writer (self);
 }
 
 static void
 on_lost (gpointer                               user_data,
          const rd_kafka_topic_partition_list_t *partitions)
 {
-  _pb_rebalance_lost (user_data, partitions);
+  PbRun *self = user_data;
+
+  _pb_rebalance_lost (self->rebalance, partitions);
+
+  /* Without partitions, the engine joins its group again. */
+  if (self->state == PB_ENGINE_STATE_RUNNING)
+    set_state (self, PB_ENGINE_STATE_JOINING);
 }
 
 static void
@@ -645,7 +637,9 @@ on_committed (gpointer                               user_data,
               rd_kafka_resp_err_t                    err,
               const rd_kafka_topic_partition_list_t *offsets)
 {
-  _pb_rebalance_committed (user_data, err, offsets);
+  PbRun *self = user_data;
+
+  _pb_rebalance_committed (self->rebalance, err, offsets);
 }
 
 static void
@@ -654,26 +648,26 @@ on_eof (gpointer    user_data,
         int         partition,
         gint64      offset)
 {
-  _pb_steps_eof (user_data, topic, partition, offset);
+  PbRun *self = user_data;
+
+  if (self->steps != NULL)
+    _pb_steps_eof (self->steps, topic, partition, offset);
 }
 
 static void
 on_failed (gpointer  user_data,
            GError   *error)
 {
-  _pb_run_fail (user_data, error);
+  fail (user_data, error);
 }
 
-/* Emitted with the others, from the kick. */
 static void
 on_connected (gpointer user_data,
               gboolean connected)
 {
-  Emission *emission = g_new0 (Emission, 1);
+  PbRun *self = user_data;
 
-  emission->kind = EMIT_CONNECTED;
-  emission->flag = connected;
-  queue_emission (user_data, emission);
+  _pb_host_emit (self->host, PB_EVENT_CONNECTED, 0, connected, NULL);
 }
 
 static void
@@ -682,7 +676,7 @@ on_closed (gpointer user_data)
   PbRun *self = user_data;
 
   self->closed = TRUE;
-  _pb_run_kick (self);
+  _pb_host_kick (self->host);
 }
 
 static const PbConsumerCallbacks consumer_callbacks = {
@@ -698,87 +692,18 @@ static const PbConsumerCallbacks consumer_callbacks = {
   .closed = on_closed,
 };
 
-/* Starting */
-
-static gboolean
-stop_source_cb (gpointer user_data)
-{
-  request_stop (user_data, TRUE);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-cancelled_cb (GCancellable *cancellable,
-              gpointer      user_data)
-{
-  request_stop (user_data, TRUE);
-  return G_SOURCE_REMOVE;
-}
-
-static GSource *
-attach_signal (PbRun *self,
-               int    signum)
-{
-  GSource *source = g_unix_signal_source_new (signum);
-
-  g_source_set_callback (source, stop_source_cb, self, NULL);
-  g_source_attach (source, self->context);
-
-  return source;
-}
-
 /* The producer */
-
-#define FLUSH_INTERVAL_MS 5
-
-static gboolean flush_timer_cb (gpointer user_data);
-
-/* Writes the tables' delivered changes to their stores; unless @force,
- * only those that have enough, and the others within FLUSH_INTERVAL_MS. */
-static void
-flush_tables (PbRun    *self,
-              gboolean  force)
-{
-  gboolean waiting = FALSE;
-
-  for (guint i = 0; i < self->settings.tables->len; i++)
-    {
-      PbTable *table = g_ptr_array_index (self->settings.tables, i);
-      GError *error = NULL;
-
-      if (!_pb_table_flush (table, force, &error))
-        _pb_run_fail (self, error);
-      waiting |= _pb_table_has_delivered (table);
-    }
-
-  if (waiting && self->flush_timer == NULL)
-    self->flush_timer = _pb_timeout_source_new (self->context, FLUSH_INTERVAL_MS,
-                                                self->settings.priority,
-                                                "[paperboy] table flush",
-                                                flush_timer_cb, self, NULL);
-}
-
-static gboolean
-flush_timer_cb (gpointer user_data)
-{
-  PbRun *self = user_data;
-
-  g_clear_pointer (&self->flush_timer, g_source_unref);
-  flush_tables (self, TRUE);
-
-  return G_SOURCE_REMOVE;
-}
 
 static void
 producer_delivered (gpointer user_data)
 {
   PbRun *self = user_data;
 
-  flush_tables (self, FALSE);
+  _pb_tables_delivered (self->tables);
 
-  if (_pb_offsets_release (&self->offsets) || self->stopping ||
-      self->revocation.revoking != NULL)
-    _pb_run_kick (self);
+  if (_pb_offsets_release (self->offsets) || self->stopping ||
+      _pb_rebalance_is_revoking (self->rebalance))
+    _pb_host_kick (self->host);
 }
 
 static void
@@ -787,21 +712,16 @@ producer_failed (gpointer    user_data,
                  GError     *error)
 {
   PbRun *self = user_data;
+  PbTable *table = _pb_tables_find_changelog (self->tables, topic);
 
-  for (guint i = 0; topic != NULL && i < self->settings.tables->len; i++)
+  if (table != NULL)
     {
-      PbTable *table = g_ptr_array_index (self->settings.tables, i);
-
-      if (g_strcmp0 (pb_table_get_changelog_topic_name (table), topic) == 0)
-        {
-          error->code = PB_ERROR_CHANGELOG;
-          g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
-          break;
-        }
+      error->code = PB_ERROR_CHANGELOG;
+      g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
     }
 
   self->producer_failed = TRUE;
-  _pb_run_fail (self, error);
+  fail (self, error);
 }
 
 static const PbProducerCallbacks producer_callbacks = {
@@ -823,15 +743,10 @@ ensure_producer (PbRun   *self,
   if (conf == NULL)
     return FALSE;
 
-  self->producer = _pb_producer_new (conf, self->context, self->settings.priority,
-                                     &producer_callbacks, self, error);
-  if (self->producer == NULL)
-    return FALSE;
+  self->producer = _pb_producer_new (conf, self->barrier, self->context,
+                                     self->settings.priority, &producer_callbacks, self, error);
 
-  self->offsets.issued = _pb_producer_get_issued (self->producer);
-  self->offsets.delivered = _pb_producer_get_delivered (self->producer);
-
-  return TRUE;
+  return self->producer != NULL;
 }
 
 gboolean
@@ -848,7 +763,7 @@ _pb_run_produce (PbRun       *self,
 
   if (self->closing || self->finished || self->producer_failed)
     {
-      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_CANCELLED,
                            _("The engine is stopping: it produces no more records"));
       return FALSE;
     }
@@ -873,153 +788,84 @@ _pb_run_produce (PbRun       *self,
                                NULL, NULL, error) != 0;
 }
 
-/* Restoring tables, in a worker thread, before the run subscribes */
+/* Live settings */
 
 static void
-warm_producer (rd_kafka_t *rk,
-               const char *topic)
+apply_live (PbRun *self)
 {
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk, topic, NULL);
-  const struct rd_kafka_metadata *metadata = NULL;
+  if (self->dispatch != NULL)
+    self->dispatch->max_in_flight = self->settings.live.max_in_flight;
 
-  if (rd_kafka_metadata (rk, 0, rkt, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-    rd_kafka_metadata_destroy (metadata);
-  rd_kafka_topic_destroy (rkt);
+  if (self->lifecycle != NULL)
+    {
+      _pb_lifecycle_set_fail_on_exception (self->lifecycle, self->settings.live.fail_on_exception);
+      _pb_lifecycle_set_handling_timeout_ms (self->lifecycle,
+                                             self->settings.live.handling_timeout_ms);
+    }
+
+  if (self->host != NULL)
+    _pb_host_kick (self->host);
+}
+
+typedef struct
+{
+  PbRun     *run;
+  PbRunLive  live;
+} LiveUpdate;
+
+static gboolean
+live_invoke_cb (gpointer user_data)
+{
+  LiveUpdate *update = user_data;
+
+  update->run->settings.live = update->live;
+  apply_live (update->run);
+
+  return G_SOURCE_REMOVE;
 }
 
 static void
-restore_thread (GTask        *task,
-                gpointer      source_object,
-                gpointer      task_data,
-                GCancellable *cancellable)
+live_update_free (LiveUpdate *update)
 {
-  PbRun *self = task_data;
-
-  for (guint i = 0; i < self->settings.tables->len; i++)
-    {
-      PbTable *table = g_ptr_array_index (self->settings.tables, i);
-      GError *error = NULL;
-      rd_kafka_conf_t *conf;
-
-      if (!_pb_table_open (table, self->settings.state_dir, &error))
-        {
-          g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
-          g_task_return_error (task, error);
-          return;
-        }
-
-      conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_ADMIN,
-                                     &self->settings.kafka, &error);
-      if (conf == NULL ||
-          !_pb_table_create_changelog (table, conf, self->settings.mock_cluster, &error))
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-
-      /* The producer learns of the changelog now: told of a topic by its
-       * first record, librdkafka waits up to a second for its metadata. */
-      warm_producer (_pb_producer_get_client (self->producer),
-                     pb_table_get_changelog_topic_name (table));
-
-      conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_RESTORE,
-                                     &self->settings.kafka, &error);
-      if (conf == NULL || !_pb_table_restore (table, conf, cancellable, &error))
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-    }
-
-  /* What the group has to share, to tell other members apart. */
-  for (guint i = 0; i < self->settings.topics->len; i++)
-    {
-      PbTopic *topic = g_ptr_array_index (self->settings.topics, i);
-      rd_kafka_t *rk = _pb_producer_get_client (self->producer);
-      rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk, topic->name, NULL);
-      const struct rd_kafka_metadata *metadata = NULL;
-
-      if (rd_kafka_metadata (rk, 0, rkt, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        {
-          if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            self->n_partitions += metadata->topics[0].partition_cnt;
-          rd_kafka_metadata_destroy (metadata);
-        }
-      rd_kafka_topic_destroy (rkt);
-    }
-
-  g_task_return_boolean (task, TRUE);
+  _pb_run_unref (update->run);
+  g_free (update);
 }
 
-static gboolean subscribe (PbRun   *self,
-                           GError **error);
-
-static void
-restored_cb (GObject      *source_object,
-             GAsyncResult *result,
-             gpointer      user_data)
+void
+_pb_run_set_live (PbRun           *self,
+                  const PbRunLive *live)
 {
-  g_autoptr(PbRun) self = user_data;
-  GError *error = NULL;
+  LiveUpdate *update;
 
-  self->restoring = FALSE;
-  for (guint i = 0; i < self->settings.tables->len; i++)
-    _pb_table_set_restoring (g_ptr_array_index (self->settings.tables, i), FALSE);
-
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  if (g_main_context_is_owner (self->context))
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->stopping)
-        g_clear_error (&error);
-      else
-        _pb_run_fail (self, error);
-      _pb_run_kick (self);
+      self->settings.live = *live;
+      apply_live (self);
       return;
     }
 
-  if (self->stopping)
-    {
-      _pb_run_kick (self);
-      return;
-    }
-
-  /* All writable before anyone hears of one. */
-  for (guint i = 0; i < self->settings.tables->len; i++)
-    _pb_table_attach (g_ptr_array_index (self->settings.tables, i), self->producer);
-
-  for (guint i = 0; i < self->settings.tables->len && !self->stopping; i++)
-    {
-      _pb_run_enter_handler (self);
-      _pb_table_restored (g_ptr_array_index (self->settings.tables, i));
-      _pb_run_leave_handler (self);
-    }
-
-  if (self->stopping)
-    {
-      _pb_run_kick (self);
-      return;
-    }
-
-  _pb_run_set_state (self, PB_ENGINE_STATE_JOINING);
-  if (!subscribe (self, &error))
-    _pb_run_fail (self, error);
-  _pb_run_kick (self);
+  update = g_new (LiveUpdate, 1);
+  update->run = _pb_run_ref (self);
+  update->live = *live;
+  _pb_invoke_later (self->context, live_invoke_cb, update, (GDestroyNotify) live_update_free);
 }
 
-static void
-restore (PbRun *self)
+PbEngineMode
+_pb_run_get_mode (PbRun *self)
 {
-  g_autoptr(GTask) task = NULL;
-
-  self->restoring = TRUE;
-  self->restore_cancellable = g_cancellable_new ();
-  for (guint i = 0; i < self->settings.tables->len; i++)
-    _pb_table_set_restoring (g_ptr_array_index (self->settings.tables, i), TRUE);
-
-  task = g_task_new (NULL, self->restore_cancellable, restored_cb, _pb_run_ref (self));
-  g_task_set_source_tag (task, restore);
-  g_task_set_task_data (task, _pb_run_ref (self), (GDestroyNotify) _pb_run_unref);
-  g_task_run_in_thread (task, restore_thread);
+  return self->mode != NULL ? _pb_mode_get_current (self->mode) : PB_ENGINE_MODE_SINGLE;
 }
+
+GVariant *
+_pb_run_get_lag (PbRun *self)
+{
+  if (self->mode == NULL)
+    return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(six)"), NULL, 0));
+
+  return _pb_mode_get_lag (self->mode);
+}
+
+/* Starting */
 
 static gboolean
 subscribe (PbRun   *self,
@@ -1040,10 +886,71 @@ subscribe (PbRun   *self,
   return TRUE;
 }
 
+/* Tables first: the group assigns nothing before they are whole. */
+static void
+restored_cb (GObject      *source_object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(PbRun) self = user_data;
+  GError *error = NULL;
+
+  if (!_pb_tables_restore_finish (self->tables, result, &self->n_partitions, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->stopping)
+        g_clear_error (&error);
+      else
+        fail (self, error);
+      _pb_host_kick (self->host);
+      return;
+    }
+
+  if (!self->stopping)
+    _pb_tables_attach (self->tables, self->producer);
+
+  if (self->stopping)
+    {
+      _pb_host_kick (self->host);
+      return;
+    }
+
+  set_state (self, PB_ENGINE_STATE_JOINING);
+  if (!subscribe (self, &error))
+    fail (self, error);
+  _pb_host_kick (self->host);
+}
+
+static void
+restore (PbRun *self)
+{
+  g_autofree const char **names = g_new0 (const char *, self->settings.topics->len + 1);
+  PbTablesRestore restore = {
+    self->settings.config,
+    &self->settings.kafka,
+    self->settings.mock_cluster,
+    self->producer,
+    names,
+  };
+
+  for (guint i = 0; i < self->settings.topics->len; i++)
+    names[i] = ((PbTopic *)g_ptr_array_index (self->settings.topics, i))->name;
+
+  self->restore_cancellable = g_cancellable_new ();
+  _pb_tables_restore_async (self->tables, &restore, self->restore_cancellable,
+                            restored_cb, _pb_run_ref (self));
+}
+
 static gboolean
 start (PbRun   *self,
        GError **error)
 {
+  PbModeSettings mode_settings = {
+    self->settings.bulk_mode,
+    self->settings.bulk_lag_threshold,
+    self->settings.single_lag_threshold,
+    self->settings.mode_switch_dwell_ms,
+    self->settings.n_steps,
+  };
   rd_kafka_conf_t *conf;
 
   if (self->settings.mock_error != NULL)
@@ -1076,17 +983,38 @@ start (PbRun   *self,
   if (self->consumer == NULL)
     return FALSE;
 
-  self->pool = _pb_message_pool_new (_pb_consumer_get_handle (self->consumer));
-  self->partitions = _pb_partition_map_new (self->settings.topics, self->consumer);
   for (guint i = 0; i < self->settings.topics->len; i++)
     ((PbTopic *)g_ptr_array_index (self->settings.topics, i))->index = i;
 
-  _pb_steps_start (self);
-  _pb_mode_start (self);
-  _pb_engine_set_mode (self->engine, self->mode.current);
+  self->pool = _pb_message_pool_new (_pb_consumer_get_handle (self->consumer));
+  /* Messages of a whole batch are alive at once. */
+  _pb_message_pool_set_capacity (self->pool, self->settings.bulk_max_records);
+  self->partitions = _pb_partition_map_new (self->settings.topics, self->consumer, self->host,
+                                            resume_cb, self);
+  self->offsets = _pb_offsets_new (self->barrier);
+  self->lifecycle = _pb_lifecycle_new (self->host, self->partitions, self->offsets, self->pool);
+  self->rebalance = _pb_rebalance_new (self->host, self->consumer, self->partitions, self->offsets,
+                                       self->settings.revoke_timeout_ms,
+                                       &rebalance_callbacks, self);
+  if (self->settings.n_steps > 0)
+    self->steps = _pb_steps_new (self->host, self->consumer, self->partitions,
+                                 self->settings.n_steps, &steps_callbacks, self);
+  self->mode = _pb_mode_new (self->host, self->consumer, self->partitions, &mode_settings);
 
-  /* Tables first: the group assigns nothing before they are whole. */
-  if (self->settings.tables->len > 0)
+  self->dispatch_setup.host = self->host;
+  self->dispatch_setup.partitions = self->partitions;
+  self->dispatch_setup.lifecycle = self->lifecycle;
+  self->dispatch_setup.pool = self->pool;
+  self->dispatch_setup.consumer = self->consumer;
+  self->dispatch_setup.n_topics = self->settings.topics->len;
+  self->dispatch_setup.bulk_max_records = self->settings.bulk_max_records;
+  self->dispatch_setup.bulk_timeout_ms = self->settings.bulk_timeout_ms;
+  self->dispatch = _pb_dispatch_new (_pb_mode_get_current (self->mode), &self->dispatch_setup,
+                                     self->settings.live.max_in_flight);
+  apply_live (self);
+  say_now (self, PB_EVENT_MODE, _pb_mode_get_current (self->mode), FALSE);
+
+  if (!_pb_tables_is_empty (self->tables))
     {
       if (!ensure_producer (self, error))
         return FALSE;
@@ -1098,13 +1026,31 @@ start (PbRun   *self,
   return subscribe (self, error);
 }
 
-/* In the caller of run_async(), not in a callback: said at once. */
-static void
-set_state_now (PbRun         *self,
-               PbEngineState  state)
+static gboolean
+stop_source_cb (gpointer user_data)
 {
-  self->state = state;
-  _pb_engine_set_state (self->engine, state);
+  request_stop (user_data, TRUE);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+cancelled_cb (GCancellable *cancellable,
+              gpointer      user_data)
+{
+  request_stop (user_data, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static GSource *
+attach_signal (PbRun *self,
+               int    signum)
+{
+  GSource *source = g_unix_signal_source_new (signum);
+
+  g_source_set_callback (source, stop_source_cb, self, NULL);
+  g_source_attach (source, self->context);
+
+  return source;
 }
 
 void
@@ -1112,20 +1058,23 @@ _pb_run_start (PbRun *self)
 {
   GError *error = NULL;
 
-  set_state_now (self, PB_ENGINE_STATE_STARTING);
+  say_now (self, PB_EVENT_STATE, PB_ENGINE_STATE_STARTING, FALSE);
 
   if (!start (self, &error))
     {
       /* Nothing was joined: the consumer, if any, is let go without a
        * close. */
-      _pb_run_fail (self, error);
+      fail (self, error);
       self->stopping = TRUE;
       self->closing = TRUE;
       self->closed = TRUE;
       return;
     }
 
-  set_state_now (self, self->restoring ? PB_ENGINE_STATE_RESTORING : PB_ENGINE_STATE_JOINING);
+  say_now (self, PB_EVENT_STATE,
+           _pb_tables_is_restoring (self->tables) ? PB_ENGINE_STATE_RESTORING
+                                                  : PB_ENGINE_STATE_JOINING,
+           FALSE);
 
   if (self->settings.cancellable != NULL)
     {
@@ -1142,30 +1091,28 @@ _pb_run_start (PbRun *self)
 }
 
 PbRun *
-_pb_run_new (PbEngine      *engine,
-             GTask         *task,
-             PbRunSettings *settings)
+_pb_run_new (GTask                *task,
+             PbRunSettings        *settings,
+             const PbRunCallbacks *callbacks,
+             gpointer              user_data)
 {
   PbRun *self = g_new0 (PbRun, 1);
 
   g_atomic_ref_count_init (&self->ref_count);
-  self->engine = engine;
   self->task = g_object_ref (task);
   self->context = g_main_context_ref_thread_default ();
+  self->callbacks = callbacks;
+  self->user_data = user_data;
   self->settings = *settings;
   self->settings.kafka.bootstrap_servers = g_strdup (settings->kafka.bootstrap_servers);
   self->settings.kafka.group_id = g_strdup (settings->kafka.group_id);
   self->settings.kafka.client_id = g_strdup (settings->kafka.client_id);
   self->settings.kafka.auto_offset_reset = g_strdup (settings->kafka.auto_offset_reset);
-  self->to_cancel = g_ptr_array_new_with_free_func (g_object_unref);
-  self->warnings.per_second = 10;
 
-  self->kick = g_source_new (&kick_funcs, sizeof (GSource));
-  g_source_set_priority (self->kick, settings->priority);
-  g_source_set_static_name (self->kick, "[paperboy] run");
-  g_source_set_callback (self->kick, NULL, self, NULL);
-  g_source_attach (self->kick, self->context);
-  _pb_run_kick (self);
+  self->host = _pb_host_new (self->context, settings->priority, &host_callbacks, self);
+  self->barrier = _pb_barrier_new ();
+  self->tables = _pb_tables_new (self->host, settings->tables, settings->state_dir);
+  _pb_host_kick (self->host);
 
   return self;
 }
@@ -1184,10 +1131,10 @@ _pb_run_unref (PbRun *self)
     return;
 
   g_assert (self->consumer == NULL);
-  g_assert (self->kick == NULL);
+  g_assert (self->host == NULL);
 
-  g_queue_clear_full (&self->emissions, (GDestroyNotify) emission_free);
-  g_clear_pointer (&self->to_cancel, g_ptr_array_unref);
+  g_clear_pointer (&self->tables, _pb_tables_free);
+  g_clear_pointer (&self->barrier, _pb_barrier_free);
   g_clear_pointer (&self->settings.topics, g_ptr_array_unref);
   g_clear_pointer (&self->settings.tables, g_ptr_array_unref);
   g_clear_pointer (&self->settings.state_dir, g_free);

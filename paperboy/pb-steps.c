@@ -9,9 +9,6 @@
 
 #include "pb-steps-private.h"
 
-#include "pb-dispatch-private.h"
-#include "pb-mode-private.h"
-
 /* Steps: the topics of step k are handled (in Bulk mode) up to the end
  * offsets captured when the step began, before the records of the topics of
  * later steps, whose partitions stay paused (reason STEP) meanwhile. Steps
@@ -28,21 +25,36 @@
 #define CAPTURE_TIMEOUT_MS 10000
 #define CAPTURE_RETRY_MS   1000
 
+struct _PbSteps
+{
+  PbHost                 *host;
+  PbConsumer             *consumer;
+  PbPartitionMap         *partitions;
+  guint                   n_steps;
+  const PbStepsCallbacks *callbacks;
+  gpointer                user_data;
+
+  int                     current;   /* the step, or -1 once through them all */
+  gboolean                started;   /* the current step began */
+  GQueue                  captures;  /* Capture, in flight */
+  PbDeadline              retry;     /* a failed capture, tried again */
+};
+
+/* One end capture, in a worker thread: its own data, which the steps
+ * forget when they end (the result is then dropped). */
 typedef struct
 {
-  PbRun                           *run;
+  PbSteps                         *steps;     /* NULL once abandoned */
   PbKafkaHandle                   *handle;
   rd_kafka_topic_partition_list_t *list;      /* opaque: the partition's epoch */
   rd_kafka_resp_err_t              err;
+  GList                            link;
 } Capture;
-
-static void capture (PbRun                           *run,
-                     rd_kafka_topic_partition_list_t *list);
 
 static void
 capture_free (Capture *c)
 {
-  _pb_run_unref (c->run);
+  g_clear_pointer (&c->handle, _pb_kafka_handle_unref);
   rd_kafka_topic_partition_list_destroy (c->list);
   g_free (c);
 }
@@ -63,33 +75,23 @@ capture_thread (GTask        *task,
   g_task_return_boolean (task, TRUE);
 }
 
-static gboolean
-retry_cb (gpointer user_data)
-{
-  PbRun *run = user_data;
-
-  g_clear_pointer (&run->steps.retry, g_source_unref);
-  _pb_run_kick (run);
-
-  return G_SOURCE_REMOVE;
-}
-
 static void
 captured_cb (GObject      *source_object,
              GAsyncResult *result,
              gpointer      user_data)
 {
   Capture *c = g_task_get_task_data (G_TASK (result));
-  PbRun *run = c->run;
+  PbSteps *self = c->steps;
 
-  run->steps.captures--;
-  if (run->finished || run->partitions == NULL)
+  if (self == NULL)
     return;
+
+  g_queue_unlink (&self->captures, &c->link);
 
   for (int i = 0; i < c->list->cnt; i++)
     {
       rd_kafka_topic_partition_t *elem = &c->list->elems[i];
-      PbPartition *p = _pb_partition_map_find (run->partitions, elem->topic, elem->partition);
+      PbPartition *p = _pb_partition_map_find (self->partitions, elem->topic, elem->partition);
       rd_kafka_resp_err_t err = c->err != RD_KAFKA_RESP_ERR_NO_ERROR ? c->err : elem->err;
 
       if (p == NULL || p->epoch != GPOINTER_TO_UINT (elem->opaque) ||
@@ -102,25 +104,22 @@ captured_cb (GObject      *source_object,
         {
           p->step_end = elem->offset;
           g_debug ("Step %d: %s[%d] ends at %" G_GINT64_FORMAT,
-                   run->steps.current, elem->topic, (int)elem->partition, (gint64)elem->offset);
+                   self->current, elem->topic, (int)elem->partition, (gint64)elem->offset);
         }
       else
         {
           /* Tried again from the next check. */
           g_warning ("Cannot get the end offset of %s[%d]: %s",
                      elem->topic, (int)elem->partition, rd_kafka_err2str (err));
-          if (run->steps.retry == NULL)
-            run->steps.retry = _pb_timeout_source_new (run->context, CAPTURE_RETRY_MS,
-                                                       G_PRIORITY_DEFAULT, "[paperboy] step end",
-                                                       retry_cb, run, NULL);
+          _pb_deadline_start (&self->retry, self->host, CAPTURE_RETRY_MS, "[paperboy] step end");
         }
     }
 
-  _pb_run_kick (run);
+  _pb_host_kick (self->host);
 }
 
 static void
-capture (PbRun                           *run,
+capture (PbSteps                         *self,
          rd_kafka_topic_partition_list_t *list)
 {
   g_autoptr(GTask) task = NULL;
@@ -133,11 +132,12 @@ capture (PbRun                           *run,
     }
 
   c = g_new0 (Capture, 1);
-  c->run = _pb_run_ref (run);
-  c->handle = _pb_kafka_handle_ref (_pb_consumer_get_handle (run->consumer));
+  c->steps = self;
+  c->handle = _pb_kafka_handle_ref (_pb_consumer_get_handle (self->consumer));
   c->list = list;
+  c->link.data = c;
+  g_queue_push_tail_link (&self->captures, &c->link);
 
-  run->steps.captures++;
   task = g_task_new (NULL, NULL, captured_cb, NULL);
   g_task_set_source_tag (task, capture);
   g_task_set_task_data (task, c, (GDestroyNotify) capture_free);
@@ -157,34 +157,66 @@ add_to_capture (rd_kafka_topic_partition_list_t *list,
   p->step_end = -1;
 }
 
-void
-_pb_steps_start (PbRun *run)
+PbSteps *
+_pb_steps_new (PbHost                 *host,
+               PbConsumer             *consumer,
+               PbPartitionMap         *partitions,
+               guint                   n_steps,
+               const PbStepsCallbacks *callbacks,
+               gpointer                user_data)
 {
-  run->steps.current = run->settings.n_steps > 0 ? 0 : -1;
-  run->steps.started = FALSE;
+  PbSteps *self = g_new0 (PbSteps, 1);
+
+  self->host = host;
+  self->consumer = consumer;
+  self->partitions = partitions;
+  self->n_steps = n_steps;
+  self->callbacks = callbacks;
+  self->user_data = user_data;
+  self->current = n_steps > 0 ? 0 : -1;
+
+  return self;
 }
 
 void
-_pb_steps_stop (PbRun *run)
+_pb_steps_free (PbSteps *self)
 {
-  _pb_clear_source (&run->steps.retry);
+  Capture *c;
+
+  if (self == NULL)
+    return;
+
+  while ((c = g_queue_peek_head (&self->captures)) != NULL)
+    {
+      g_queue_unlink (&self->captures, &c->link);
+      c->steps = NULL;
+    }
+
+  _pb_deadline_clear (&self->retry);
+  g_free (self);
+}
+
+int
+_pb_steps_get_current (PbSteps *self)
+{
+  return self->current;
 }
 
 void
-_pb_steps_assigned (PbRun                                 *run,
+_pb_steps_assigned (PbSteps                               *self,
                     const rd_kafka_topic_partition_list_t *partitions)
 {
   rd_kafka_topic_partition_list_t *list;
-  int current = run->steps.current;
+  int current = self->current;
 
-  if (run->settings.n_steps == 0)
+  if (self->n_steps == 0)
     return;
 
   list = rd_kafka_topic_partition_list_new (partitions->cnt);
 
   for (int i = 0; i < partitions->cnt; i++)
     {
-      PbPartition *p = _pb_partition_map_find (run->partitions, partitions->elems[i].topic,
+      PbPartition *p = _pb_partition_map_find (self->partitions, partitions->elems[i].topic,
                                                partitions->elems[i].partition);
 
       if (p == NULL || p->state != PB_PARTITION_ASSIGNED)
@@ -195,35 +227,35 @@ _pb_steps_assigned (PbRun                                 *run,
       else
         p->pause_reasons &= ~PB_PAUSE_STEP;
 
-      if (current >= 0 && run->steps.started && (int)p->topic->step == current)
+      if (current >= 0 && self->started && (int)p->topic->step == current)
         add_to_capture (list, p);
     }
 
-  capture (run, list);
+  capture (self, list);
 }
 
 void
-_pb_steps_eof (PbRun      *run,
+_pb_steps_eof (PbSteps    *self,
                const char *topic,
                int         partition,
                gint64      offset)
 {
   PbPartition *p;
 
-  if (run->steps.current < 0 || run->partitions == NULL)
+  if (self->current < 0)
     return;
 
-  p = _pb_partition_map_find (run->partitions, topic, partition);
+  p = _pb_partition_map_find (self->partitions, topic, partition);
   if (p != NULL && p->state == PB_PARTITION_ASSIGNED && offset > p->eof)
     {
       p->eof = offset;
-      _pb_run_kick (run);
+      _pb_host_kick (self->host);
     }
 }
 
 typedef struct
 {
-  PbRun                           *run;
+  PbSteps                         *steps;
   rd_kafka_topic_partition_list_t *list;
   gboolean                         done;
 } StepWalk;
@@ -233,33 +265,33 @@ begin_cb (PbPartition *p,
           gpointer     user_data)
 {
   StepWalk *walk = user_data;
-  PbRun *run = walk->run;
+  PbSteps *self = walk->steps;
 
-  if (p->state != PB_PARTITION_ASSIGNED || (int)p->topic->step > run->steps.current)
+  if (p->state != PB_PARTITION_ASSIGNED || (int)p->topic->step > self->current)
     return;
 
   if (p->pause_reasons & PB_PAUSE_STEP)
-    _pb_partition_resume (run->partitions, p, PB_PAUSE_STEP);
+    _pb_partition_resume (self->partitions, p, PB_PAUSE_STEP);
 
-  if ((int)p->topic->step == run->steps.current)
+  if ((int)p->topic->step == self->current)
     add_to_capture (walk->list, p);
 }
 
 static void
-begin_step (PbRun *run)
+begin_step (PbSteps *self)
 {
-  StepWalk walk = { run, rd_kafka_topic_partition_list_new (8), TRUE };
+  StepWalk walk = { self, rd_kafka_topic_partition_list_new (8), TRUE };
 
-  run->steps.started = TRUE;
-  g_info ("Step %d of %u begins", run->steps.current, run->settings.n_steps);
-  _pb_run_emit_step (run, run->steps.current, TRUE);
+  self->started = TRUE;
+  g_info ("Step %d of %u begins", self->current, self->n_steps);
+  _pb_host_emit (self->host, PB_EVENT_STEP, self->current, TRUE, NULL);
 
-  _pb_partition_map_foreach (run->partitions, begin_cb, &walk);
-  capture (run, walk.list);
+  _pb_partition_map_foreach (self->partitions, begin_cb, &walk);
+  capture (self, walk.list);
 }
 
 static gboolean
-partition_done (PbRun       *run,
+partition_done (PbSteps     *self,
                 PbPartition *p)
 {
   if (p->capturing || p->step_end < 0)
@@ -269,7 +301,7 @@ partition_done (PbRun       *run,
     return TRUE;
 
   return p->eof >= p->step_end && p->fifo.length == 0 &&
-         !run->dispatch->klass->busy (run->dispatch, p);
+         !self->callbacks->busy (self->user_data, p);
 }
 
 static void
@@ -277,16 +309,16 @@ done_cb (PbPartition *p,
          gpointer     user_data)
 {
   StepWalk *walk = user_data;
-  PbRun *run = walk->run;
+  PbSteps *self = walk->steps;
 
-  if (p->state != PB_PARTITION_ASSIGNED || (int)p->topic->step != run->steps.current)
+  if (p->state != PB_PARTITION_ASSIGNED || (int)p->topic->step != self->current)
     return;
 
   /* A failed capture is tried again. */
-  if (!p->capturing && p->step_end < 0 && run->steps.retry == NULL)
+  if (!p->capturing && p->step_end < 0 && !_pb_deadline_running (&self->retry))
     add_to_capture (walk->list, p);
 
-  if (!partition_done (run, p))
+  if (!partition_done (self, p))
     walk->done = FALSE;
 }
 
@@ -294,37 +326,36 @@ static void
 resume_all_cb (PbPartition *p,
                gpointer     user_data)
 {
-  PbRun *run = user_data;
+  PbSteps *self = user_data;
 
   if (p->pause_reasons & PB_PAUSE_STEP)
-    _pb_partition_resume (run->partitions, p, PB_PAUSE_STEP);
+    _pb_partition_resume (self->partitions, p, PB_PAUSE_STEP);
 }
 
 void
-_pb_steps_check (PbRun *run)
+_pb_steps_check (PbSteps *self)
 {
-  while (run->steps.current >= 0 && !run->stop_requested && run->partitions != NULL &&
-         run->state == PB_ENGINE_STATE_RUNNING)
+  while (self->current >= 0)
     {
-      StepWalk walk = { run, rd_kafka_topic_partition_list_new (0), TRUE };
+      StepWalk walk = { self, rd_kafka_topic_partition_list_new (0), TRUE };
 
-      if (!run->steps.started)
-        begin_step (run);
+      if (!self->started)
+        begin_step (self);
 
-      _pb_partition_map_foreach (run->partitions, done_cb, &walk);
-      capture (run, walk.list);
+      _pb_partition_map_foreach (self->partitions, done_cb, &walk);
+      capture (self, walk.list);
       if (!walk.done)
         return;
 
-      g_info ("Step %d of %u is over", run->steps.current, run->settings.n_steps);
-      _pb_run_emit_step (run, run->steps.current, FALSE);
-      run->steps.started = FALSE;
+      g_info ("Step %d of %u is over", self->current, self->n_steps);
+      _pb_host_emit (self->host, PB_EVENT_STEP, self->current, FALSE, NULL);
+      self->started = FALSE;
 
-      if ((guint)++run->steps.current == run->settings.n_steps)
+      if ((guint)++self->current == self->n_steps)
         {
-          run->steps.current = -1;
-          _pb_partition_map_foreach (run->partitions, resume_all_cb, run);
-          _pb_mode_steps_over (run);
+          self->current = -1;
+          _pb_partition_map_foreach (self->partitions, resume_all_cb, self);
+          self->callbacks->over (self->user_data);
         }
     }
 }

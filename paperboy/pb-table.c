@@ -10,12 +10,11 @@
 #include "pb-table-private.h"
 
 #include <glib/gi18n-lib.h>
-#include <json-glib/json-glib.h>
-#include <math.h>
 #include <string.h>
 
+#include "pb-codec-private.h"
 #include "pb-error.h"
-#include "pb-kafka-private.h"
+#include "pb-kafka-config-private.h"
 
 /**
  * PbTable:
@@ -600,309 +599,6 @@ _pb_table_peek_store (PbTable *self)
   return self->store;
 }
 
-/* Values */
-
-/* Whether json-glib carries values of @type exactly, given the type. */
-static gboolean
-type_is_json_exact (const char *type)
-{
-  for (const char *c = type; *c != '\0'; c++)
-    {
-      if (*c == 'v')
-        return FALSE;
-      if (c[0] == 'm' && c[1] == 'm')
-        return FALSE;
-      /* json-glib keeps the last of duplicate keys: a round trip makes
-       * them one. */
-      if (c[0] == '{')
-        return FALSE;
-    }
-
-  return TRUE;
-}
-
-static gboolean
-is_finite (GVariant *value)
-{
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
-    return isfinite (g_variant_get_double (value));
-
-  if (g_variant_is_container (value))
-    {
-      gsize n = g_variant_n_children (value);
-
-      for (gsize i = 0; i < n; i++)
-        {
-          g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
-
-          if (!is_finite (child))
-            return FALSE;
-        }
-    }
-
-  return TRUE;
-}
-
-/* JSON for the common types, as json-glib writes it and reads it back with
- * the type, without building a JsonNode tree; FALSE for the others. */
-static gboolean
-append_json (GString  *json,
-             GVariant *value)
-{
-  const char *type = g_variant_get_type_string (value);
-
-  switch (type[0])
-    {
-    case 'b':
-      g_string_append (json, g_variant_get_boolean (value) ? "true" : "false");
-      return TRUE;
-    case 'y':
-      g_string_append_printf (json, "%u", (guint)g_variant_get_byte (value));
-      return TRUE;
-    case 'n':
-      g_string_append_printf (json, "%d", (int)g_variant_get_int16 (value));
-      return TRUE;
-    case 'q':
-      g_string_append_printf (json, "%u", (guint)g_variant_get_uint16 (value));
-      return TRUE;
-    case 'i':
-      g_string_append_printf (json, "%d", (int)g_variant_get_int32 (value));
-      return TRUE;
-    case 'u':
-      g_string_append_printf (json, "%u", (guint)g_variant_get_uint32 (value));
-      return TRUE;
-    case 'x':
-      g_string_append_printf (json, "%" G_GINT64_FORMAT, g_variant_get_int64 (value));
-      return TRUE;
-    case 't':
-      /* As json-glib: the bits of an int64. */
-      g_string_append_printf (json, "%" G_GINT64_FORMAT, (gint64)g_variant_get_uint64 (value));
-      return TRUE;
-    case 'd':
-      {
-        char buffer[G_ASCII_DTOSTR_BUF_SIZE];
-        double d = g_variant_get_double (value);
-
-        g_ascii_formatd (buffer, sizeof buffer, "%.17g", d);
-        g_string_append (json, buffer);
-        /* A number JSON readers take for a double. */
-        if (strpbrk (buffer, ".eEn") == NULL)
-          g_string_append (json, ".0");
-        return TRUE;
-      }
-    case 's':
-    case 'o':
-    case 'g':
-      {
-        const char *text = g_variant_get_string (value, NULL);
-
-        g_string_append_c (json, '"');
-        for (const guchar *c = (const guchar *)text; *c != '\0'; c++)
-          {
-            if (*c == '"' || *c == '\\')
-              {
-                g_string_append_c (json, '\\');
-                g_string_append_c (json, *c);
-              }
-            else if (*c < 0x20)
-              g_string_append_printf (json, "\\u%04x", *c);
-            else
-              g_string_append_c (json, *c);
-          }
-        g_string_append_c (json, '"');
-        return TRUE;
-      }
-    case '(':
-    case 'a':
-      {
-        gsize n = g_variant_n_children (value);
-        gboolean object = type[0] == 'a' && type[1] == '{';
-
-        /* Only string keys, and no unit tuple. */
-        if ((object && type[2] != 's') || g_str_equal (type, "()"))
-          return FALSE;
-
-        g_string_append_c (json, object ? '{' : '[');
-        for (gsize i = 0; i < n; i++)
-          {
-            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
-
-            if (i > 0)
-              g_string_append_c (json, ',');
-
-            if (object)
-              {
-                g_autoptr(GVariant) key = g_variant_get_child_value (child, 0);
-                g_autoptr(GVariant) item = g_variant_get_child_value (child, 1);
-
-                if (!append_json (json, key))
-                  return FALSE;
-                g_string_append_c (json, ':');
-                if (!append_json (json, item))
-                  return FALSE;
-              }
-            else if (!append_json (json, child))
-              return FALSE;
-          }
-        g_string_append_c (json, object ? '}' : ']');
-        return TRUE;
-      }
-    case 'm':
-      {
-        g_autoptr(GVariant) inner = g_variant_get_maybe (value);
-
-        if (inner == NULL)
-          {
-            g_string_append (json, "null");
-            return TRUE;
-          }
-        return append_json (json, inner);
-      }
-    default:
-      return FALSE;
-    }
-}
-
-static char *
-serialize (GVariant *value,
-           gsize    *length)
-{
-  GString *json = g_string_sized_new (64);
-
-  if (!append_json (json, value))
-    {
-      g_string_free (json, TRUE);
-      return json_gvariant_serialize_data (value, length);
-    }
-
-  *length = json->len;
-
-  return g_string_free (json, FALSE);
-}
-
-/* The value as it is stored and written, and its JSON. */
-static GVariant *
-normalize (GVariant  *value,
-           char     **json,
-           gsize     *json_len,
-           GError   **error)
-{
-  const char *type = g_variant_get_type_string (value);
-  g_autoptr(GVariant) normal = NULL;
-  g_autoptr(GError) local_error = NULL;
-  g_autofree char *text = NULL;
-
-  /* json-glib writes them, but cannot read them back. */
-  if (strstr (type, "{o") != NULL || strstr (type, "{g") != NULL)
-    {
-      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
-                   _("A table cannot hold a dictionary keyed by object paths or signatures (%s)"),
-                   type);
-      return NULL;
-    }
-
-  if (strpbrk (type, "dv") != NULL && !is_finite (value))
-    {
-      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
-                           _("A table cannot hold a number that is not finite (NaN or an infinity)"));
-      return NULL;
-    }
-
-  if (type_is_json_exact (type))
-    {
-      *json = serialize (value, json_len);
-      return g_variant_ref_sink (value);
-    }
-
-  text = json_gvariant_serialize_data (value, json_len);
-  normal = json_gvariant_deserialize_data (text, -1, type, &local_error);
-  if (normal == NULL)
-    {
-      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
-                   _("Cannot store a value of type “%s”: %s"), type,
-                   local_error != NULL ? local_error->message : "");
-      return NULL;
-    }
-
-  g_variant_ref_sink (normal);
-  *json = json_gvariant_serialize_data (normal, json_len);
-
-  return g_steal_pointer (&normal);
-}
-
-GVariant *
-_pb_table_decode_record (const rd_kafka_message_t  *rkm,
-                         gboolean                  *deleted,
-                         GError                   **error)
-{
-  rd_kafka_headers_t *headers = NULL;
-  g_autoptr(GError) local_error = NULL;
-  g_autofree char *type = NULL;
-  const void *header;
-  size_t header_size;
-  GVariant *value;
-
-  *deleted = FALSE;
-
-  if (rkm->key == NULL || !g_utf8_validate_len (rkm->key, rkm->key_len, NULL) ||
-      memchr (rkm->key, '\0', rkm->key_len) != NULL)
-    {
-      g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                   _("Changelog record %s[%d]@%lld has no UTF-8 key"),
-                   rd_kafka_topic_name (rkm->rkt), (int)rkm->partition, (long long)rkm->offset);
-      return NULL;
-    }
-
-  if (rkm->payload == NULL)
-    {
-      *deleted = TRUE;
-      return NULL;
-    }
-
-  if (rd_kafka_message_headers (rkm, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
-    {
-      if (rd_kafka_header_get_last (headers, PB_TABLE_ENCODING_HEADER, &header,
-                                    &header_size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-          (header_size != strlen (PB_TABLE_ENCODING) ||
-           memcmp (header, PB_TABLE_ENCODING, header_size) != 0))
-        {
-          g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                       _("Changelog record %s[%d]@%lld has an unknown encoding"),
-                       rd_kafka_topic_name (rkm->rkt), (int)rkm->partition,
-                       (long long)rkm->offset);
-          return NULL;
-        }
-
-      if (rd_kafka_header_get_last (headers, PB_TABLE_TYPE_HEADER, &header,
-                                    &header_size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-          header != NULL)
-        {
-          type = g_strndup (header, header_size);
-          if (!g_variant_type_string_is_valid (type) ||
-              !g_variant_type_is_definite (G_VARIANT_TYPE (type)))
-            {
-              g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                           _("Changelog record %s[%d]@%lld has an invalid type “%s”"),
-                           rd_kafka_topic_name (rkm->rkt), (int)rkm->partition,
-                           (long long)rkm->offset, type);
-              return NULL;
-            }
-        }
-    }
-
-  value = json_gvariant_deserialize_data (rkm->payload, rkm->len, type, &local_error);
-  if (value == NULL)
-    {
-      g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                   _("Changelog record %s[%d]@%lld is not a value of type “%s”: %s"),
-                   rd_kafka_topic_name (rkm->rkt), (int)rkm->partition, (long long)rkm->offset,
-                   type != NULL ? type : "?", local_error->message);
-      return NULL;
-    }
-
-  return g_variant_ref_sink (value);
-}
-
 /* Reading */
 
 /* A store closed when its engine stopped opens again to be read. */
@@ -1082,6 +778,8 @@ write_free (PbWrite *write)
   g_free (write);
 }
 
+/* From the producer's dispatch, after librdkafka returned: the change
+ * joins the next store batch with its changelog offset. */
 static void
 delivered_cb (gpointer             data,
               rd_kafka_resp_err_t  err,
@@ -1191,73 +889,23 @@ _pb_table_set_registered (PbTable *self)
   self->registered = TRUE;
 }
 
-void
-_pb_table_set_n_partitions (PbTable *self,
-                            int      n_partitions)
-{
-  self->n_partitions_seen = n_partitions;
-}
-
+/* Writes a change of @key to @value (encoded, or NULL to delete): to the
+ * pending changes at once, and to the changelog. Reads nothing. */
 static gboolean
 write_change (PbTable     *self,
               const char  *key,
               GVariant    *value,
+              const char  *json,
+              gsize        json_len,
               GError     **error)
 {
-  g_autoptr(GVariant) normal = NULL;
-  g_autoptr(GVariant) old = NULL;
-  g_autofree char *json = NULL;
-  rd_kafka_headers_t *headers = NULL;
-  gsize json_len = 0;
   PbPending *pending;
   PbWrite *write;
-  GQuark detail;
-  gboolean notify;
-
-  if (!g_utf8_validate (key, -1, NULL))
-    {
-      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
-                           _("A table key must be valid UTF-8"));
-      return FALSE;
-    }
-
-  if (value != NULL)
-    {
-      normal = normalize (value, &json, &json_len, error);
-      if (normal == NULL)
-        return FALSE;
-    }
-
-  if (self->producer == NULL)
-    {
-      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
-                   _("The table “%s” can only be written while its engine runs"), self->name);
-      return FALSE;
-    }
-
-  /* Only computed for someone who listens: for RocksDB it is a read. */
-  detail = g_quark_try_string (key);
-  notify = g_signal_has_handler_pending (self, signals[CHANGED], 0, FALSE) ||
-           (detail != 0 && g_signal_has_handler_pending (self, signals[CHANGED], detail, FALSE));
-  if (notify)
-    {
-      old = pb_table_get (self, key);
-      if (normal == NULL && old == NULL)
-        notify = FALSE;
-    }
-
-  if (normal != NULL)
-    {
-      headers = rd_kafka_headers_new (2);
-      rd_kafka_header_add (headers, PB_TABLE_TYPE_HEADER, -1,
-                           g_variant_get_type_string (normal), -1);
-      rd_kafka_header_add (headers, PB_TABLE_ENCODING_HEADER, -1, PB_TABLE_ENCODING, -1);
-    }
 
   write = g_new (PbWrite, 1);
   write->table = g_object_ref (self);
   write->key = g_strdup (key);
-  write->value = normal != NULL ? g_variant_ref (normal) : NULL;
+  write->value = value != NULL ? g_variant_ref (value) : NULL;
 
   /* A key always goes to the same partition, whatever partitioner the
    * producer has: the order of a key's changes is the order of its
@@ -1268,7 +916,8 @@ write_change (PbTable     *self,
                                                                   self->n_partitions_seen,
                                                                   NULL, NULL)
                               : RD_KAFKA_PARTITION_UA,
-                            key, strlen (key), json, json_len, headers,
+                            key, strlen (key), json, json_len,
+                            value != NULL ? _pb_codec_headers_new (value) : NULL,
                             delivered_cb, write, error) == 0)
     {
       g_prefix_error (error, _("Table “%s”: "), self->name);
@@ -1284,11 +933,75 @@ write_change (PbTable     *self,
       g_hash_table_insert (self->pending, g_strdup (key), pending);
     }
   g_clear_pointer (&pending->value, g_variant_unref);
-  pending->value = g_steal_pointer (&normal);
+  pending->value = value != NULL ? g_variant_ref (value) : NULL;
   pending->pending++;
 
+  return TRUE;
+}
+
+/* Whether someone listens to changes of @key: only then is its previous
+ * value looked up. */
+static gboolean
+has_listener (PbTable    *self,
+              const char *key)
+{
+  GQuark detail;
+
+  if (g_signal_has_handler_pending (self, signals[CHANGED], 0, FALSE))
+    return TRUE;
+
+  detail = g_quark_try_string (key);
+
+  return detail != 0 && g_signal_has_handler_pending (self, signals[CHANGED], detail, FALSE);
+}
+
+/* Sets @key to @value (floating; NULL deletes): checked and encoded, its
+ * previous value looked up for a listener, written, then announced. */
+static gboolean
+change (PbTable     *self,
+        const char  *key,
+        GVariant    *value,
+        GError     **error)
+{
+  g_autoptr(GVariant) encoded = NULL;
+  g_autoptr(GVariant) old = NULL;
+  g_autofree char *json = NULL;
+  gsize json_len = 0;
+  gboolean notify;
+
+  if (!g_utf8_validate (key, -1, NULL))
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
+                           _("A table key must be valid UTF-8"));
+      return FALSE;
+    }
+
+  if (value != NULL)
+    {
+      encoded = _pb_codec_encode (value, &json, &json_len, error);
+      if (encoded == NULL)
+        return FALSE;
+    }
+
+  if (self->producer == NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("The table “%s” can only be written while its engine runs"), self->name);
+      return FALSE;
+    }
+
+  notify = has_listener (self, key);
   if (notify)
-    g_signal_emit (self, signals[CHANGED], g_quark_from_string (key), key, old, pending->value);
+    {
+      old = pb_table_get (self, key);
+      notify = encoded != NULL || old != NULL;
+    }
+
+  if (!write_change (self, key, encoded, json, json_len, error))
+    return FALSE;
+
+  if (notify)
+    g_signal_emit (self, signals[CHANGED], g_quark_from_string (key), key, old, encoded);
 
   return TRUE;
 }
@@ -1325,7 +1038,7 @@ pb_table_set (PbTable     *self,
 
   owned = g_variant_ref_sink (value);
 
-  return write_change (self, key, owned, error);
+  return change (self, key, owned, error);
 }
 
 /**
@@ -1348,167 +1061,26 @@ pb_table_delete (PbTable     *self,
   g_return_val_if_fail (key != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return write_change (self, key, NULL, error);
+  return change (self, key, NULL, error);
+}
+
+static void
+set_restore_result (PbTable               *self,
+                    const PbRestoreResult *result)
+{
+  self->restored_records = result->records;
+  self->bad_records = result->bad;
+  self->n_partitions_seen = result->n_partitions;
 }
 
 void
-_pb_table_count_restored (PbTable *self,
-                          guint64  records,
-                          guint64  bad)
+_pb_table_restored (PbTable               *self,
+                    const PbRestoreResult *result)
 {
-  self->restored_records = records;
-  self->bad_records = bad;
-}
-
-void
-_pb_table_restored (PbTable *self)
-{
+  set_restore_result (self, result);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RESTORED_RECORDS]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BAD_RECORDS]);
   g_signal_emit (self, signals[RESTORED], 0);
-}
-
-/* The changelog topic */
-
-static gboolean
-topic_exists (rd_kafka_t  *rk,
-              const char  *topic,
-              int         *partitions,
-              GError     **error)
-{
-  const struct rd_kafka_metadata *metadata = NULL;
-  rd_kafka_resp_err_t err;
-
-  /* All topics: asking for one would create it where brokers do so. */
-  err = rd_kafka_metadata (rk, 1, NULL, &metadata, 10000);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-    {
-      _pb_kafka_set_error (error, err, _("Could not list the topics"));
-      return FALSE;
-    }
-
-  *partitions = 0;
-  for (int i = 0; i < metadata->topic_cnt; i++)
-    if (g_str_equal (metadata->topics[i].topic, topic) &&
-        metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-      *partitions = metadata->topics[i].partition_cnt;
-
-  rd_kafka_metadata_destroy (metadata);
-
-  return TRUE;
-}
-
-static gboolean
-create_topic (PbTable     *self,
-              rd_kafka_t  *rk,
-              GError     **error)
-{
-  char errstr[512];
-  g_autofree char *segment_ms = g_strdup_printf ("%" G_GINT64_FORMAT, self->segment_ms);
-  g_autofree char *lag_ms = g_strdup_printf ("%" G_GINT64_FORMAT, self->max_compaction_lag_ms);
-  char ratio[G_ASCII_DTOSTR_BUF_SIZE];
-  rd_kafka_NewTopic_t *topic;
-  rd_kafka_AdminOptions_t *options;
-  rd_kafka_queue_t *queue;
-  rd_kafka_event_t *event;
-  const rd_kafka_CreateTopics_result_t *result;
-  const rd_kafka_topic_result_t **results;
-  size_t n_results = 0;
-  rd_kafka_resp_err_t err;
-  gboolean ok = FALSE;
-
-  g_ascii_dtostr (ratio, sizeof ratio, self->min_cleanable_dirty_ratio);
-
-  topic = rd_kafka_NewTopic_new (self->changelog_topic_name, self->num_partitions,
-                                 self->replication_factor, errstr, sizeof errstr);
-  if (topic == NULL)
-    {
-      g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                   _("Cannot create the changelog topic “%s”: %s"),
-                   self->changelog_topic_name, errstr);
-      return FALSE;
-    }
-
-  rd_kafka_NewTopic_set_config (topic, "cleanup.policy", "compact");
-  rd_kafka_NewTopic_set_config (topic, "segment.ms", segment_ms);
-  rd_kafka_NewTopic_set_config (topic, "min.cleanable.dirty.ratio", ratio);
-  rd_kafka_NewTopic_set_config (topic, "max.compaction.lag.ms", lag_ms);
-
-  options = rd_kafka_AdminOptions_new (rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout (options, 10000, errstr, sizeof errstr);
-  rd_kafka_AdminOptions_set_operation_timeout (options, 10000, errstr, sizeof errstr);
-
-  queue = rd_kafka_queue_new (rk);
-  rd_kafka_CreateTopics (rk, &topic, 1, options, queue);
-  event = rd_kafka_queue_poll (queue, 15000);
-
-  if (event == NULL)
-    err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-  else if ((err = rd_kafka_event_error (event)) == RD_KAFKA_RESP_ERR_NO_ERROR)
-    {
-      result = rd_kafka_event_CreateTopics_result (event);
-      results = rd_kafka_CreateTopics_result_topics (result, &n_results);
-      if (n_results > 0)
-        err = rd_kafka_topic_result_error (results[0]);
-    }
-
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-    ok = TRUE;
-  else
-    g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                 _("Could not create the changelog topic “%s”: %s"),
-                 self->changelog_topic_name, rd_kafka_err2str (err));
-
-  if (event != NULL)
-    rd_kafka_event_destroy (event);
-  rd_kafka_queue_destroy (queue);
-  rd_kafka_AdminOptions_destroy (options);
-  rd_kafka_NewTopic_destroy (topic);
-
-  return ok;
-}
-
-gboolean
-_pb_table_create_changelog (PbTable          *self,
-                            rd_kafka_conf_t  *admin_conf,
-                            PbMockCluster    *mock_cluster,
-                            GError          **error)
-{
-  char errstr[512];
-  rd_kafka_t *rk;
-  int partitions = 0;
-  gboolean ok;
-
-  if (mock_cluster != NULL)
-    {
-      rd_kafka_conf_destroy (admin_conf);
-      if (!pb_mock_cluster_create_topic (mock_cluster, self->changelog_topic_name,
-                                         self->num_partitions, error))
-        {
-          g_prefix_error (error, _("Table “%s”: "), self->name);
-          return FALSE;
-        }
-      return TRUE;
-    }
-
-  rd_kafka_conf_set (admin_conf, "log.queue", "false", NULL, 0);
-  rd_kafka_conf_set_log_cb (admin_conf, _pb_kafka_log);
-  rk = rd_kafka_new (RD_KAFKA_PRODUCER, admin_conf, errstr, sizeof errstr);
-  if (rk == NULL)
-    {
-      rd_kafka_conf_destroy (admin_conf);
-      g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
-                   _("Invalid Kafka configuration: %s"), errstr);
-      return FALSE;
-    }
-
-  ok = topic_exists (rk, self->changelog_topic_name, &partitions, error);
-  if (ok && partitions == 0)
-    ok = create_topic (self, rk, error);
-
-  rd_kafka_destroy (rk);
-
-  return ok;
 }
 
 /**
@@ -1532,6 +1104,9 @@ pb_table_load (PbTable       *self,
                GCancellable  *cancellable,
                GError       **error)
 {
+  g_autoptr(PbKafkaConfig) config = NULL;
+  PbKafkaSettings settings = { .bootstrap_servers = bootstrap_servers };
+  PbRestoreResult result = { 0, };
   rd_kafka_conf_t *conf;
 
   g_return_val_if_fail (PB_IS_TABLE (self), FALSE);
@@ -1557,17 +1132,16 @@ pb_table_load (PbTable       *self,
   if (!_pb_table_open (self, NULL, error))
     return FALSE;
 
-  conf = rd_kafka_conf_new ();
-  if (!_pb_kafka_conf_set (conf, "bootstrap.servers", bootstrap_servers, error) ||
-      !_pb_kafka_conf_set (conf, "enable.partition.eof", "true", error) ||
-      !_pb_kafka_conf_set (conf, "enable.auto.commit", "false", error) ||
-      !_pb_kafka_conf_set (conf, "fetch.wait.max.ms", "50", error))
-    {
-      rd_kafka_conf_destroy (conf);
-      return FALSE;
-    }
+  config = _pb_kafka_config_new ();
+  conf = _pb_kafka_config_build (config, PB_KAFKA_CLIENT_RESTORE, &settings, error);
+  if (conf == NULL ||
+      !_pb_restore (self->store, self->changelog_topic_name, self->name, self->strict, conf,
+                    cancellable, &result, error))
+    return FALSE;
 
-  return _pb_table_restore (self, conf, cancellable, error);
+  set_restore_result (self, &result);
+
+  return TRUE;
 }
 
 /* Properties */
@@ -1659,7 +1233,7 @@ pb_table_set_changelog_topic_name (PbTable    *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CHANGELOG_TOPIC_NAME]);
 }
 
-#define INT_ACCESSORS(type, field, prop, getter, setter)                       \
+#define ACCESSORS(type, field, prop, getter, setter)                       \
 type                                                                           \
 getter (PbTable *self)                                                         \
 {                                                                              \
@@ -1697,7 +1271,7 @@ setter (PbTable *self,                                                         \
  *
  * Sets [property@Paperboy.Table:changelog-topic-num-partitions].
  */
-INT_ACCESSORS (int, num_partitions, PROP_CHANGELOG_TOPIC_NUM_PARTITIONS,
+ACCESSORS (int, num_partitions, PROP_CHANGELOG_TOPIC_NUM_PARTITIONS,
                pb_table_get_changelog_topic_num_partitions,
                pb_table_set_changelog_topic_num_partitions)
 
@@ -1716,7 +1290,7 @@ INT_ACCESSORS (int, num_partitions, PROP_CHANGELOG_TOPIC_NUM_PARTITIONS,
  *
  * Sets [property@Paperboy.Table:changelog-topic-replication-factor].
  */
-INT_ACCESSORS (int, replication_factor, PROP_CHANGELOG_TOPIC_REPLICATION_FACTOR,
+ACCESSORS (int, replication_factor, PROP_CHANGELOG_TOPIC_REPLICATION_FACTOR,
                pb_table_get_changelog_topic_replication_factor,
                pb_table_set_changelog_topic_replication_factor)
 
@@ -1735,7 +1309,7 @@ INT_ACCESSORS (int, replication_factor, PROP_CHANGELOG_TOPIC_REPLICATION_FACTOR,
  *
  * Sets [property@Paperboy.Table:changelog-topic-segment-ms].
  */
-INT_ACCESSORS (gint64, segment_ms, PROP_CHANGELOG_TOPIC_SEGMENT_MS,
+ACCESSORS (gint64, segment_ms, PROP_CHANGELOG_TOPIC_SEGMENT_MS,
                pb_table_get_changelog_topic_segment_ms,
                pb_table_set_changelog_topic_segment_ms)
 
@@ -1754,7 +1328,7 @@ INT_ACCESSORS (gint64, segment_ms, PROP_CHANGELOG_TOPIC_SEGMENT_MS,
  *
  * Sets [property@Paperboy.Table:changelog-topic-min-cleanable-dirty-ratio].
  */
-INT_ACCESSORS (double, min_cleanable_dirty_ratio, PROP_CHANGELOG_TOPIC_MIN_CLEANABLE_DIRTY_RATIO,
+ACCESSORS (double, min_cleanable_dirty_ratio, PROP_CHANGELOG_TOPIC_MIN_CLEANABLE_DIRTY_RATIO,
                pb_table_get_changelog_topic_min_cleanable_dirty_ratio,
                pb_table_set_changelog_topic_min_cleanable_dirty_ratio)
 
@@ -1773,7 +1347,7 @@ INT_ACCESSORS (double, min_cleanable_dirty_ratio, PROP_CHANGELOG_TOPIC_MIN_CLEAN
  *
  * Sets [property@Paperboy.Table:changelog-topic-max-compaction-lag-ms].
  */
-INT_ACCESSORS (gint64, max_compaction_lag_ms, PROP_CHANGELOG_TOPIC_MAX_COMPACTION_LAG_MS,
+ACCESSORS (gint64, max_compaction_lag_ms, PROP_CHANGELOG_TOPIC_MAX_COMPACTION_LAG_MS,
                pb_table_get_changelog_topic_max_compaction_lag_ms,
                pb_table_set_changelog_topic_max_compaction_lag_ms)
 
@@ -1792,7 +1366,7 @@ INT_ACCESSORS (gint64, max_compaction_lag_ms, PROP_CHANGELOG_TOPIC_MAX_COMPACTIO
  *
  * Sets [property@Paperboy.Table:strict].
  */
-INT_ACCESSORS (gboolean, strict, PROP_STRICT, pb_table_get_strict, pb_table_set_strict)
+ACCESSORS (gboolean, strict, PROP_STRICT, pb_table_get_strict, pb_table_set_strict)
 
 /**
  * pb_table_get_restored_records:

@@ -1,4 +1,4 @@
-/* pb-handling.c
+/* pb-lifecycle.c
  *
  * Copyright 2026 The Paperboy authors
  *
@@ -7,139 +7,262 @@
 
 #include "config.h"
 
-#include "pb-handling-private.h"
+#include "pb-lifecycle-private.h"
 
 #include <string.h>
 #include <glib/gi18n-lib.h>
 
 #include "pb-bulk-handler.h"
-#include "pb-dispatch-private.h"
 #include "pb-error.h"
 #include "pb-gjs-private.h"
+#include "pb-outcome-private.h"
+
+struct _PbLifecycle
+{
+  PbHost         *host;
+  PbPartitionMap *partitions;
+  PbOffsets      *offsets;
+  PbMessagePool  *pool;
+
+  GQueue          preparations;  /* Preparation, in flight */
+  guint           timeout_ms;
+  gboolean        fail_on_exception;
+};
 
 static GQuark handling_quark;
 
+PbLifecycle *
+_pb_lifecycle_new (PbHost         *host,
+                   PbPartitionMap *partitions,
+                   PbOffsets      *offsets,
+                   PbMessagePool  *pool)
+{
+  PbLifecycle *self = g_new0 (PbLifecycle, 1);
+
+  self->host = host;
+  self->partitions = partitions;
+  self->offsets = offsets;
+  self->pool = pool;
+
+  return self;
+}
+
+void
+_pb_lifecycle_set_fail_on_exception (PbLifecycle *self,
+                                     gboolean     fail_on_exception)
+{
+  self->fail_on_exception = fail_on_exception;
+}
+
+void
+_pb_lifecycle_set_handling_timeout_ms (PbLifecycle *self,
+                                       guint        timeout_ms)
+{
+  self->timeout_ms = timeout_ms;
+}
+
 /* Around every call into a handler's code. */
 static inline void
-enter (PbRun   *run,
-       PbTopic *topic)
+enter (PbLifecycle *self,
+       PbTopic     *topic)
 {
-  _pb_run_enter_handler (run);
+  _pb_host_enter (self->host);
 
   if (G_UNLIKELY (topic->javascript))
     _pb_gjs_before_call ();
 }
 
 static inline void
-leave (PbRun *run)
+leave (PbLifecycle *self)
 {
-  _pb_run_leave_handler (run);
+  _pb_host_leave (self->host);
+}
+
+/* Fates */
+
+/* What a failed handling concerns: a record, or a batch. */
+typedef struct
+{
+  PbTopic     *topic;
+  PbPartition *partition;  /* a record's */
+  PbMessage   *message;    /* a record's, as its handler saw it */
+  PbBatch     *batch;      /* a batch's */
+  GPtrArray   *messages;   /* a batch's, as its handler saw them */
+  GObject     *context;
+} Handled;
+
+static PbErrorAction
+call_on_error (PbLifecycle  *self,
+               Handled      *handled,
+               const GError *error)
+{
+  PbTopic *topic = handled->topic;
+  PbErrorAction action;
+
+  enter (self, topic);
+  if (handled->batch == NULL)
+    action = topic->klass->on_error (topic->handler, error, handled->message, handled->context);
+  else
+    action = PB_BULK_HANDLER_GET_CLASS (topic->handler)->on_bulk_error (PB_BULK_HANDLER (topic->handler),
+                                                                        error, handled->messages,
+                                                                        handled->context);
+  leave (self);
+
+  return action;
 }
 
 static void
-log_failure (PbRun          *run,
-             GLogLevelFlags  level,
-             PbPartition    *p,
-             gint64          offset,
-             const char     *format,
-             const char     *message)
+subject_init (PbSubject *subject,
+              Handled   *handled)
 {
-  _pb_log_record (&run->warnings, level, p->topic->name, p->id, offset,
-                  G_OBJECT_TYPE_NAME (p->topic->handler), format,
-                  p->topic->name, p->id, offset, message);
+  PbMessage *first = handled->batch != NULL ? handled->batch->messages[0] : handled->message;
+
+  subject->topic = handled->topic->name;
+  subject->handler = G_OBJECT_TYPE_NAME (handled->topic->handler);
+  subject->n_records = handled->batch != NULL ? handled->batch->n_messages : 0;
+  subject->partition = first != NULL ? pb_message_get_partition (first) : -1;
+  subject->offset = first != NULL ? pb_message_get_offset (first) : -1;
 }
 
-void
-_pb_partition_cancel (PbRun       *run,
-                      PbPartition *p)
+/* The end of every handling, of a record or a batch: on_error() (or
+ * on_bulk_error()) for a failure, on_finished_handling(), whose own
+ * failure goes to on_error() when nothing failed before, and the fate.
+ * Takes @error. */
+static PbFate
+conclude (PbLifecycle *self,
+          Handled     *handled,
+          GError     **error)
 {
-  if (p->cancellable == NULL)
-    return;
+  PbTopic *topic = handled->topic;
+  PbHandler *handler = topic->handler;
+  PbErrorAction action = PB_ERROR_ACTION_CONTINUE;
+  PbSubject subject;
 
-  g_ptr_array_add (run->to_cancel, g_steal_pointer (&p->cancellable));
-  p->cancellable = g_cancellable_new ();
-  _pb_run_kick (run);
+  if (*error != NULL)
+    action = call_on_error (self, handled, *error);
+
+  /* A batch split is finished record by record. */
+  if ((topic->vfuncs & PB_HANDLER_VFUNC_ON_FINISHED_HANDLING) &&
+      (handled->batch == NULL || action != PB_ERROR_ACTION_SPLIT))
+    {
+      g_autoptr(GPtrArray) one = NULL;
+      GPtrArray *messages = handled->messages;
+      GError *local_error = NULL;
+      GError *finish_error = NULL;
+      gboolean ok;
+
+      if (handled->batch == NULL)
+        {
+          messages = one = g_ptr_array_new_full (1, g_object_unref);
+          g_ptr_array_add (one, g_object_ref (handled->message));
+        }
+
+      enter (self, topic);
+      ok = topic->klass->on_finished_handling (handler, messages, handled->context, &local_error);
+      leave (self);
+
+      if (!_pb_handler_check_result (handler, "on_finished_handling", ok, local_error, &finish_error))
+        {
+          if (*error == NULL)
+            {
+              *error = finish_error;
+              action = call_on_error (self, handled, *error);
+            }
+          else
+            {
+              subject_init (&subject, handled);
+              _pb_log_record (_pb_host_get_warnings (self->host), G_LOG_LEVEL_WARNING,
+                              subject.topic, subject.partition, subject.offset, subject.handler,
+                              "%s.on_finished_handling() failed after a failure: %s",
+                              subject.handler, finish_error->message);
+              g_error_free (finish_error);
+            }
+        }
+    }
+
+  if (*error == NULL)
+    return PB_FATE_HANDLED;
+
+  subject_init (&subject, handled);
+  return _pb_outcome_decide (&subject, *error, action, self->fail_on_exception,
+                             _pb_host_get_warnings (self->host));
 }
 
-/* Runs on_error() and on_finished_handling() and decides the record's
- * fate. Takes @handled, @context and @error, and the engine's reference
- * to @message. */
+/* The batch's records are handled (or skipped by the handler's decision):
+ * their offsets become committable, for the partitions still owned by the
+ * same assignment. */
 static void
-decide (PbRun       *run,
+batch_mark_handled (PbLifecycle *self,
+                    PbBatch     *batch)
+{
+  for (guint i = 0; i < batch->n_parts; i++)
+    {
+      PbBatchPart *part = &batch->parts[i];
+
+      if (part->live && part->epoch == part->partition->epoch)
+        _pb_offsets_mark_handled (self->offsets, part->partition, part->last);
+    }
+}
+
+/* Concludes the handling of a record and acts on its fate. Takes
+ * @handled, @context and @error, and the engine's reference to
+ * @message. */
+static void
+decide (PbLifecycle *self,
         PbPartition *p,
         PbMessage   *message,
         PbMessage   *handled,
         GObject     *context,
         GError      *error)
 {
-  PbTopic *topic = p->topic;
-  PbHandler *handler = topic->handler;
-  PbMessage *subject = handled != NULL ? handled : message;
-  PbErrorAction action = PB_ERROR_ACTION_CONTINUE;
-  gint64 offset = pb_message_get_offset (message);
+  Handled h = { p->topic, p, handled != NULL ? handled : message, NULL, NULL, context };
 
-  if (error != NULL)
+  switch (conclude (self, &h, &error))
     {
-      enter (run, topic);
-      action = topic->klass->on_error (handler, error, subject, context);
-      leave (run);
-    }
+    case PB_FATE_HANDLED:
+    case PB_FATE_SPLIT:
+      _pb_offsets_mark_handled (self->offsets, p, pb_message_get_offset (message));
+      break;
 
-  if (topic->vfuncs & PB_HANDLER_VFUNC_ON_FINISHED_HANDLING)
-    {
-      g_autoptr(GPtrArray) messages = g_ptr_array_new_full (1, g_object_unref);
-      GError *local_error = NULL;
-      GError *finish_error = NULL;
-      gboolean ok;
-
-      g_ptr_array_add (messages, g_object_ref (subject));
-      enter (run, topic);
-      ok = topic->klass->on_finished_handling (handler, messages, context, &local_error);
-      leave (run);
-
-      if (!_pb_handler_check_result (handler, "on_finished_handling", ok, local_error, &finish_error))
-        {
-          if (error == NULL)
-            {
-              error = finish_error;
-              enter (run, topic);
-              action = topic->klass->on_error (handler, error, subject, context);
-              leave (run);
-            }
-          else
-            {
-              _pb_log_record (&run->warnings, G_LOG_LEVEL_WARNING, topic->name, p->id, offset,
-                              G_OBJECT_TYPE_NAME (handler),
-                              "%s.on_finished_handling() failed after a failure: %s",
-                              G_OBJECT_TYPE_NAME (handler), finish_error->message);
-              g_error_free (finish_error);
-            }
-        }
-    }
-
-  /* Only a batch can be split: for a record, SPLIT is STOP. */
-  if (action == PB_ERROR_ACTION_SPLIT)
-    action = PB_ERROR_ACTION_STOP;
-
-  if (error == NULL)
-    _pb_offsets_mark_handled (&run->offsets, p, offset);
-  else if (action == PB_ERROR_ACTION_STOP && pb_engine_get_fail_on_exception (run->engine))
-    {
-      log_failure (run, G_LOG_LEVEL_MESSAGE, p, offset,
-                   "Stopping: handling %s[%d]@%" G_GINT64_FORMAT " failed: %s", error->message);
-      _pb_run_fail (run, g_steal_pointer (&error));
-    }
-  else
-    {
-      log_failure (run, action == PB_ERROR_ACTION_STOP ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_DEBUG,
-                   p, offset, "Handling %s[%d]@%" G_GINT64_FORMAT " failed: %s", error->message);
-      _pb_offsets_mark_handled (&run->offsets, p, offset);
+    case PB_FATE_FAIL:
+      _pb_host_fail (self->host, g_steal_pointer (&error));
+      break;
     }
 
   g_clear_error (&error);
   g_clear_object (&context);
   g_clear_object (&handled);
-  _pb_message_pool_return (run->pool, message);
+  _pb_message_pool_return (self->pool, message);
+}
+
+/* The same for a batch. Takes @handled, @context and @error. */
+static void
+decide_batch (PbLifecycle *self,
+              PbBatch     *batch,
+              GPtrArray   *handled,
+              GObject     *context,
+              GError      *error)
+{
+  Handled h = { batch->topic, NULL, NULL, batch, handled, context };
+
+  switch (conclude (self, &h, &error))
+    {
+    case PB_FATE_HANDLED:
+      batch_mark_handled (self, batch);
+      break;
+
+    case PB_FATE_SPLIT:
+      batch->one_by_one = TRUE;
+      break;
+
+    case PB_FATE_FAIL:
+      _pb_host_fail (self->host, g_steal_pointer (&error));
+      break;
+    }
+
+  g_clear_error (&error);
+  g_clear_object (&context);
+  g_ptr_array_unref (handled);
 }
 
 /* Asynchronous handlings */
@@ -271,7 +394,6 @@ static gboolean
 timeout_cb (gpointer user_data)
 {
   PbHandling *h = user_data;
-  guint timeout_ms = h->run != NULL ? _pb_engine_get_handling_timeout_ms (h->run->engine) : 0;
 
   g_clear_pointer (&h->timeout, g_source_unref);
   h->timed_out = TRUE;
@@ -279,19 +401,19 @@ timeout_cb (gpointer user_data)
                             h->vfunc == NULL || strcmp (h->vfunc, "handle_bulk") != 0
                             ? _("%s did not finish handling the record within %u ms")
                             : _("%s did not finish handling the batch within %u ms"),
-                            G_OBJECT_TYPE_NAME (h->topic->handler), timeout_ms));
+                            G_OBJECT_TYPE_NAME (h->topic->handler), h->timeout_ms));
 
   return G_SOURCE_REMOVE;
 }
 
 static PbHandling *
-handling_new (PbRun          *run,
+handling_new (PbLifecycle    *self,
               PbTopic        *topic,
               GObject        *context,
               PbHandlingDone  done,
               gpointer        done_data)
 {
-  guint timeout_ms = _pb_engine_get_handling_timeout_ms (run->engine);
+  GMainContext *main_context = _pb_host_get_context (self->host);
   PbHandling *h;
 
   if (G_UNLIKELY (handling_quark == 0))
@@ -299,16 +421,16 @@ handling_new (PbRun          *run,
 
   h = g_new0 (PbHandling, 1);
   g_atomic_ref_count_init (&h->ref_count);
-  h->run = run;
-  h->context = g_main_context_ref (run->context);
+  h->context = g_main_context_ref (main_context);
   h->topic = topic;
   h->handler_context = context;
   h->done = done;
   h->done_data = done_data;
   h->link.data = h;
 
-  if (timeout_ms > 0)
-    h->timeout = _pb_timeout_source_new (run->context, timeout_ms, G_PRIORITY_DEFAULT,
+  h->timeout_ms = self->timeout_ms;
+  if (h->timeout_ms > 0)
+    h->timeout = _pb_timeout_source_new (main_context, h->timeout_ms, G_PRIORITY_DEFAULT,
                                          "[paperboy] handling timeout", timeout_cb,
                                          _pb_handling_ref (h),
                                          (GDestroyNotify) _pb_handling_unref);
@@ -336,7 +458,7 @@ handling_task_new (PbHandling   *h,
 }
 
 static PbHandling *
-start_async (PbRun          *run,
+start_async (PbLifecycle    *self,
              PbPartition    *p,
              PbMessage      *message,
              PbMessage      *handled,
@@ -346,7 +468,7 @@ start_async (PbRun          *run,
 {
   PbTopic *topic = p->topic;
   PbHandler *handler = topic->handler;
-  PbHandling *h = handling_new (run, topic, context, done, done_data);
+  PbHandling *h = handling_new (self, topic, context, done, done_data);
 
   h->partition = p;
   h->epoch = p->epoch;
@@ -354,7 +476,7 @@ start_async (PbRun          *run,
   h->message = message;
   h->handled = handled;
 
-  enter (run, topic);
+  enter (self, topic);
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_HANDLE_ASYNC)
     {
@@ -375,7 +497,7 @@ start_async (PbRun          *run,
         complete (h, error);
     }
 
-  leave (run);
+  leave (self);
 
   return h;
 }
@@ -383,7 +505,7 @@ start_async (PbRun          *run,
 /* Decodes @message's key and value with its topic's deserializers: the
  * error, in PB_ERROR_DESERIALIZE, or NULL. */
 static GError *
-decode (PbRun       *run,
+decode (PbLifecycle *self,
         PbPartition *p,
         PbTopic     *topic,
         PbMessage   *message)
@@ -409,7 +531,7 @@ decode (PbRun       *run,
       return wrapped;
     }
 
-  enter (run, topic);
+  enter (self, topic);
 
   if (topic->key_deserializer != NULL && (bytes = pb_message_get_key (message)) != NULL)
     {
@@ -426,7 +548,7 @@ decode (PbRun       *run,
       of_key = FALSE;
     }
 
-  leave (run);
+  leave (self);
 
   if (error == NULL)
     {
@@ -449,7 +571,7 @@ decode (PbRun       *run,
 /* Everything but the common case: some virtual function besides on_message
  * and on_tombstone is overridden. */
 static PbHandling *
-handle_message_full (PbRun          *run,
+handle_message_full (PbLifecycle    *self,
                      PbPartition    *p,
                      PbMessage      *message,
                      PbHandlingDone  done,
@@ -467,39 +589,39 @@ handle_message_full (PbRun          *run,
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE)
     {
-      error = decode (run, p, topic, message);
+      error = decode (self, p, topic, message);
       if (error != NULL)
         {
-          decide (run, p, message, NULL, NULL, error);
+          decide (self, p, message, NULL, NULL, error);
           return NULL;
         }
     }
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_DEFINE_CONTEXT)
     {
-      enter (run, topic);
+      enter (self, topic);
       context = klass->define_context (handler, &local_error);
-      leave (run);
+      leave (self);
 
       context = _pb_handler_check_object (handler, "define_context", context, local_error, &error);
       if (error != NULL)
         {
-          decide (run, p, message, NULL, NULL, error);
+          decide (self, p, message, NULL, NULL, error);
           return NULL;
         }
     }
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_DID_RECEIVE_MESSAGE)
     {
-      enter (run, topic);
+      enter (self, topic);
       handled = klass->did_receive_message (handler, message, context, &local_error);
-      leave (run);
+      leave (self);
 
       /* NULL without an error skips the record. */
       handled = _pb_handler_check_object (handler, "did_receive_message", handled, local_error, &error);
       if (handled == NULL)
         {
-          decide (run, p, message, NULL, context, error);
+          decide (self, p, message, NULL, context, error);
           return NULL;
         }
     }
@@ -507,19 +629,19 @@ handle_message_full (PbRun          *run,
     handled = g_object_ref (message);
 
   if (topic->vfuncs & (PB_HANDLER_VFUNC_HANDLE | PB_HANDLER_VFUNC_HANDLE_ASYNC))
-    return start_async (run, p, message, handled, context, done, done_data);
+    return start_async (self, p, message, handled, context, done, done_data);
 
   tombstone = pb_message_is_tombstone (handled);
-  enter (run, topic);
+  enter (self, topic);
   if (tombstone)
     ok = klass->on_tombstone (handler, handled, context, &local_error);
   else
     ok = klass->on_message (handler, handled, context, &local_error);
-  leave (run);
+  leave (self);
 
   _pb_handler_check_result (handler, tombstone ? "on_tombstone" : "on_message",
                             ok, local_error, &error);
-  decide (run, p, message, handled, context, error);
+  decide (self, p, message, handled, context, error);
 
   return NULL;
 }
@@ -527,7 +649,7 @@ handle_message_full (PbRun          *run,
 /* The per-record path. Handlers that only override on_message and
  * on_tombstone cost one message object (usually reused) and one call. */
 static inline PbHandling *
-handle_message (PbRun          *run,
+handle_message (PbLifecycle    *self,
                 PbPartition    *p,
                 PbMessage      *message,
                 gint64          offset,
@@ -541,43 +663,43 @@ handle_message (PbRun          *run,
   gboolean ok;
 
   if (topic->vfuncs != 0)
-    return handle_message_full (run, p, message, done, done_data);
+    return handle_message_full (self, p, message, done, done_data);
 
-  enter (run, topic);
+  enter (self, topic);
   if (tombstone)
     ok = topic->klass->on_tombstone (topic->handler, message, NULL, &local_error);
   else
     ok = topic->klass->on_message (topic->handler, message, NULL, &local_error);
-  leave (run);
+  leave (self);
 
   if (G_LIKELY (ok && local_error == NULL))
     {
-      _pb_offsets_mark_handled (&run->offsets, p, offset);
-      _pb_message_pool_return (run->pool, message);
+      _pb_offsets_mark_handled (self->offsets, p, offset);
+      _pb_message_pool_return (self->pool, message);
       return NULL;
     }
 
   _pb_handler_check_result (topic->handler, tombstone ? "on_tombstone" : "on_message",
                             ok, local_error, &error);
-  decide (run, p, message, g_object_ref (message), NULL, error);
+  decide (self, p, message, g_object_ref (message), NULL, error);
 
   return NULL;
 }
 
 PbHandling *
-_pb_handle_message (PbRun          *run,
-                    PbPartition    *p,
-                    PbMessage      *message,
-                    PbHandlingDone  done,
-                    gpointer        done_data)
+_pb_lifecycle_message (PbLifecycle    *self,
+                       PbPartition    *p,
+                       PbMessage      *message,
+                       PbHandlingDone  done,
+                       gpointer        done_data)
 {
-  return handle_message (run, p, message, pb_message_get_offset (message),
+  return handle_message (self, p, message, pb_message_get_offset (message),
                          pb_message_is_tombstone (message), done, done_data);
 }
 
 PbHandling *
-_pb_handle_record (PbRun              *run,
-                   PbPartition        *p,
+_pb_lifecycle_record (PbLifecycle        *self,
+                      PbPartition        *p,
                    rd_kafka_message_t *rkm,
                    PbHandlingDone      done,
                    gpointer            done_data)
@@ -589,17 +711,20 @@ _pb_handle_record (PbRun              *run,
   if (G_UNLIKELY (topic->javascript))
     _pb_gjs_handed (1);
 
-  return handle_message (run, p, _pb_message_pool_take (run->pool, rkm, topic->name),
+  return handle_message (self, p, _pb_message_pool_take (self->pool, rkm, topic->name),
                          offset, tombstone, done, done_data);
 }
 
 /* Preparing deserializers */
 
+/* A preparation in flight. Its lifecycle forgets it when it ends: the
+ * result is then dropped. */
 typedef struct
 {
-  PbRun       *run;
+  PbLifecycle *lifecycle;  /* NULL once abandoned */
   PbPartition *partition;
   guint        epoch;
+  GList        link;
 } Preparation;
 
 static void
@@ -608,7 +733,7 @@ prepared_cb (GObject      *source_object,
              gpointer      user_data)
 {
   Preparation *prep = user_data;
-  PbRun *run = prep->run;
+  PbLifecycle *self = prep->lifecycle;
   PbPartition *p = prep->partition;
   GError *error = NULL;
 
@@ -617,25 +742,28 @@ prepared_cb (GObject      *source_object,
                          _("%s.prepare() failed without reporting an error"),
                          G_OBJECT_TYPE_NAME (source_object));
 
-  if (!run->finished && run->partitions != NULL && p->epoch == prep->epoch && p->preparing)
+  if (self != NULL)
     {
-      p->preparing = FALSE;
-      if (error != NULL && p->prepare_error == NULL)
-        p->prepare_error = g_steal_pointer (&error);
-      _pb_partition_resume (run->partitions, p, PB_PAUSE_DESERIALIZER);
-      if (run->dispatch != NULL && p->state == PB_PARTITION_ASSIGNED)
-        run->dispatch->klass->resume (run->dispatch, p);
-      _pb_run_kick (run);
+      g_queue_unlink (&self->preparations, &prep->link);
+
+      if (p->epoch == prep->epoch && p->preparing)
+        {
+          p->preparing = FALSE;
+          if (error != NULL && p->prepare_error == NULL)
+            p->prepare_error = g_steal_pointer (&error);
+          /* Its records go on. */
+          _pb_partition_resume (self->partitions, p, PB_PAUSE_DESERIALIZER);
+          _pb_host_kick (self->host);
+        }
     }
 
   g_clear_error (&error);
-  _pb_run_unref (run);
   g_free (prep);
 }
 
 /* Starts @deserializer's preparation for @data of @p. */
 static void
-prepare (PbRun          *run,
+prepare (PbLifecycle    *self,
          PbPartition    *p,
          PbDeserializer *deserializer,
          const void     *data,
@@ -647,20 +775,22 @@ prepare (PbRun          *run,
   GError *error = NULL;
   gboolean ok;
 
-  prep->run = _pb_run_ref (run);
+  prep->lifecycle = self;
   prep->partition = p;
   prep->epoch = p->epoch;
+  prep->link.data = prep;
+  g_queue_push_tail_link (&self->preparations, &prep->link);
 
   p->preparing = TRUE;
-  _pb_partition_pause (run->partitions, p, PB_PAUSE_DESERIALIZER);
+  _pb_partition_pause (self->partitions, p, PB_PAUSE_DESERIALIZER);
 
   task = g_task_new (deserializer, p->cancellable, prepared_cb, prep);
   g_task_set_source_tag (task, pb_deserializer_prepare);
   g_task_set_check_cancellable (task, FALSE);
 
-  enter (run, p->topic);
+  enter (self, p->topic);
   ok = pb_deserializer_prepare (deserializer, bytes, task, &error);
-  leave (run);
+  leave (self);
 
   if (!ok)
     g_task_return_error (task, error != NULL ? error
@@ -670,9 +800,9 @@ prepare (PbRun          *run,
 }
 
 gboolean
-_pb_record_ready (PbRun                    *run,
-                  PbPartition              *p,
-                  const rd_kafka_message_t *rkm)
+_pb_lifecycle_ready (PbLifecycle              *self,
+                     PbPartition              *p,
+                     const rd_kafka_message_t *rkm)
 {
   PbTopic *topic = p->topic;
   gboolean needs;
@@ -691,14 +821,14 @@ _pb_record_ready (PbRun                    *run,
     {
       g_autoptr(GBytes) key = g_bytes_new_static (rkm->key, rkm->key_len);
 
-      enter (run, topic);
+      enter (self, topic);
       needs = pb_deserializer_needs_prepare (topic->key_deserializer, key);
-      leave (run);
+      leave (self);
 
       p->prepared |= 1;
       if (needs)
         {
-          prepare (run, p, topic->key_deserializer, rkm->key, rkm->key_len);
+          prepare (self, p, topic->key_deserializer, rkm->key, rkm->key_len);
           return FALSE;
         }
     }
@@ -707,19 +837,36 @@ _pb_record_ready (PbRun                    *run,
     {
       g_autoptr(GBytes) value = g_bytes_new_static (rkm->payload, rkm->len);
 
-      enter (run, topic);
+      enter (self, topic);
       needs = pb_deserializer_needs_prepare (topic->value_deserializer, value);
-      leave (run);
+      leave (self);
 
       p->prepared |= 2;
       if (needs)
         {
-          prepare (run, p, topic->value_deserializer, rkm->payload, rkm->len);
+          prepare (self, p, topic->value_deserializer, rkm->payload, rkm->len);
           return FALSE;
         }
     }
 
   return TRUE;
+}
+
+void
+_pb_lifecycle_free (PbLifecycle *self)
+{
+  Preparation *prep;
+
+  if (self == NULL)
+    return;
+
+  while ((prep = g_queue_peek_head (&self->preparations)) != NULL)
+    {
+      g_queue_unlink (&self->preparations, &prep->link);
+      prep->lifecycle = NULL;
+    }
+
+  g_free (self);
 }
 
 /* Batches */
@@ -777,130 +924,8 @@ batch_view (PbBatch *batch)
   return view;
 }
 
-static void
-log_batch (PbRun          *run,
-           GLogLevelFlags  level,
-           PbBatch        *batch,
-           const char     *what,
-           const char     *message)
-{
-  PbMessage *first = batch->messages[0];
-  const char *topic = batch->topic->name;
-  int partition = first != NULL ? pb_message_get_partition (first) : -1;
-  gint64 offset = first != NULL ? pb_message_get_offset (first) : -1;
-
-  _pb_log_record (&run->warnings, level, topic, partition, offset,
-                  G_OBJECT_TYPE_NAME (batch->topic->handler),
-                  "%s a batch of %u records of %s from %s[%d]@%" G_GINT64_FORMAT ": %s",
-                  what, batch->n_messages, topic, topic, partition, offset, message);
-}
-
-static PbErrorAction
-call_on_bulk_error (PbRun        *run,
-                    PbBatch      *batch,
-                    const GError *error,
-                    GPtrArray    *messages,
-                    GObject      *context)
-{
-  PbTopic *topic = batch->topic;
-  PbErrorAction action;
-
-  enter (run, topic);
-  action = PB_BULK_HANDLER_GET_CLASS (topic->handler)->on_bulk_error (PB_BULK_HANDLER (topic->handler),
-                                                                      error, messages, context);
-  leave (run);
-
-  return action;
-}
-
-/* The batch's records are handled (or skipped by the handler's decision):
- * their offsets become committable, for the partitions still owned by the
- * same assignment. */
-static void
-batch_mark_handled (PbRun   *run,
-                    PbBatch *batch)
-{
-  for (guint i = 0; i < batch->n_parts; i++)
-    {
-      PbBatchPart *part = &batch->parts[i];
-
-      if (part->live && part->epoch == part->partition->epoch)
-        _pb_offsets_mark_handled (&run->offsets, part->partition, part->last);
-    }
-}
-
-/* Runs on_bulk_error() and on_finished_handling() and decides the batch's
- * fate. Takes @handled, @context and @error. */
-static void
-decide_batch (PbRun     *run,
-              PbBatch   *batch,
-              GPtrArray *handled,
-              GObject   *context,
-              GError    *error)
-{
-  PbTopic *topic = batch->topic;
-  PbHandler *handler = topic->handler;
-  PbErrorAction action = PB_ERROR_ACTION_CONTINUE;
-
-  if (handled == NULL)
-    handled = batch_view (batch);
-
-  if (error != NULL)
-    action = call_on_bulk_error (run, batch, error, handled, context);
-
-  if (action != PB_ERROR_ACTION_SPLIT && (topic->vfuncs & PB_HANDLER_VFUNC_ON_FINISHED_HANDLING))
-    {
-      GError *local_error = NULL;
-      GError *finish_error = NULL;
-      gboolean ok;
-
-      enter (run, topic);
-      ok = topic->klass->on_finished_handling (handler, handled, context, &local_error);
-      leave (run);
-
-      if (!_pb_handler_check_result (handler, "on_finished_handling", ok, local_error, &finish_error))
-        {
-          if (error == NULL)
-            {
-              error = finish_error;
-              action = call_on_bulk_error (run, batch, error, handled, context);
-            }
-          else
-            {
-              log_batch (run, G_LOG_LEVEL_WARNING, batch,
-                         "on_finished_handling() failed after the failure of",
-                         finish_error->message);
-              g_error_free (finish_error);
-            }
-        }
-    }
-
-  if (error == NULL)
-    batch_mark_handled (run, batch);
-  else if (action == PB_ERROR_ACTION_SPLIT)
-    {
-      log_batch (run, G_LOG_LEVEL_DEBUG, batch, "Handling one by one", error->message);
-      batch->one_by_one = TRUE;
-    }
-  else if (action == PB_ERROR_ACTION_STOP && pb_engine_get_fail_on_exception (run->engine))
-    {
-      log_batch (run, G_LOG_LEVEL_MESSAGE, batch, "Stopping: failed to handle", error->message);
-      _pb_run_fail (run, g_steal_pointer (&error));
-    }
-  else
-    {
-      log_batch (run, action == PB_ERROR_ACTION_STOP ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_DEBUG,
-                 batch, "Failed to handle", error->message);
-      batch_mark_handled (run, batch);
-    }
-
-  g_clear_error (&error);
-  g_clear_object (&context);
-  g_ptr_array_unref (handled);
-}
-
 static PbHandling *
-start_async_batch (PbRun          *run,
+start_async_batch (PbLifecycle    *self,
                    PbBatch        *batch,
                    GPtrArray      *handled,
                    GObject        *context,
@@ -909,7 +934,7 @@ start_async_batch (PbRun          *run,
 {
   PbTopic *topic = batch->topic;
   PbBulkHandler *handler = PB_BULK_HANDLER (topic->handler);
-  PbHandling *h = handling_new (run, topic, context, done, done_data);
+  PbHandling *h = handling_new (self, topic, context, done, done_data);
   g_autoptr(GTask) task = NULL;
   GError *local_error = NULL;
   GError *error = NULL;
@@ -922,21 +947,21 @@ start_async_batch (PbRun          *run,
   h->vfunc = "handle_bulk";
   task = handling_task_new (h, h->cancellable, pb_bulk_handler_handle_bulk);
 
-  enter (run, topic);
+  enter (self, topic);
   ok = PB_BULK_HANDLER_GET_CLASS (handler)->handle_bulk (handler, handled, context, task,
                                                          &local_error);
   if (!_pb_handler_check_result (topic->handler, "handle_bulk", ok, local_error, &error))
     complete (h, error);
-  leave (run);
+  leave (self);
 
   return h;
 }
 
 PbHandling *
-_pb_handle_batch (PbRun          *run,
-                  PbBatch        *batch,
-                  PbHandlingDone  done,
-                  gpointer        done_data)
+_pb_lifecycle_batch (PbLifecycle    *self,
+                     PbBatch        *batch,
+                     PbHandlingDone  done,
+                     gpointer        done_data)
 {
   PbTopic *topic = batch->topic;
   PbHandler *handler = topic->handler;
@@ -955,33 +980,33 @@ _pb_handle_batch (PbRun          *run,
    * decides, and SPLIT gets each record its own on_error(). */
   if (topic->vfuncs & PB_HANDLER_VFUNC_DESERIALIZE)
     for (guint i = 0; i < batch->n_messages; i++)
-      if ((error = decode (run, _pb_batch_part_of (batch, batch->messages[i])->partition,
+      if ((error = decode (self, _pb_batch_part_of (batch, batch->messages[i])->partition,
                            topic, batch->messages[i])) != NULL)
         {
-          decide_batch (run, batch, g_steal_pointer (&messages), NULL, error);
+          decide_batch (self, batch, g_steal_pointer (&messages), NULL, error);
           return NULL;
         }
 
   if (topic->vfuncs & PB_HANDLER_VFUNC_DEFINE_CONTEXT)
     {
-      enter (run, topic);
+      enter (self, topic);
       context = topic->klass->define_context (handler, &local_error);
-      leave (run);
+      leave (self);
 
       context = _pb_handler_check_object (handler, "define_context", context, local_error, &error);
       if (error != NULL)
         {
-          decide_batch (run, batch, g_steal_pointer (&messages), NULL, error);
+          decide_batch (self, batch, g_steal_pointer (&messages), NULL, error);
           return NULL;
         }
     }
 
   if (topic->bulk_vfuncs & PB_BULK_VFUNC_DID_RECEIVE_BULK_MESSAGES)
     {
-      enter (run, topic);
+      enter (self, topic);
       handled = klass->did_receive_bulk_messages (PB_BULK_HANDLER (handler), messages,
                                                   context, &local_error);
-      leave (run);
+      leave (self);
 
       handled = _pb_handler_check_object (handler, "did_receive_bulk_messages", handled,
                                           local_error, &error);
@@ -990,7 +1015,7 @@ _pb_handle_batch (PbRun          *run,
       if (handled == NULL || handled->len == 0)
         {
           g_clear_pointer (&handled, g_ptr_array_unref);
-          decide_batch (run, batch, g_steal_pointer (&messages), context, error);
+          decide_batch (self, batch, g_steal_pointer (&messages), context, error);
           return NULL;
         }
     }
@@ -998,41 +1023,40 @@ _pb_handle_batch (PbRun          *run,
     handled = g_ptr_array_ref (messages);
 
   if (topic->bulk_vfuncs & PB_BULK_VFUNC_HANDLE_BULK)
-    return start_async_batch (run, batch, handled, context, done, done_data);
+    return start_async_batch (self, batch, handled, context, done, done_data);
 
-  enter (run, topic);
+  enter (self, topic);
   ok = klass->on_bulk (PB_BULK_HANDLER (handler), handled, context, &local_error);
-  leave (run);
+  leave (self);
 
   _pb_handler_check_result (handler, "on_bulk", ok, local_error, &error);
-  decide_batch (run, batch, handled, context, error);
+  decide_batch (self, batch, handled, context, error);
 
   return NULL;
 }
 
 static void
-batch_finish (PbRun      *run,
-              PbHandling *h)
+batch_finish (PbLifecycle *self,
+              PbHandling  *h)
 {
   PbBatch *batch = h->batch;
   GError *error = g_steal_pointer (&h->error);
 
   h->abandoned = TRUE;
-  h->run = NULL;
   h->batch = NULL;
 
   if (h->timed_out)
-    g_ptr_array_add (run->to_cancel, g_object_ref (h->cancellable));
+    _pb_host_cancel_later (self->host, h->cancellable);
 
-  decide_batch (run, batch,
+  decide_batch (self, batch,
                 g_steal_pointer (&h->handled_batch),
                 g_steal_pointer (&h->handler_context),
                 error);
 }
 
 void
-_pb_handling_finish (PbRun      *run,
-                     PbHandling *h)
+_pb_lifecycle_finish (PbLifecycle *self,
+                      PbHandling  *h)
 {
   PbPartition *p = h->partition;
   GError *error;
@@ -1041,7 +1065,7 @@ _pb_handling_finish (PbRun      *run,
 
   if (h->batch != NULL)
     {
-      batch_finish (run, h);
+      batch_finish (self, h);
       return;
     }
 
@@ -1049,12 +1073,11 @@ _pb_handling_finish (PbRun      *run,
 
   /* Its result is ours to act on now: nothing else touches it. */
   h->abandoned = TRUE;
-  h->run = NULL;
   h->partition = NULL;
 
   /* A timed-out handler is told through its cancellable. */
   if (h->timed_out)
-    _pb_partition_cancel (run, p);
+    _pb_partition_cancel (self->partitions, p);
 
   if (h->epoch != p->epoch ||
       (error != NULL && p->state != PB_PARTITION_ASSIGNED &&
@@ -1063,11 +1086,11 @@ _pb_handling_finish (PbRun      *run,
       /* Cancelled because the partition is going away: not handled, and
        * not a failure either; the next owner handles the record again. */
       g_clear_error (&error);
-      release_objects (h, run->pool);
+      release_objects (h, self->pool);
       return;
     }
 
-  decide (run, p,
+  decide (self, p,
           g_steal_pointer (&h->message),
           g_steal_pointer (&h->handled),
           g_steal_pointer (&h->handler_context),
@@ -1075,41 +1098,38 @@ _pb_handling_finish (PbRun      *run,
 }
 
 void
-_pb_handling_abandon (PbRun      *run,
-                      PbHandling *h)
+_pb_lifecycle_abandon (PbLifecycle *self,
+                       PbHandling  *h)
 {
   PbPartition *p = h->partition;
+  PbRateLimit *warnings = _pb_host_get_warnings (self->host);
+  const char *handler = G_OBJECT_TYPE_NAME (h->topic->handler);
 
   g_assert (!h->abandoned);
 
-  if (h->batch != NULL)
-    {
-      log_batch (run, G_LOG_LEVEL_MESSAGE, h->batch, "Abandoning the handling of",
-                 "its partitions went away or the engine stopped");
-      h->abandoned = TRUE;
-      h->run = NULL;
-      h->batch = NULL;
-      g_clear_error (&h->error);
-      _pb_clear_source (&h->timeout);
-      g_ptr_array_add (run->to_cancel, g_object_ref (h->cancellable));
-      _pb_run_kick (run);
-      release_objects (h, run->pool);
-      return;
-    }
-
-  _pb_log_record (&run->warnings, G_LOG_LEVEL_MESSAGE, h->topic->name, p->id, h->offset,
-                  G_OBJECT_TYPE_NAME (h->topic->handler),
-                  "Abandoning the handling of %s[%d]@%" G_GINT64_FORMAT,
-                  h->topic->name, p->id, h->offset);
-
   h->abandoned = TRUE;
-  h->run = NULL;
-  h->partition = NULL;
   g_clear_error (&h->error);
   _pb_clear_source (&h->timeout);
-  _pb_partition_cancel (run, p);
+
+  if (h->batch != NULL)
+    {
+      _pb_log_record (warnings, G_LOG_LEVEL_MESSAGE, h->topic->name, -1, h->offset, handler,
+                      "Abandoning the handling of a batch of %u records of %s: "
+                      "its partitions went away or the engine stopped",
+                      h->batch->n_messages, h->topic->name);
+      h->batch = NULL;
+      _pb_host_cancel_later (self->host, h->cancellable);
+    }
+  else
+    {
+      _pb_log_record (warnings, G_LOG_LEVEL_MESSAGE, h->topic->name, p->id, h->offset, handler,
+                      "Abandoning the handling of %s[%d]@%" G_GINT64_FORMAT,
+                      h->topic->name, p->id, h->offset);
+      h->partition = NULL;
+      _pb_partition_cancel (self->partitions, p);
+    }
 
   /* The engine's reference goes back now: a message the handler still
    * holds is detached from librdkafka. */
-  release_objects (h, run->pool);
+  release_objects (h, self->pool);
 }

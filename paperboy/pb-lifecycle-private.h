@@ -1,4 +1,4 @@
-/* pb-handling-private.h
+/* pb-lifecycle-private.h
  *
  * Copyright 2026 The Paperboy authors
  *
@@ -8,12 +8,36 @@
 #pragma once
 
 #if !defined (PAPERBOY_COMPILATION)
-# error "pb-handling-private.h is a private header of Paperboy."
+# error "pb-lifecycle-private.h is a private header of Paperboy."
 #endif
 
-#include "pb-run-private.h"
+#include "pb-host-private.h"
+#include "pb-message-private.h"
+#include "pb-offsets-private.h"
+#include "pb-partition-private.h"
 
 G_BEGIN_DECLS
+
+/* The lifecycle of records and batches: a handler's virtual functions
+ * called in order around each record (decode, define_context,
+ * did_receive_message, on_message or handle, on_error,
+ * on_finished_handling) or batch, and the fate decided at the end
+ * (pb-outcome.c). A dispatch chooses what to hand over and when; the
+ * lifecycle hands it over. */
+typedef struct _PbLifecycle PbLifecycle;
+
+PbLifecycle *_pb_lifecycle_new  (PbHost                     *host,
+                                 PbPartitionMap             *partitions,
+                                 PbOffsets                  *offsets,
+                                 PbMessagePool              *pool);
+/* Preparations still running are abandoned: their results are dropped. */
+void         _pb_lifecycle_free (PbLifecycle                *self);
+
+/* Live settings, pushed by the run. */
+void         _pb_lifecycle_set_fail_on_exception   (PbLifecycle *self,
+                                                    gboolean     fail_on_exception);
+void         _pb_lifecycle_set_handling_timeout_ms (PbLifecycle *self,
+                                                    guint        timeout_ms);
 
 typedef void (*PbHandlingDone) (PbHandling *handling,
                                 gpointer    user_data);
@@ -59,7 +83,6 @@ void         _pb_batch_free       (PbBatch            *batch,
 struct _PbHandling
 {
   gatomicrefcount  ref_count;
-  PbRun           *run;              /* NULL once abandoned */
   PbPartition     *partition;        /* NULL once abandoned */
   GMainContext    *context;
   guint            epoch;
@@ -72,6 +95,7 @@ struct _PbHandling
   GCancellable    *cancellable;      /* a batch's */
   GObject         *handler_context;
   GSource         *timeout;
+  guint            timeout_ms;
   const char      *vfunc;            /* what was called: handle, handle_bulk... */
   GError          *error;            /* the result */
   PbHandlingDone   done;
@@ -86,8 +110,8 @@ struct _PbHandling
  * when the handler is synchronous, returning NULL; otherwise up to the
  * asynchronous handling it starts, which it returns (a reference).
  * @done hears of its completion from a main loop callback, never from
- * handler code nor a finalizer; then _pb_handling_finish() takes over. */
-PbHandling *_pb_handle_record     (PbRun              *run,
+ * handler code nor a finalizer; then _pb_lifecycle_finish() takes over. */
+PbHandling *_pb_lifecycle_record  (PbLifecycle        *self,
                                    PbPartition        *partition,
                                    rd_kafka_message_t *rkm,
                                    PbHandlingDone      done,
@@ -95,7 +119,7 @@ PbHandling *_pb_handle_record     (PbRun              *run,
 
 /* The same from a message the engine made for @rkm (takes the engine's
  * reference). */
-PbHandling *_pb_handle_message    (PbRun              *run,
+PbHandling *_pb_lifecycle_message (PbLifecycle        *self,
                                    PbPartition        *partition,
                                    PbMessage          *message,
                                    PbHandlingDone      done,
@@ -105,7 +129,7 @@ PbHandling *_pb_handle_message    (PbRun              *run,
  * the handler is synchronous, returning NULL (the batch may then have to
  * be handled one by one, see PbBatch.one_by_one); otherwise up to the
  * asynchronous handling it starts, which it returns (a reference). */
-PbHandling *_pb_handle_batch      (PbRun              *run,
+PbHandling *_pb_lifecycle_batch   (PbLifecycle        *self,
                                    PbBatch            *batch,
                                    PbHandlingDone      done,
                                    gpointer            done_data);
@@ -113,13 +137,13 @@ PbHandling *_pb_handle_batch      (PbRun              *run,
 /* What follows a completed handling: on_error() and on_finished_handling()
  * run, and the record's fate is decided. Runs handler code. For a batch's
  * handling, on_bulk_error() and on_finished_handling(). */
-void        _pb_handling_finish   (PbRun              *run,
+void        _pb_lifecycle_finish  (PbLifecycle        *self,
                                    PbHandling         *handling);
 
 /* Stops waiting for @handling: whatever it returns later is discarded.
  * Runs no handler code; the partition's cancellable is cancelled from the
- * run's next kick. */
-void        _pb_handling_abandon  (PbRun              *run,
+ * host's next flush. */
+void        _pb_lifecycle_abandon (PbLifecycle        *self,
                                    PbHandling         *handling);
 
 PbHandling *_pb_handling_ref      (PbHandling         *handling);
@@ -127,15 +151,10 @@ void        _pb_handling_unref    (PbHandling         *handling);
 
 /* Whether @rkm, the next record of @partition, can be decoded now. If a
  * deserializer must prepare first, that begins, @partition waits (paused,
- * reason DESERIALIZER, and out of its dispatch's turns) and the dispatch's
- * resume() says when it may go on. Only for topics with deserializers. */
-gboolean    _pb_record_ready      (PbRun              *run,
+ * reason DESERIALIZER, which holds its records) until the preparation
+ * ended. Only for topics with deserializers. */
+gboolean    _pb_lifecycle_ready   (PbLifecycle        *self,
                                    PbPartition        *partition,
                                    const rd_kafka_message_t *rkm);
-
-/* Cancels @partition's cancellable at the run's next kick, and gives it a
- * fresh one. */
-void        _pb_partition_cancel  (PbRun              *run,
-                                   PbPartition        *partition);
 
 G_END_DECLS

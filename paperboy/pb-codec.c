@@ -1,0 +1,339 @@
+/* pb-codec.c
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "pb-codec-private.h"
+
+#include <glib/gi18n-lib.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "pb-error.h"
+
+/* Whether json-glib carries values of @type exactly, given the type. */
+static gboolean
+type_is_json_exact (const char *type)
+{
+  for (const char *c = type; *c != '\0'; c++)
+    {
+      if (*c == 'v')
+        return FALSE;
+      if (c[0] == 'm' && c[1] == 'm')
+        return FALSE;
+      /* json-glib keeps the last of duplicate keys: a round trip makes
+       * them one. */
+      if (c[0] == '{')
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+is_finite (GVariant *value)
+{
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+    return isfinite (g_variant_get_double (value));
+
+  if (g_variant_is_container (value))
+    {
+      gsize n = g_variant_n_children (value);
+
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+
+          if (!is_finite (child))
+            return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+/* JSON for the common types, as json-glib writes it and reads it back with
+ * the type, without building a JsonNode tree; FALSE for the others. */
+static gboolean
+append_json (GString  *json,
+             GVariant *value)
+{
+  const char *type = g_variant_get_type_string (value);
+
+  switch (type[0])
+    {
+    case 'b':
+      g_string_append (json, g_variant_get_boolean (value) ? "true" : "false");
+      return TRUE;
+    case 'y':
+      g_string_append_printf (json, "%u", (guint)g_variant_get_byte (value));
+      return TRUE;
+    case 'n':
+      g_string_append_printf (json, "%d", (int)g_variant_get_int16 (value));
+      return TRUE;
+    case 'q':
+      g_string_append_printf (json, "%u", (guint)g_variant_get_uint16 (value));
+      return TRUE;
+    case 'i':
+      g_string_append_printf (json, "%d", (int)g_variant_get_int32 (value));
+      return TRUE;
+    case 'u':
+      g_string_append_printf (json, "%u", (guint)g_variant_get_uint32 (value));
+      return TRUE;
+    case 'x':
+      g_string_append_printf (json, "%" G_GINT64_FORMAT, g_variant_get_int64 (value));
+      return TRUE;
+    case 't':
+      /* As json-glib: the bits of an int64. */
+      g_string_append_printf (json, "%" G_GINT64_FORMAT, (gint64)g_variant_get_uint64 (value));
+      return TRUE;
+    case 'd':
+      {
+        char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+        double d = g_variant_get_double (value);
+
+        g_ascii_formatd (buffer, sizeof buffer, "%.17g", d);
+        g_string_append (json, buffer);
+        /* A number JSON readers take for a double. */
+        if (strpbrk (buffer, ".eEn") == NULL)
+          g_string_append (json, ".0");
+        return TRUE;
+      }
+    case 's':
+    case 'o':
+    case 'g':
+      {
+        const char *text = g_variant_get_string (value, NULL);
+
+        g_string_append_c (json, '"');
+        for (const guchar *c = (const guchar *)text; *c != '\0'; c++)
+          {
+            if (*c == '"' || *c == '\\')
+              {
+                g_string_append_c (json, '\\');
+                g_string_append_c (json, *c);
+              }
+            else if (*c < 0x20)
+              g_string_append_printf (json, "\\u%04x", *c);
+            else
+              g_string_append_c (json, *c);
+          }
+        g_string_append_c (json, '"');
+        return TRUE;
+      }
+    case '(':
+    case 'a':
+      {
+        gsize n = g_variant_n_children (value);
+        gboolean object = type[0] == 'a' && type[1] == '{';
+
+        /* Only string keys, and no unit tuple. */
+        if ((object && type[2] != 's') || g_str_equal (type, "()"))
+          return FALSE;
+
+        g_string_append_c (json, object ? '{' : '[');
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+
+            if (i > 0)
+              g_string_append_c (json, ',');
+
+            if (object)
+              {
+                g_autoptr(GVariant) key = g_variant_get_child_value (child, 0);
+                g_autoptr(GVariant) item = g_variant_get_child_value (child, 1);
+
+                if (!append_json (json, key))
+                  return FALSE;
+                g_string_append_c (json, ':');
+                if (!append_json (json, item))
+                  return FALSE;
+              }
+            else if (!append_json (json, child))
+              return FALSE;
+          }
+        g_string_append_c (json, object ? '}' : ']');
+        return TRUE;
+      }
+    case 'm':
+      {
+        g_autoptr(GVariant) inner = g_variant_get_maybe (value);
+
+        if (inner == NULL)
+          {
+            g_string_append (json, "null");
+            return TRUE;
+          }
+        return append_json (json, inner);
+      }
+    default:
+      return FALSE;
+    }
+}
+
+static char *
+serialize (GVariant *value,
+           gsize    *length)
+{
+  GString *json = g_string_sized_new (64);
+
+  if (!append_json (json, value))
+    {
+      g_string_free (json, TRUE);
+      return json_gvariant_serialize_data (value, length);
+    }
+
+  *length = json->len;
+
+  return g_string_free (json, FALSE);
+}
+
+GVariant *
+_pb_codec_encode (GVariant  *value,
+                  char     **json,
+                  gsize     *json_len,
+                  GError   **error)
+{
+  g_autoptr(GVariant) owned = g_variant_ref_sink (value);
+  const char *type = g_variant_get_type_string (value);
+  g_autoptr(GVariant) normal = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *text = NULL;
+
+  /* json-glib writes them, but cannot read them back. */
+  if (strstr (type, "{o") != NULL || strstr (type, "{g") != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("A table cannot hold a dictionary keyed by object paths or signatures (%s)"),
+                   type);
+      return NULL;
+    }
+
+  if (strpbrk (type, "dv") != NULL && !is_finite (value))
+    {
+      g_set_error_literal (error, PB_ERROR, PB_ERROR_FAILED,
+                           _("A table cannot hold a number that is not finite (NaN or an infinity)"));
+      return NULL;
+    }
+
+  if (type_is_json_exact (type))
+    {
+      *json = serialize (value, json_len);
+      return g_steal_pointer (&owned);
+    }
+
+  text = json_gvariant_serialize_data (value, json_len);
+  normal = json_gvariant_deserialize_data (text, -1, type, &local_error);
+  if (normal == NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("Cannot store a value of type “%s”: %s"), type,
+                   local_error != NULL ? local_error->message : "");
+      return NULL;
+    }
+
+  g_variant_ref_sink (normal);
+  *json = json_gvariant_serialize_data (normal, json_len);
+
+  return g_steal_pointer (&normal);
+}
+
+GVariant *
+_pb_codec_decode (const char  *json,
+                  gsize        json_len,
+                  const char  *type,
+                  GError     **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  GVariant *value;
+
+  if (type != NULL &&
+      (!g_variant_type_string_is_valid (type) || !g_variant_type_is_definite (G_VARIANT_TYPE (type))))
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG, _("Invalid type “%s”"), type);
+      return NULL;
+    }
+
+  value = json_gvariant_deserialize_data (json, json_len, type, &local_error);
+  if (value == NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG, _("Not a value of type “%s”: %s"),
+                   type != NULL ? type : "?", local_error->message);
+      return NULL;
+    }
+
+  return g_variant_ref_sink (value);
+}
+
+rd_kafka_headers_t *
+_pb_codec_headers_new (GVariant *value)
+{
+  rd_kafka_headers_t *headers = rd_kafka_headers_new (2);
+
+  rd_kafka_header_add (headers, PB_CODEC_TYPE_HEADER, -1, g_variant_get_type_string (value), -1);
+  rd_kafka_header_add (headers, PB_CODEC_ENCODING_HEADER, -1, PB_CODEC_ENCODING, -1);
+
+  return headers;
+}
+
+GVariant *
+_pb_codec_decode_record (const rd_kafka_message_t  *rkm,
+                         gboolean                  *deleted,
+                         GError                   **error)
+{
+  rd_kafka_headers_t *headers = NULL;
+  g_autofree char *type = NULL;
+  const void *header;
+  size_t header_size;
+  GVariant *value;
+
+  *deleted = FALSE;
+
+  if (rkm->key == NULL || !g_utf8_validate_len (rkm->key, rkm->key_len, NULL) ||
+      memchr (rkm->key, '\0', rkm->key_len) != NULL)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                   _("Changelog record %s[%d]@%lld has no UTF-8 key"),
+                   rd_kafka_topic_name (rkm->rkt), (int)rkm->partition, (long long)rkm->offset);
+      return NULL;
+    }
+
+  if (rkm->payload == NULL)
+    {
+      *deleted = TRUE;
+      return NULL;
+    }
+
+  if (rd_kafka_message_headers (rkm, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+      if (rd_kafka_header_get_last (headers, PB_CODEC_ENCODING_HEADER, &header,
+                                    &header_size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          (header_size != strlen (PB_CODEC_ENCODING) ||
+           memcmp (header, PB_CODEC_ENCODING, header_size) != 0))
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                       _("Changelog record %s[%d]@%lld has an unknown encoding"),
+                       rd_kafka_topic_name (rkm->rkt), (int)rkm->partition,
+                       (long long)rkm->offset);
+          return NULL;
+        }
+
+      if (rd_kafka_header_get_last (headers, PB_CODEC_TYPE_HEADER, &header,
+                                    &header_size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          header != NULL)
+        type = g_strndup (header, header_size);
+    }
+
+  value = _pb_codec_decode (rkm->payload, rkm->len, type, error);
+  if (value == NULL)
+    g_prefix_error (error, _("Changelog record %s[%d]@%lld: "),
+                    rd_kafka_topic_name (rkm->rkt), (int)rkm->partition, (long long)rkm->offset);
+
+  return value;
+}

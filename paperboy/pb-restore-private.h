@@ -1,0 +1,44 @@
+/* pb-restore-private.h
+ *
+ * Copyright 2026 The Paperboy authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (PAPERBOY_COMPILATION)
+# error "pb-restore-private.h is a private header of Paperboy."
+#endif
+
+#include <gio/gio.h>
+#include <librdkafka/rdkafka.h>
+
+#include "pb-store.h"
+
+G_BEGIN_DECLS
+
+/* What a restore read. */
+typedef struct
+{
+  guint64 records;       /* changelog records read */
+  guint64 bad;           /* of them, skipped as not a change */
+  int     n_partitions;  /* the changelog's */
+} PbRestoreResult;
+
+/* Replays the changelog @topic into @store, from the offsets the store
+ * holds (or from the start) to the ends captured as it starts, with a
+ * group-less consumer made from @conf (owned), which commits nothing.
+ * A bad record fails the restore when @strict, and is skipped and counted
+ * otherwise. @name names what is restored in messages. Blocks: any thread
+ * but the engine's; emits nothing. */
+gboolean _pb_restore (PbStore          *store,
+                      const char       *topic,
+                      const char       *name,
+                      gboolean          strict,
+                      rd_kafka_conf_t  *conf,
+                      GCancellable     *cancellable,
+                      PbRestoreResult  *result,
+                      GError          **error);
+
+G_END_DECLS
