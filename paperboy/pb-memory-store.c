@@ -24,18 +24,12 @@
  * frees it.
  */
 
-typedef struct
-{
-  int    partition;
-  gint64 next_offset;
-} MemoryOffset;
-
 struct _PbMemoryStore
 {
   GObject     parent_instance;
 
   GHashTable *values;   /* char * → GVariant * */
-  GArray     *offsets;  /* of MemoryOffset */
+  GArray     *offsets;  /* gint64 by partition, -1 for none */
 };
 
 static void pb_memory_store_iface_init (PbStoreInterface *iface);
@@ -60,22 +54,12 @@ set_offset (PbMemoryStore *self,
             int            partition,
             gint64         next_offset)
 {
-  MemoryOffset offset;
+  static const gint64 none = -1;
 
-  for (guint i = 0; i < self->offsets->len; i++)
-    {
-      MemoryOffset *o = &g_array_index (self->offsets, MemoryOffset, i);
+  while (self->offsets->len <= (guint)partition)
+    g_array_append_val (self->offsets, none);
 
-      if (o->partition == partition)
-        {
-          o->next_offset = next_offset;
-          return;
-        }
-    }
-
-  offset.partition = partition;
-  offset.next_offset = next_offset;
-  g_array_append_val (self->offsets, offset);
+  g_array_index (self->offsets, gint64, partition) = next_offset;
 }
 
 static gboolean
@@ -130,15 +114,6 @@ pb_memory_store_foreach (PbStore             *store,
   return TRUE;
 }
 
-static int
-compare_offsets (gconstpointer a,
-                 gconstpointer b)
-{
-  const MemoryOffset *oa = a, *ob = b;
-
-  return (oa->partition > ob->partition) - (oa->partition < ob->partition);
-}
-
 static GVariant *
 pb_memory_store_get_offsets (PbStore  *store,
                              GError  **error)
@@ -146,14 +121,13 @@ pb_memory_store_get_offsets (PbStore  *store,
   PbMemoryStore *self = PB_MEMORY_STORE (store);
   GVariantBuilder builder;
 
-  g_array_sort (self->offsets, compare_offsets);
-
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ix}"));
   for (guint i = 0; i < self->offsets->len; i++)
     {
-      const MemoryOffset *o = &g_array_index (self->offsets, MemoryOffset, i);
+      gint64 next_offset = g_array_index (self->offsets, gint64, i);
 
-      g_variant_builder_add (&builder, "{ix}", (gint32)o->partition, (gint64)o->next_offset);
+      if (next_offset >= 0)
+        g_variant_builder_add (&builder, "{ix}", (gint32)i, next_offset);
     }
 
   return g_variant_ref_sink (g_variant_builder_end (&builder));
@@ -205,7 +179,7 @@ pb_memory_store_init (PbMemoryStore *self)
 {
   self->values = g_hash_table_new_full (g_str_hash, g_str_equal,
                                         g_free, (GDestroyNotify)g_variant_unref);
-  self->offsets = g_array_new (FALSE, FALSE, sizeof (MemoryOffset));
+  self->offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
 }
 
 /**
