@@ -77,6 +77,8 @@
 #define DEFAULT_CLIENT_ID           "paperboy"
 #define DEFAULT_AUTO_OFFSET_RESET   "earliest"
 #define DEFAULT_COMMIT_INTERVAL_MS  5000
+/* librdkafka's range for auto.commit.interval.ms, above 0. */
+#define MAX_COMMIT_INTERVAL_MS      86400000
 #define DEFAULT_REVOKE_TIMEOUT_MS   10000
 #define DEFAULT_STOP_TIMEOUT_MS     30000
 #define DEFAULT_BULK_MAX_RECORDS    10000
@@ -748,12 +750,13 @@ pb_engine_class_init (PbEngineClass *klass)
    * PbEngine:commit-interval-ms:
    *
    * How often librdkafka commits the offsets of handled records, in
-   * milliseconds. Offsets are also committed when partitions are revoked
-   * and when the engine stops.
+   * milliseconds, from 1 to 86400000 (a day, librdkafka's limit). Offsets
+   * are also committed when partitions are revoked and when the engine
+   * stops.
    */
   properties[PROP_COMMIT_INTERVAL_MS] =
     g_param_spec_uint ("commit-interval-ms", NULL, NULL,
-                       1, G_MAXINT32, DEFAULT_COMMIT_INTERVAL_MS,
+                       1, MAX_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_INTERVAL_MS,
                        (G_PARAM_READWRITE |
                         G_PARAM_EXPLICIT_NOTIFY |
                         G_PARAM_STATIC_STRINGS));
@@ -2068,17 +2071,19 @@ pb_engine_get_commit_interval_ms (PbEngine *self)
 /**
  * pb_engine_set_commit_interval_ms:
  * @self: a [class@Paperboy.Engine]
- * @commit_interval_ms: the commit interval in milliseconds, at least 1
+ * @commit_interval_ms: the commit interval in milliseconds, from 1 to
+ *   86400000
  *
  * Sets [property@Paperboy.Engine:commit-interval-ms]. Takes effect at the
- * next run.
+ * next run. A value out of range is a programming error: it is refused
+ * with a critical warning, and the interval does not change.
  */
 void
 pb_engine_set_commit_interval_ms (PbEngine *self,
                                   guint     commit_interval_ms)
 {
   g_return_if_fail (PB_IS_ENGINE (self));
-  g_return_if_fail (commit_interval_ms >= 1);
+  g_return_if_fail (commit_interval_ms >= 1 && commit_interval_ms <= MAX_COMMIT_INTERVAL_MS);
 
   set_uint_property (self, &self->commit_interval_ms, commit_interval_ms,
                      PROP_COMMIT_INTERVAL_MS);

@@ -204,6 +204,41 @@ test_config_run_errors (PbTestFixture *fixture,
 }
 
 static void
+test_commit_interval (PbTestFixture *fixture,
+                      gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestCounter) counter = test_counter_new (fixture->topic);
+  g_autoptr(GError) error = NULL;
+  guint before = pb_engine_get_commit_interval_ms (engine);
+  guint interval;
+
+  g_test_summary ("commit-interval-ms out of librdkafka's range (1 to 86400000) is refused "
+                  "when it is set, through the setter and the property; the maximum runs");
+
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL, "*commit_interval_ms*");
+  pb_engine_set_commit_interval_ms (engine, 4294967295u);
+  g_test_assert_expected_messages ();
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_CRITICAL, "*commit_interval_ms*");
+  pb_engine_set_commit_interval_ms (engine, 86400001);
+  g_test_assert_expected_messages ();
+  g_test_expect_message ("GLib-GObject", G_LOG_LEVEL_WARNING, "*commit-interval-ms*");
+  g_object_set (engine, "commit-interval-ms", 86400001, NULL);
+  g_test_assert_expected_messages ();
+  g_object_get (engine, "commit-interval-ms", &interval, NULL);
+  g_assert_cmpuint (interval, ==, before);
+
+  pb_engine_set_commit_interval_ms (engine, 86400000);
+  g_assert_cmpuint (pb_engine_get_commit_interval_ms (engine), ==, 86400000);
+
+  pb_test_produce (fixture->topic, 0, "k", "v");
+  pb_test_add_handler (engine, counter);
+  pb_test_expect (counter, 1);
+  g_assert_true (pb_test_run_until (engine, pb_test_counter_has_expected, counter, 60000, &error));
+  g_assert_no_error (error);
+}
+
+static void
 test_missing_topic (PbTestFixture *fixture,
                     gconstpointer  user_data)
 {
@@ -329,6 +364,7 @@ main (int   argc,
   g_test_add_func ("/Paperboy/Engine/bad-input/no-topics", test_no_topics);
   PB_TEST_ADD ("config/run", test_config_run_errors, NULL);
   PB_TEST_ADD ("config/set-config-running", test_set_config_running, NULL);
+  PB_TEST_ADD ("config/commit-interval", test_commit_interval, NULL);
   PB_TEST_ADD ("bad-input/missing-topic", test_missing_topic, NULL);
   PB_TEST_ADD ("bad-input/unreachable-broker", test_unreachable_broker, NULL);
   PB_TEST_ADD ("bad-input/auto-offset-reset-error", test_auto_offset_reset_error, NULL);
