@@ -8,17 +8,19 @@
 /* An engine in a process of its own, for tests of what processes do:
  * several members of one group, SIGTERM, SIGKILL.
  *
- *   pb-test-consumer --bootstrap B --group G --topic T [--delay-ms N]
- *                    [--bulk MAX] [-X key=value]...
+ *   pb-test-consumer --bootstrap B --group G --topic T[,T2...] [--steps]
+ *                    [--delay-ms N] [--bulk MAX] [-X key=value]...
  *
- * Handles the records of T (sleeping N ms for each, or with --bulk in
- * Bulk mode, in batches of at most MAX records, sleeping N ms for each
- * batch) and prints, one line each, on stdout:
+ * Handles the records of the topics, a handler each (sleeping N ms for
+ * each record, or with --bulk in Bulk mode, in batches of at most MAX
+ * records, sleeping N ms for each batch); with --steps, each topic is a
+ * step of its own, in the order given. Prints, one line each, on stdout:
  *   assigned TOPIC PARTITION     for every partition it is given
  *   revoked TOPIC PARTITION LOST for every partition it gives up
  *   batch PARTITION FIRST        when a batch begins (--bulk)
- *   handled PARTITION OFFSET     for every record, once handled
+ *   handled PARTITION OFFSET TOPIC  for every record, once handled
  *   finished                     when a batch ends (--bulk)
+ *   step N started|finished      as steps begin and end (--steps)
  *   stopped                      when the run ended well
  * SIGINT and SIGTERM stop it gracefully. Exits 0 when the run ended
  * well, 1 when it failed (with the error on stderr), 2 on bad usage. */
@@ -63,7 +65,8 @@ test_printer_on_message (PbHandler  *handler,
         return FALSE;
     }
 
-  g_print ("handled %d %" G_GINT64_FORMAT "\n", pb_message_get_partition (message), offset);
+  g_print ("handled %d %" G_GINT64_FORMAT " %s\n", pb_message_get_partition (message), offset,
+           pb_message_get_topic (message));
 
   return TRUE;
 }
@@ -110,8 +113,9 @@ test_bulk_printer_on_bulk (PbBulkHandler  *handler,
     {
       PbMessage *message = g_ptr_array_index (messages, i);
 
-      g_print ("handled %d %" G_GINT64_FORMAT "\n",
-               pb_message_get_partition (message), pb_message_get_offset (message));
+      g_print ("handled %d %" G_GINT64_FORMAT " %s\n",
+               pb_message_get_partition (message), pb_message_get_offset (message),
+               pb_message_get_topic (message));
     }
 
   g_print ("finished\n");
@@ -161,6 +165,14 @@ revoked_cb (PbEngine *engine,
   print_partitions ("revoked", partitions, lost ? " lost" : "");
 }
 
+static void
+step_cb (PbEngine   *engine,
+         guint       step,
+         const char *what)
+{
+  g_print ("step %u %s\n", step, what);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -174,10 +186,13 @@ main (int   argc,
   g_autofree char *state_dir = NULL;
   g_autoptr(PbTable) table = NULL;
   int bulk = 0;
+  gboolean steps = FALSE;
+  g_auto(GStrv) topics = NULL;
   GOptionEntry entries[] = {
     { "bootstrap", 0, 0, G_OPTION_ARG_STRING, &bootstrap, "Bootstrap servers", "B" },
     { "group", 0, 0, G_OPTION_ARG_STRING, &group, "Consumer group", "G" },
-    { "topic", 0, 0, G_OPTION_ARG_STRING, &topic, "Topic", "T" },
+    { "topic", 0, 0, G_OPTION_ARG_STRING, &topic, "Topics, separated by commas", "T" },
+    { "steps", 0, 0, G_OPTION_ARG_NONE, &steps, "Each topic is a step", NULL },
     { "delay-ms", 0, 0, G_OPTION_ARG_INT, &delay_ms, "Time each record takes", "N" },
     { "bulk", 0, 0, G_OPTION_ARG_INT, &bulk, "Bulk mode, with batches of at most MAX records", "MAX" },
     { "config", 'X', 0, G_OPTION_ARG_STRING_ARRAY, &config, "librdkafka property", "KEY=VALUE" },
@@ -187,7 +202,7 @@ main (int   argc,
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
   g_autoptr(PbEngine) engine = NULL;
-  g_autoptr(PbHandler) printer = NULL;
+  g_autoptr(GPtrArray) printers = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GError) error = NULL;
 
   /* Every line reaches the test as soon as it is printed. */
@@ -217,16 +232,7 @@ main (int   argc,
     }
 
   if (bulk > 0)
-    {
-      printer = g_object_new (TEST_TYPE_BULK_PRINTER, "topic", topic, NULL);
-      TEST_BULK_PRINTER (printer)->delay_ms = delay_ms;
-      g_object_set (engine, "bulk-mode", TRUE, "bulk-max-records", bulk, NULL);
-    }
-  else
-    {
-      printer = g_object_new (TEST_TYPE_PRINTER, "topic", topic, NULL);
-      TEST_PRINTER (printer)->delay_ms = delay_ms;
-    }
+    g_object_set (engine, "bulk-mode", TRUE, "bulk-max-records", bulk, NULL);
 
   if (table_uri != NULL)
     {
@@ -236,18 +242,38 @@ main (int   argc,
           g_printerr ("%s\n", error->message);
           return 2;
         }
-      if (bulk == 0)
-        TEST_PRINTER (printer)->table = table;
     }
   if (state_dir != NULL)
     pb_engine_set_state_dir (engine, state_dir);
 
-  if (!pb_engine_add_handler (engine, printer, &error))
+  topics = g_strsplit (topic, ",", -1);
+  for (guint i = 0; topics[i] != NULL; i++)
     {
-      g_printerr ("%s\n", error->message);
-      return 2;
+      PbHandler *printer;
+
+      if (bulk > 0)
+        {
+          printer = g_object_new (TEST_TYPE_BULK_PRINTER, "topic", topics[i], NULL);
+          TEST_BULK_PRINTER (printer)->delay_ms = delay_ms;
+        }
+      else
+        {
+          printer = g_object_new (TEST_TYPE_PRINTER, "topic", topics[i], NULL);
+          TEST_PRINTER (printer)->delay_ms = delay_ms;
+          TEST_PRINTER (printer)->table = table;
+        }
+      g_ptr_array_add (printers, printer);
+
+      if (!pb_engine_add_handler (engine, printer, &error) ||
+          (steps && !pb_engine_add_step (engine, &printer, 1, &error)))
+        {
+          g_printerr ("%s\n", error->message);
+          return 2;
+        }
     }
 
+  g_signal_connect (engine, "step-started", G_CALLBACK (step_cb), (gpointer) "started");
+  g_signal_connect (engine, "step-finished", G_CALLBACK (step_cb), (gpointer) "finished");
   g_signal_connect (engine, "partitions-assigned", G_CALLBACK (assigned_cb), NULL);
   g_signal_connect (engine, "partitions-revoked", G_CALLBACK (revoked_cb), NULL);
 

@@ -653,3 +653,125 @@ pb_test_remove_tree (const char *path)
 
   remove_file_tree (file);
 }
+
+/* Processes */
+
+struct _PbTestProcess
+{
+  GSubprocess      *process;
+  GDataInputStream *out;
+  PbTestLineFunc    func;
+  gpointer          user_data;
+  gboolean          done;
+};
+
+static void read_next_line (PbTestProcess *self);
+
+static void
+line_cb (GObject      *source_object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  PbTestProcess *self = user_data;
+  g_autofree char *line = NULL;
+  g_auto(GStrv) words = NULL;
+
+  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source_object),
+                                                    result, NULL, NULL);
+  if (line == NULL)
+    {
+      self->done = TRUE;
+      return;
+    }
+
+  words = g_strsplit (line, " ", -1);
+  if (self->func != NULL && words[0] != NULL)
+    self->func (words, self->user_data);
+
+  read_next_line (self);
+}
+
+static void
+read_next_line (PbTestProcess *self)
+{
+  g_data_input_stream_read_line_async (self->out, G_PRIORITY_DEFAULT, NULL, line_cb, self);
+}
+
+PbTestProcess *
+pb_test_process_start (PbTestLineFunc  func,
+                       gpointer        user_data,
+                       const char     *first_arg,
+                       ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  PbTestProcess *self;
+  const char *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("PB_TEST_CONSUMER"));
+  va_start (args, first_arg);
+  for (arg = first_arg; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  g_assert_nonnull (g_ptr_array_index (argv, 0));
+
+  self = g_new0 (PbTestProcess, 1);
+  self->func = func;
+  self->user_data = user_data;
+  self->process = g_subprocess_newv ((const char * const *) argv->pdata,
+                                     G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  g_assert_no_error (error);
+  self->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (self->process));
+  read_next_line (self);
+
+  return self;
+}
+
+gboolean
+pb_test_process_is_done (gpointer process)
+{
+  return ((PbTestProcess *)process)->done;
+}
+
+void
+pb_test_process_signal (PbTestProcess *self,
+                        int            signum)
+{
+  g_subprocess_send_signal (self->process, signum);
+}
+
+int
+pb_test_process_wait (PbTestProcess *self,
+                      guint          timeout_ms)
+{
+  g_autoptr(GError) error = NULL;
+
+  pb_test_wait_until (pb_test_process_is_done, self, timeout_ms);
+  g_assert_true (g_subprocess_wait (self->process, NULL, &error));
+  g_assert_no_error (error);
+
+  if (!g_subprocess_get_if_exited (self->process))
+    return -g_subprocess_get_term_sig (self->process);
+
+  return g_subprocess_get_exit_status (self->process);
+}
+
+void
+pb_test_process_free (PbTestProcess *self)
+{
+  if (self == NULL)
+    return;
+
+  if (!self->done)
+    {
+      g_subprocess_force_exit (self->process);
+      pb_test_process_wait (self, 30000);
+    }
+
+  g_clear_object (&self->out);
+  g_clear_object (&self->process);
+  g_free (self);
+}

@@ -136,6 +136,30 @@ gboolean       pb_test_counter_has_expected (gpointer            counter);
 gboolean       pb_test_recorder_has_expected (gpointer           recorder);
 gboolean       pb_test_async_has_expected   (gpointer            handler);
 
+/* A pb-test-consumer process (PB_TEST_CONSUMER), given the arguments
+ * after its name: each line it prints reaches @func as words, from the
+ * thread-default main context, while the test waits. */
+typedef struct _PbTestProcess PbTestProcess;
+typedef void (*PbTestLineFunc) (char     **words,
+                                gpointer   user_data);
+
+PbTestProcess *pb_test_process_start   (PbTestLineFunc  func,
+                                        gpointer        user_data,
+                                        const char     *first_arg,
+                                        ...) G_GNUC_NULL_TERMINATED;
+/* Whether it closed its output (it ended, or is ending): a condition for
+ * pb_test_wait_until(). */
+gboolean       pb_test_process_is_done (gpointer        process);
+void           pb_test_process_signal  (PbTestProcess  *process,
+                                        int             signum);
+/* Waits for its end: its exit status, or minus the signal that ended it. */
+int            pb_test_process_wait    (PbTestProcess  *process,
+                                        guint           timeout_ms);
+/* Kills it first when it still runs. */
+void           pb_test_process_free    (PbTestProcess  *process);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PbTestProcess, pb_test_process_free)
+
 char          *pb_test_bytes_to_string (GBytes         *bytes);
 /* Removes a file or a directory and all it holds, if it exists. */
 void           pb_test_remove_tree     (const char     *path);

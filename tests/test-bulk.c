@@ -733,35 +733,18 @@ test_two_members (void)
 
 typedef struct
 {
-  GSubprocess      *process;
-  GDataInputStream *out;
-  GCancellable     *cancellable;
-  GHashTable       *handled;     /* "partition/offset" */
-  gint64            batch_first; /* of the batch begun and not finished, or -1 */
-  gint64            first;       /* the first offset handled, or -1 */
-  gboolean          eof;
+  PbTestProcess *process;
+  GHashTable    *handled;     /* "partition/offset" */
+  gint64         batch_first; /* of the batch begun and not finished, or -1 */
+  gint64         first;       /* the first offset handled, or -1 */
 } Process;
 
-static void read_next (Process *process);
-
 static void
-line_cb (GObject      *source_object,
-         GAsyncResult *result,
-         gpointer      user_data)
+line_cb (char     **words,
+         gpointer   user_data)
 {
   Process *process = user_data;
-  g_autofree char *line = NULL;
-  g_auto(GStrv) words = NULL;
 
-  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source_object),
-                                                    result, NULL, NULL);
-  if (line == NULL)
-    {
-      process->eof = TRUE;
-      return;
-    }
-
-  words = g_strsplit (line, " ", -1);
   if (g_strcmp0 (words[0], "batch") == 0)
     process->batch_first = g_ascii_strtoll (words[2], NULL, 10);
   else if (g_strcmp0 (words[0], "handled") == 0)
@@ -774,15 +757,6 @@ line_cb (GObject      *source_object,
     }
   else if (g_strcmp0 (words[0], "finished") == 0)
     process->batch_first = -1;
-
-  read_next (process);
-}
-
-static void
-read_next (Process *process)
-{
-  g_data_input_stream_read_line_async (process->out, G_PRIORITY_DEFAULT, process->cancellable,
-                                       line_cb, process);
 }
 
 static void
@@ -791,33 +765,23 @@ process_start (Process    *process,
                const char *group,
                const char *delay_ms)
 {
-  g_autoptr(GError) error = NULL;
-
-  process->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                       g_getenv ("PB_TEST_CONSUMER"),
-                                       "--bootstrap", pb_test_bootstrap (),
-                                       "--group", group, "--topic", topic,
-                                       "--bulk", "100", "--delay-ms", delay_ms,
-                                       "-X", "session.timeout.ms=6000",
-                                       "-X", "heartbeat.interval.ms=500",
-                                       "-X", "fetch.wait.max.ms=10",
-                                       NULL);
-  g_assert_no_error (error);
-  process->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process->process));
-  process->cancellable = g_cancellable_new ();
   process->handled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   process->batch_first = -1;
   process->first = -1;
-  process->eof = FALSE;
-  read_next (process);
+  process->process = pb_test_process_start (line_cb, process,
+                                            "--bootstrap", pb_test_bootstrap (),
+                                            "--group", group, "--topic", topic,
+                                            "--bulk", "100", "--delay-ms", delay_ms,
+                                            "-X", "session.timeout.ms=6000",
+                                            "-X", "heartbeat.interval.ms=500",
+                                            "-X", "fetch.wait.max.ms=10",
+                                            NULL);
 }
 
 static void
 process_clear (Process *process)
 {
-  g_clear_object (&process->out);
-  g_clear_object (&process->process);
-  g_clear_object (&process->cancellable);
+  g_clear_pointer (&process->process, pb_test_process_free);
   g_clear_pointer (&process->handled, g_hash_table_unref);
 }
 
@@ -834,13 +798,8 @@ handled_all (gpointer user_data)
 {
   Process *process = user_data;
 
-  return g_hash_table_contains (process->handled, "0/999") || process->eof;
-}
-
-static gboolean
-at_eof (gpointer user_data)
-{
-  return ((Process *)user_data)->eof;
+  return g_hash_table_contains (process->handled, "0/999") ||
+         pb_test_process_is_done (process->process);
 }
 
 static void
@@ -867,10 +826,8 @@ test_crash (void)
   process_start (&killed, topic, group, "150");
   pb_test_wait_until (in_a_later_batch, &killed, 60000);
   in_flight = killed.batch_first;
-  g_subprocess_send_signal (killed.process, SIGKILL);
-  pb_test_wait_until (at_eof, &killed, 30000);
-  g_assert_true (g_subprocess_wait (killed.process, NULL, NULL));
-  g_assert_false (g_subprocess_get_if_exited (killed.process));
+  pb_test_process_signal (killed.process, SIGKILL);
+  g_assert_cmpint (pb_test_process_wait (killed.process, 30000), ==, -SIGKILL);
 
   /* The batch in flight was not committed. */
   committed = pb_test_committed (group, topic, 0);
@@ -879,9 +836,9 @@ test_crash (void)
 
   process_start (&next, topic, group, "0");
   pb_test_wait_until (handled_all, &next, 90000);
-  g_assert_false (next.eof);
-  g_subprocess_send_signal (next.process, SIGTERM);
-  pb_test_wait_until (at_eof, &next, 30000);
+  g_assert_false (pb_test_process_is_done (next.process));
+  pb_test_process_signal (next.process, SIGTERM);
+  g_assert_cmpint (pb_test_process_wait (next.process, 30000), ==, 0);
 
   /* It resumed from the commit, so handled the killed batch again. */
   g_assert_cmpint (next.first, ==, committed);

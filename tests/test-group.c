@@ -127,50 +127,51 @@ test_stop_members (void)
 
 typedef struct
 {
-  GSubprocess      *process;
-  GDataInputStream *out;
-  GHashTable       *owned;
-  GCancellable     *cancellable;
-  gboolean          stopped;
-  gboolean          eof;
+  PbTestProcess *process;
+  GHashTable    *owned;
+  gboolean       stopped;
 } Process;
 
-static void read_next (Process *process);
-
 static void
-line_cb (GObject      *source_object,
-         GAsyncResult *result,
-         gpointer      user_data)
+line_cb (char     **words,
+         gpointer   user_data)
 {
   Process *process = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  g_auto(GStrv) words = NULL;
 
-  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source_object),
-                                                    result, NULL, &error);
-  if (line == NULL)
-    {
-      process->eof = TRUE;
-      return;
-    }
-
-  words = g_strsplit (line, " ", -1);
   if (g_strcmp0 (words[0], "assigned") == 0)
     g_hash_table_add (process->owned, GINT_TO_POINTER (atoi (words[2])));
   else if (g_strcmp0 (words[0], "revoked") == 0)
     g_hash_table_remove (process->owned, GINT_TO_POINTER (atoi (words[2])));
   else if (g_strcmp0 (words[0], "stopped") == 0)
     process->stopped = TRUE;
+}
 
-  read_next (process);
+/* A member in a process of its own, with a session timeout of 6 s, or
+ * with the default, 45 s, unless @fast: the group waits that long for a
+ * member that was killed. */
+static void
+process_start (Process    *process,
+               const char *group,
+               const char *topic,
+               gboolean    fast)
+{
+  process->owned = g_hash_table_new (NULL, NULL);
+  process->stopped = FALSE;
+  /* Without @fast, the arguments end at the NULL. */
+  process->process = pb_test_process_start (line_cb, process,
+                                            "--bootstrap", pb_test_bootstrap (),
+                                            "--group", group, "--topic", topic,
+                                            "-X", "fetch.wait.max.ms=10",
+                                            fast ? "-X" : NULL, "session.timeout.ms=6000",
+                                            "-X", "heartbeat.interval.ms=500",
+                                            NULL);
 }
 
 static void
-read_next (Process *process)
+process_clear (Process *process)
 {
-  g_data_input_stream_read_line_async (process->out, G_PRIORITY_DEFAULT, process->cancellable,
-                                       line_cb, process);
+  g_clear_pointer (&process->process, pb_test_process_free);
+  g_clear_pointer (&process->owned, g_hash_table_unref);
 }
 
 static gboolean
@@ -189,17 +190,6 @@ each_process_owns_some (gpointer user_data)
   return total == N_PARTITIONS;
 }
 
-static gboolean
-all_at_eof (gpointer user_data)
-{
-  Process *processes = user_data;
-
-  for (guint i = 0; i < N_PROCESSES; i++)
-    if (!processes[i].eof)
-      return FALSE;
-
-  return TRUE;
-}
 
 static void
 test_sigterm_processes (void)
@@ -223,47 +213,18 @@ test_sigterm_processes (void)
     pb_test_produce_many (topic, p, 10, "v");
 
   for (guint i = 0; i < N_PROCESSES; i++)
-    {
-      g_autoptr(GError) error = NULL;
-
-      processes[i].process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                               consumer,
-                                               "--bootstrap", pb_test_bootstrap (),
-                                               "--group", group, "--topic", topic,
-                                               "-X", "session.timeout.ms=6000",
-                                               "-X", "heartbeat.interval.ms=500",
-                                               "-X", "fetch.wait.max.ms=10",
-                                               NULL);
-      g_assert_no_error (error);
-      processes[i].out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (processes[i].process));
-      processes[i].owned = g_hash_table_new (NULL, NULL);
-      processes[i].cancellable = g_cancellable_new ();
-      processes[i].stopped = FALSE;
-      processes[i].eof = FALSE;
-      read_next (&processes[i]);
-    }
+    process_start (&processes[i], group, topic, TRUE);
 
   pb_test_wait_until (each_process_owns_some, processes, 90000);
 
   for (guint i = 0; i < N_PROCESSES; i++)
-    g_subprocess_send_signal (processes[i].process, SIGTERM);
-
-  pb_test_wait_until (all_at_eof, processes, 60000);
+    pb_test_process_signal (processes[i].process, SIGTERM);
 
   for (guint i = 0; i < N_PROCESSES; i++)
     {
-      g_autoptr(GError) error = NULL;
-
-      g_assert_true (g_subprocess_wait (processes[i].process, NULL, &error));
-      g_assert_no_error (error);
-      g_assert_true (g_subprocess_get_if_exited (processes[i].process));
-      g_assert_cmpint (g_subprocess_get_exit_status (processes[i].process), ==, 0);
+      g_assert_cmpint (pb_test_process_wait (processes[i].process, 60000), ==, 0);
       g_assert_true (processes[i].stopped);
-
-      g_clear_object (&processes[i].out);
-      g_clear_object (&processes[i].process);
-      g_clear_object (&processes[i].cancellable);
-      g_clear_pointer (&processes[i].owned, g_hash_table_unref);
+      process_clear (&processes[i]);
     }
 }
 
@@ -273,46 +234,6 @@ static gboolean
 process_owns_some (gpointer user_data)
 {
   return g_hash_table_size (((Process *)user_data)->owned) > 0;
-}
-
-static gboolean
-process_at_eof (gpointer user_data)
-{
-  return ((Process *)user_data)->eof;
-}
-
-static void
-process_start (Process    *process,
-               const char *consumer,
-               const char *group,
-               const char *topic)
-{
-  g_autoptr(GError) error = NULL;
-
-  /* The default session timeout, 45 s: the group waits that long for a
-   * member that was killed. */
-  process->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                       consumer,
-                                       "--bootstrap", pb_test_bootstrap (),
-                                       "--group", group, "--topic", topic,
-                                       "-X", "fetch.wait.max.ms=10",
-                                       NULL);
-  g_assert_no_error (error);
-  process->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process->process));
-  process->owned = g_hash_table_new (NULL, NULL);
-  process->cancellable = g_cancellable_new ();
-  process->stopped = FALSE;
-  process->eof = FALSE;
-  read_next (process);
-}
-
-static void
-process_clear (Process *process)
-{
-  g_clear_object (&process->out);
-  g_clear_object (&process->process);
-  g_clear_object (&process->cancellable);
-  g_clear_pointer (&process->owned, g_hash_table_unref);
 }
 
 static gboolean
@@ -327,7 +248,6 @@ test_stop_while_joining (void)
   g_autofree char *topic = pb_test_unique ("joining");
   g_autofree char *group = pb_test_unique ("group");
   const char *consumer = g_getenv ("PB_TEST_CONSUMER");
-  g_autoptr(GError) error = NULL;
   Process killed, joiner;
   gint64 until;
   gint64 stopped_at;
@@ -344,26 +264,21 @@ test_stop_while_joining (void)
   pb_test_create_topic (topic, 2);
   pb_test_produce_many (topic, 0, 3, "v");
 
-  process_start (&killed, consumer, group, topic);
+  process_start (&killed, group, topic, FALSE);
   pb_test_wait_until (process_owns_some, &killed, 60000);
-  g_subprocess_force_exit (killed.process);
-  g_assert_true (g_subprocess_wait (killed.process, NULL, &error));
-  g_assert_no_error (error);
+  pb_test_process_signal (killed.process, SIGKILL);
+  g_assert_cmpint (pb_test_process_wait (killed.process, 30000), ==, -SIGKILL);
 
-  process_start (&joiner, consumer, group, topic);
+  process_start (&joiner, group, topic, FALSE);
   until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
   pb_test_wait_until (time_passed, &until, 10000);
   g_assert_false (process_owns_some (&joiner));
 
   stopped_at = g_get_monotonic_time ();
-  g_subprocess_send_signal (joiner.process, SIGTERM);
-  pb_test_wait_until (process_at_eof, &joiner, 60000);
-  g_assert_true (g_subprocess_wait (joiner.process, NULL, &error));
-  g_assert_no_error (error);
+  pb_test_process_signal (joiner.process, SIGTERM);
+  g_assert_cmpint (pb_test_process_wait (joiner.process, 60000), ==, 0);
 
   g_test_message ("stopped in %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - stopped_at) / 1000);
-  g_assert_true (g_subprocess_get_if_exited (joiner.process));
-  g_assert_cmpint (g_subprocess_get_exit_status (joiner.process), ==, 0);
   g_assert_true (joiner.stopped);
   /* Generous: the group would have held it for 45 s. */
   g_assert_cmpint (g_get_monotonic_time () - stopped_at, <, 10 * G_USEC_PER_SEC);

@@ -1147,34 +1147,18 @@ test_produce (Fixture       *f,
  * and "rec-N" (N = offset % 100) to offset for each record. */
 typedef struct
 {
-  GSubprocess      *process;
-  GDataInputStream *out;
-  GCancellable     *cancellable;
-  gint64            last;        /* the last offset it handled, or -1 */
-  gboolean          eof;
+  PbTestProcess *process;
+  gint64         last;        /* the last offset it handled, or -1 */
 } Writer;
 
 static void
-writer_line_cb (GObject      *source_object,
-                GAsyncResult *result,
-                gpointer      user_data)
+writer_line_cb (char     **words,
+                gpointer   user_data)
 {
   Writer *writer = user_data;
-  g_autofree char *line = NULL;
 
-  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source_object),
-                                                    result, NULL, NULL);
-  if (line == NULL)
-    {
-      writer->eof = TRUE;
-      return;
-    }
-
-  if (g_str_has_prefix (line, "handled 0 "))
-    writer->last = g_ascii_strtoll (line + strlen ("handled 0 "), NULL, 10);
-
-  g_data_input_stream_read_line_async (writer->out, G_PRIORITY_DEFAULT, writer->cancellable,
-                                       writer_line_cb, writer);
+  if (g_strcmp0 (words[0], "handled") == 0 && g_strcmp0 (words[1], "0") == 0)
+    writer->last = g_ascii_strtoll (words[2], NULL, 10);
 }
 
 static void
@@ -1182,56 +1166,43 @@ writer_start (Writer  *writer,
               Fixture *f,
               guint    delay_ms)
 {
-  g_autoptr(GError) error = NULL;
   g_autofree char *delay = g_strdup_printf ("%u", delay_ms);
 
-  writer->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                      g_getenv ("PB_TEST_CONSUMER"),
-                                      "--bootstrap", pb_test_bootstrap (),
-                                      "--group", f->group, "--topic", f->topic,
-                                      "--table", "rocksdb://", "--state-dir", f->dir,
-                                      "--delay-ms", delay,
-                                      "-X", "session.timeout.ms=6000",
-                                      "-X", "heartbeat.interval.ms=500",
-                                      "-X", "fetch.wait.max.ms=10",
-                                      NULL);
-  g_assert_no_error (error);
-  writer->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (writer->process));
-  writer->cancellable = g_cancellable_new ();
   writer->last = -1;
-  writer->eof = FALSE;
-  g_data_input_stream_read_line_async (writer->out, G_PRIORITY_DEFAULT, writer->cancellable,
-                                       writer_line_cb, writer);
-}
-
-static gboolean
-writer_is_done (gpointer user_data)
-{
-  return ((Writer *)user_data)->eof;
+  writer->process = pb_test_process_start (writer_line_cb, writer,
+                                           "--bootstrap", pb_test_bootstrap (),
+                                           "--group", f->group, "--topic", f->topic,
+                                           "--table", "rocksdb://", "--state-dir", f->dir,
+                                           "--delay-ms", delay,
+                                           "-X", "session.timeout.ms=6000",
+                                           "-X", "heartbeat.interval.ms=500",
+                                           "-X", "fetch.wait.max.ms=10",
+                                           NULL);
 }
 
 static void
 writer_stop (Writer *writer,
              int     signum)
 {
-  g_subprocess_send_signal (writer->process, signum);
-  pb_test_wait_until (writer_is_done, writer, 60000);
-  g_assert_true (g_subprocess_wait (writer->process, NULL, NULL));
-  g_clear_object (&writer->out);
-  g_clear_object (&writer->process);
-  g_clear_object (&writer->cancellable);
+  pb_test_process_signal (writer->process, signum);
+  pb_test_process_wait (writer->process, 60000);
+  g_clear_pointer (&writer->process, pb_test_process_free);
 }
 
 static gboolean
 writer_past_600 (gpointer user_data)
 {
-  return ((Writer *)user_data)->last >= 600 || ((Writer *)user_data)->eof;
+  Writer *writer = user_data;
+
+  return writer->last >= 600 || pb_test_process_is_done (writer->process);
 }
 
 static gboolean
 writer_at_end (gpointer user_data)
 {
-  return ((Writer *)user_data)->last >= 1999 || ((Writer *)user_data)->eof;
+  Writer *writer = user_data;
+
+  return writer->last >= 1999 || pb_test_process_is_done (writer->process);
 }
 
 /* What the store in the state directory holds, read while no one writes. */
@@ -1287,7 +1258,7 @@ test_kill (Fixture       *f,
 
   writer_start (&writer, f, 2);
   pb_test_wait_until (writer_past_600, &writer, 90000);
-  g_assert_false (writer.eof);
+  g_assert_false (pb_test_process_is_done (writer.process));
   writer_stop (&writer, SIGKILL);
 
   committed = pb_test_committed (f->group, f->topic, 0);
@@ -1310,7 +1281,7 @@ test_kill (Fixture       *f,
   /* A restart handles the rest, from the commit. */
   writer_start (&writer, f, 0);
   pb_test_wait_until (writer_at_end, &writer, 90000);
-  g_assert_false (writer.eof);
+  g_assert_false (pb_test_process_is_done (writer.process));
   writer_stop (&writer, SIGTERM);
 
   final = read_store (f, &final_offsets);
