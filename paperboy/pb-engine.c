@@ -2300,7 +2300,9 @@ pb_engine_get_table (PbEngine   *self,
  * engine commits the offset of the record being handled only once this
  * record was delivered, so that a crash never loses it (it may be produced
  * again). A delivery that fails ends the run with a %PB_ERROR_KAFKA
- * error. Call it on the engine's main context, while the engine runs.
+ * error. Call it on the engine's main context, while the engine runs; once
+ * a stopping engine leaves its group (or its producer failed), it fails
+ * with %PB_ERROR_CANCELLED.
  *
  * Returns: %TRUE if the record was queued, %FALSE with @error set
  *   otherwise

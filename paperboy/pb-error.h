@@ -37,7 +37,10 @@ G_BEGIN_DECLS
  * @PB_ERROR_STORE: a table store could not be opened, read or written
  * @PB_ERROR_CHANGELOG: a table's changelog could not be read or written
  * @PB_ERROR_NO_HANDLER: a record, topic or operation has no handler
- * @PB_ERROR_CANCELLED: the operation was cancelled
+ * @PB_ERROR_CANCELLED: the engine stopped before the operation could be
+ *   done (a record produced while a stopping engine leaves its group). An
+ *   operation cancelled through a #GCancellable it was given fails with
+ *   %G_IO_ERROR_CANCELLED instead, as in GIO
  *
  * Error codes in the %PB_ERROR domain.
  */

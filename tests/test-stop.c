@@ -78,6 +78,41 @@ test_stop_mid_handling (PbTestFixture *fixture,
     pb_test_assert_record (counter->records, 0, fixture->topic, 0, 0, "v-0");
 }
 
+/* A record produced once the stopping engine is leaving its group. */
+static void
+produce_on_revoke_cb (PbEngine  *engine,
+                      GVariant  *partitions,
+                      gboolean   lost,
+                      GError   **error)
+{
+  if (*error == NULL)
+    g_assert_false (pb_engine_produce (engine, "elsewhere", -1, NULL, NULL, NULL, error));
+}
+
+static void
+test_produce_while_closing (PbTestFixture *fixture,
+                            gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestCounter) counter = test_counter_new (fixture->topic);
+  g_autoptr(GError) produce_error = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A record produced while a stopping engine leaves its group (from "
+                  "partitions-revoked) fails with PB_ERROR_CANCELLED, and the stop goes on");
+
+  pb_test_produce (fixture->topic, 0, "k", "v");
+  pb_test_add_handler (engine, counter);
+  pb_test_expect (counter, 1);
+  g_signal_connect (engine, "partitions-revoked", G_CALLBACK (produce_on_revoke_cb),
+                    &produce_error);
+  g_assert_true (pb_test_run_until (engine, pb_test_counter_has_expected, counter, 30000, &error));
+  g_assert_no_error (error);
+
+  g_assert_error (produce_error, PB_ERROR, PB_ERROR_CANCELLED);
+  g_assert_cmpint (pb_engine_get_state (engine), ==, PB_ENGINE_STATE_STOPPED);
+}
+
 typedef struct
 {
   PbEngine     *engine;
@@ -379,6 +414,7 @@ main (int   argc,
   PB_TEST_ADD ("stop/abandon", test_stop_mid_handling, GINT_TO_POINTER (TEST_ASYNC_NEVER));
   PB_TEST_ADD ("stop/cancellable", test_stop_cancellable_and_signal, GINT_TO_POINTER (FALSE));
   PB_TEST_ADD ("stop/signal", test_stop_cancellable_and_signal, GINT_TO_POINTER (TRUE));
+  PB_TEST_ADD ("stop/produce-while-closing", test_produce_while_closing, NULL);
   PB_TEST_ADD ("reentrancy/stop-and-iterate", test_reentrant_stop, NULL);
   PB_TEST_ADD ("reentrancy/restart-from-notify", test_restart_from_notify, NULL);
   PB_TEST_ADD ("reentrancy/dispose-running", test_dispose_running, NULL);
