@@ -18,6 +18,7 @@
 #include "pb-kafka-config-private.h"
 #include "pb-mock-cluster.h"
 #include "pb-run-private.h"
+#include "pb-store-private.h"
 #include "pb-table-private.h"
 #include "pb-topic-private.h"
 
@@ -2258,7 +2259,7 @@ pb_engine_register_table (PbEngine  *self,
     }
 
   if (pb_table_get_store (table) == NULL &&
-      !_pb_table_check_uri (pb_table_get_store_uri (table), error))
+      !_pb_store_check_uri (pb_table_get_store_uri (table), error))
     return FALSE;
 
   g_ptr_array_add (self->tables, g_object_ref (table));

@@ -17,9 +17,6 @@
 
 G_BEGIN_DECLS
 
-/* Checks a store URI: memory://, rocksdb:// or rocksdb:///absolute/path. */
-gboolean  _pb_table_check_uri      (const char            *uri,
-                                    GError               **error);
 /* Opens the table's store, made from its URI the first time, with
  * rocksdb:// under @state_dir. Any thread. */
 gboolean  _pb_table_open           (PbTable               *self,

@@ -15,6 +15,7 @@
 #include "pb-codec-private.h"
 #include "pb-error.h"
 #include "pb-kafka-config-private.h"
+#include "pb-store-private.h"
 
 /**
  * PbTable:
@@ -538,27 +539,7 @@ pb_table_new_with_store (const char *name,
                        NULL);
 }
 
-/* Stores */
-
-#define ROCKSDB_SCHEME "rocksdb://"
-#define MEMORY_SCHEME  "memory://"
-
-gboolean
-_pb_table_check_uri (const char  *uri,
-                     GError     **error)
-{
-  if (g_strcmp0 (uri, MEMORY_SCHEME) == 0 || g_strcmp0 (uri, ROCKSDB_SCHEME) == 0)
-    return TRUE;
-
-  if (uri != NULL && g_str_has_prefix (uri, ROCKSDB_SCHEME "/") &&
-      uri[strlen (ROCKSDB_SCHEME "/")] != '\0')
-    return TRUE;
-
-  g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
-               _("Unknown table store “%s”: use memory://, rocksdb:// or rocksdb:///absolute/path"),
-               uri != NULL ? uri : "");
-  return FALSE;
-}
+/* The store */
 
 gboolean
 _pb_table_open (PbTable     *self,
@@ -567,19 +548,12 @@ _pb_table_open (PbTable     *self,
 {
   if (self->store == NULL)
     {
-      if (!_pb_table_check_uri (self->store_uri, error))
+      g_autofree char *path = g_build_filename (state_dir != NULL ? state_dir : "", self->name,
+                                                NULL);
+
+      self->store = _pb_store_new_for_uri (self->store_uri, path, error);
+      if (self->store == NULL)
         return FALSE;
-
-      if (g_str_equal (self->store_uri, MEMORY_SCHEME))
-        self->store = pb_memory_store_new ();
-      else if (g_str_equal (self->store_uri, ROCKSDB_SCHEME))
-        {
-          g_autofree char *path = g_build_filename (state_dir, self->name, NULL);
-
-          self->store = pb_rocksdb_store_new (path);
-        }
-      else
-        self->store = pb_rocksdb_store_new (self->store_uri + strlen (ROCKSDB_SCHEME));
     }
 
   if (self->opened)
@@ -597,27 +571,6 @@ PbStore *
 _pb_table_peek_store (PbTable *self)
 {
   return self->store;
-}
-
-/* Reading */
-
-/* A store closed when its engine stopped opens again to be read. */
-static gboolean
-reopen (PbTable  *self,
-        GError  **error)
-{
-  if (self->opened)
-    return TRUE;
-
-  if (!pb_store_open (self->store, error))
-    {
-      g_prefix_error (error, _("Table “%s”: "), self->name);
-      return FALSE;
-    }
-
-  self->opened = TRUE;
-
-  return TRUE;
 }
 
 /**
@@ -680,9 +633,10 @@ pb_table_get (PbTable    *self,
   if (self->store == NULL || self->restoring)
     return NULL;
 
-  if (!reopen (self, &error))
+  /* A store closed when its engine stopped opens again to be read. */
+  if (!_pb_table_open (self, NULL, &error))
     {
-      g_warning ("%s", error->message);
+      g_warning ("Table “%s”: %s", self->name, error->message);
       return NULL;
     }
 
@@ -751,10 +705,16 @@ pb_table_foreach (PbTable             *self,
       return FALSE;
     }
 
-  if (self->store != NULL &&
-      (!reopen (self, error) ||
-       !pb_store_foreach (self->store, foreach_stored_cb, &data, error)))
-    return FALSE;
+  if (self->store != NULL)
+    {
+      if (!_pb_table_open (self, NULL, error))
+        {
+          g_prefix_error (error, _("Table “%s”: "), self->name);
+          return FALSE;
+        }
+      if (!pb_store_foreach (self->store, foreach_stored_cb, &data, error))
+        return FALSE;
+    }
 
   g_hash_table_iter_init (&iter, self->pending);
   while (!data.stopped && g_hash_table_iter_next (&iter, &key, &value))
@@ -1121,7 +1081,7 @@ pb_table_load (PbTable       *self,
       return FALSE;
     }
 
-  if (self->store == NULL && g_strcmp0 (self->store_uri, ROCKSDB_SCHEME) == 0)
+  if (self->store == NULL && g_strcmp0 (self->store_uri, PB_STORE_ROCKSDB_SCHEME) == 0)
     {
       g_set_error (error, PB_ERROR, PB_ERROR_CONFIG,
                    _("The table “%s” needs the absolute path of its RocksDB database"),
@@ -1233,27 +1193,27 @@ pb_table_set_changelog_topic_name (PbTable    *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CHANGELOG_TOPIC_NAME]);
 }
 
-#define ACCESSORS(type, field, prop, getter, setter)                       \
-type                                                                           \
-getter (PbTable *self)                                                         \
-{                                                                              \
-  g_return_val_if_fail (PB_IS_TABLE (self), 0);                                \
-                                                                               \
-  return self->field;                                                          \
-}                                                                              \
-                                                                               \
-void                                                                           \
-setter (PbTable *self,                                                         \
-        type     value)                                                        \
-{                                                                              \
-  g_return_if_fail (PB_IS_TABLE (self));                                       \
-  g_return_if_fail (!self->registered || prop == PROP_STRICT);                 \
-                                                                               \
-  if (self->field != value)                                                    \
-    {                                                                          \
-      self->field = value;                                                     \
-      g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);            \
-    }                                                                          \
+#define ACCESSORS(type, field, prop, getter, setter)                          \
+type                                                                          \
+getter (PbTable *self)                                                        \
+{                                                                             \
+  g_return_val_if_fail (PB_IS_TABLE (self), 0);                               \
+                                                                              \
+  return self->field;                                                         \
+}                                                                             \
+                                                                              \
+void                                                                          \
+setter (PbTable *self,                                                        \
+        type     value)                                                       \
+{                                                                             \
+  g_return_if_fail (PB_IS_TABLE (self));                                      \
+  g_return_if_fail (!self->registered || prop == PROP_STRICT);                \
+                                                                              \
+  if (self->field != value)                                                   \
+    {                                                                         \
+      self->field = value;                                                    \
+      g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);           \
+    }                                                                         \
 }
 
 /**
@@ -1272,8 +1232,8 @@ setter (PbTable *self,                                                         \
  * Sets [property@Paperboy.Table:changelog-topic-num-partitions].
  */
 ACCESSORS (int, num_partitions, PROP_CHANGELOG_TOPIC_NUM_PARTITIONS,
-               pb_table_get_changelog_topic_num_partitions,
-               pb_table_set_changelog_topic_num_partitions)
+           pb_table_get_changelog_topic_num_partitions,
+           pb_table_set_changelog_topic_num_partitions)
 
 /**
  * pb_table_get_changelog_topic_replication_factor:
@@ -1291,8 +1251,8 @@ ACCESSORS (int, num_partitions, PROP_CHANGELOG_TOPIC_NUM_PARTITIONS,
  * Sets [property@Paperboy.Table:changelog-topic-replication-factor].
  */
 ACCESSORS (int, replication_factor, PROP_CHANGELOG_TOPIC_REPLICATION_FACTOR,
-               pb_table_get_changelog_topic_replication_factor,
-               pb_table_set_changelog_topic_replication_factor)
+           pb_table_get_changelog_topic_replication_factor,
+           pb_table_set_changelog_topic_replication_factor)
 
 /**
  * pb_table_get_changelog_topic_segment_ms:
@@ -1310,8 +1270,8 @@ ACCESSORS (int, replication_factor, PROP_CHANGELOG_TOPIC_REPLICATION_FACTOR,
  * Sets [property@Paperboy.Table:changelog-topic-segment-ms].
  */
 ACCESSORS (gint64, segment_ms, PROP_CHANGELOG_TOPIC_SEGMENT_MS,
-               pb_table_get_changelog_topic_segment_ms,
-               pb_table_set_changelog_topic_segment_ms)
+           pb_table_get_changelog_topic_segment_ms,
+           pb_table_set_changelog_topic_segment_ms)
 
 /**
  * pb_table_get_changelog_topic_min_cleanable_dirty_ratio:
@@ -1329,8 +1289,8 @@ ACCESSORS (gint64, segment_ms, PROP_CHANGELOG_TOPIC_SEGMENT_MS,
  * Sets [property@Paperboy.Table:changelog-topic-min-cleanable-dirty-ratio].
  */
 ACCESSORS (double, min_cleanable_dirty_ratio, PROP_CHANGELOG_TOPIC_MIN_CLEANABLE_DIRTY_RATIO,
-               pb_table_get_changelog_topic_min_cleanable_dirty_ratio,
-               pb_table_set_changelog_topic_min_cleanable_dirty_ratio)
+           pb_table_get_changelog_topic_min_cleanable_dirty_ratio,
+           pb_table_set_changelog_topic_min_cleanable_dirty_ratio)
 
 /**
  * pb_table_get_changelog_topic_max_compaction_lag_ms:
@@ -1348,8 +1308,8 @@ ACCESSORS (double, min_cleanable_dirty_ratio, PROP_CHANGELOG_TOPIC_MIN_CLEANABLE
  * Sets [property@Paperboy.Table:changelog-topic-max-compaction-lag-ms].
  */
 ACCESSORS (gint64, max_compaction_lag_ms, PROP_CHANGELOG_TOPIC_MAX_COMPACTION_LAG_MS,
-               pb_table_get_changelog_topic_max_compaction_lag_ms,
-               pb_table_set_changelog_topic_max_compaction_lag_ms)
+           pb_table_get_changelog_topic_max_compaction_lag_ms,
+           pb_table_set_changelog_topic_max_compaction_lag_ms)
 
 /**
  * pb_table_get_strict:
