@@ -266,8 +266,8 @@ check_stop (PbRun *self)
 static void
 return_task (PbRun *self)
 {
+  /* The task keeps the engine alive until it returned. */
   g_autoptr(GTask) task = g_steal_pointer (&self->task);
-  g_autoptr(GObject) source_object = g_object_ref (g_task_get_source_object (task));
   GError *error = g_steal_pointer (&self->error);
 
   /* The run's last events, while the engine still counts as running. */

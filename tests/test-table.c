@@ -745,6 +745,8 @@ test_restart_rocksdb (Fixture       *f,
       g_assert_cmpstr (from_db, ==, from_changelog);
       g_assert_cmpstr (value, ==, "89\n");
       g_assert_cmpstr (json, ==, "\"elsewhere\"\n");
+      /* A key the table lacks: status 2, and nothing on stdout. */
+      g_assert_cmpstr (missing, ==, "");
     }
 }
 
