@@ -799,13 +799,40 @@ prepare (PbLifecycle    *self,
                                                             G_OBJECT_TYPE_NAME (deserializer)));
 }
 
+/* Whether @deserializer must prepare for @data, which is @bit of the
+ * record (1: its key, 2: its value): then it begins. Asked once a record. */
+static gboolean
+needs_prepare (PbLifecycle    *self,
+               PbPartition    *p,
+               PbDeserializer *deserializer,
+               const void     *data,
+               gsize           size,
+               guint           bit)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  gboolean needs;
+
+  if (deserializer == NULL || data == NULL || (p->prepared & bit))
+    return FALSE;
+
+  bytes = g_bytes_new_static (data, size);
+  enter (self, p->topic);
+  needs = pb_deserializer_needs_prepare (deserializer, bytes);
+  leave (self);
+
+  p->prepared |= bit;
+  if (needs)
+    prepare (self, p, deserializer, data, size);
+
+  return needs;
+}
+
 gboolean
 _pb_lifecycle_ready (PbLifecycle              *self,
                      PbPartition              *p,
                      const rd_kafka_message_t *rkm)
 {
   PbTopic *topic = p->topic;
-  gboolean needs;
 
   if (p->preparing)
     return FALSE;
@@ -817,39 +844,8 @@ _pb_lifecycle_ready (PbLifecycle              *self,
       g_clear_error (&p->prepare_error);
     }
 
-  if (topic->key_deserializer != NULL && rkm->key != NULL && !(p->prepared & 1))
-    {
-      g_autoptr(GBytes) key = g_bytes_new_static (rkm->key, rkm->key_len);
-
-      enter (self, topic);
-      needs = pb_deserializer_needs_prepare (topic->key_deserializer, key);
-      leave (self);
-
-      p->prepared |= 1;
-      if (needs)
-        {
-          prepare (self, p, topic->key_deserializer, rkm->key, rkm->key_len);
-          return FALSE;
-        }
-    }
-
-  if (topic->value_deserializer != NULL && rkm->payload != NULL && !(p->prepared & 2))
-    {
-      g_autoptr(GBytes) value = g_bytes_new_static (rkm->payload, rkm->len);
-
-      enter (self, topic);
-      needs = pb_deserializer_needs_prepare (topic->value_deserializer, value);
-      leave (self);
-
-      p->prepared |= 2;
-      if (needs)
-        {
-          prepare (self, p, topic->value_deserializer, rkm->payload, rkm->len);
-          return FALSE;
-        }
-    }
-
-  return TRUE;
+  return !needs_prepare (self, p, topic->key_deserializer, rkm->key, rkm->key_len, 1) &&
+         !needs_prepare (self, p, topic->value_deserializer, rkm->payload, rkm->len, 2);
 }
 
 void

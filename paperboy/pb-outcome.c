@@ -22,41 +22,16 @@ log_fate (const PbSubject *subject,
   gint64 offset = subject->offset;
 
   if (subject->n_records == 0)
-    {
-      if (fate == PB_FATE_FAIL)
-        _pb_log_record (warnings, level, topic, partition, offset, subject->handler,
-                        "Stopping: handling %s[%d]@%" G_GINT64_FORMAT " failed: %s",
-                        topic, partition, offset, error->message);
-      else
-        _pb_log_record (warnings, level, topic, partition, offset, subject->handler,
-                        "Handling %s[%d]@%" G_GINT64_FORMAT " failed: %s",
-                        topic, partition, offset, error->message);
-      return;
-    }
-
-  switch (fate)
-    {
-    case PB_FATE_FAIL:
-      _pb_log_record (warnings, level, topic, partition, offset, subject->handler,
-                      "Stopping: failed to handle a batch of %u records of %s "
-                      "from %s[%d]@%" G_GINT64_FORMAT ": %s",
-                      subject->n_records, topic, topic, partition, offset, error->message);
-      break;
-
-    case PB_FATE_SPLIT:
-      _pb_log_record (warnings, level, topic, partition, offset, subject->handler,
-                      "Handling one by one a batch of %u records of %s "
-                      "from %s[%d]@%" G_GINT64_FORMAT ": %s",
-                      subject->n_records, topic, topic, partition, offset, error->message);
-      break;
-
-    case PB_FATE_HANDLED:
-      _pb_log_record (warnings, level, topic, partition, offset, subject->handler,
-                      "Failed to handle a batch of %u records of %s "
-                      "from %s[%d]@%" G_GINT64_FORMAT ": %s",
-                      subject->n_records, topic, topic, partition, offset, error->message);
-      break;
-    }
+    _pb_log_record (warnings, level, topic, partition, offset, subject->handler,
+                    "%s %s[%d]@%" G_GINT64_FORMAT " failed: %s",
+                    fate == PB_FATE_FAIL ? "Stopping: handling" : "Handling",
+                    topic, partition, offset, error->message);
+  else
+    _pb_log_record (warnings, level, topic, partition, offset, subject->handler,
+                    "%s a batch of %u records of %s from %s[%d]@%" G_GINT64_FORMAT ": %s",
+                    fate == PB_FATE_FAIL ? "Stopping: failed to handle"
+                    : fate == PB_FATE_SPLIT ? "Handling one by one" : "Failed to handle",
+                    subject->n_records, topic, topic, partition, offset, error->message);
 }
 
 PbFate
