@@ -140,6 +140,12 @@ gboolean       pb_test_async_has_expected   (gpointer            handler);
  * after its name: each line it prints reaches @func as words, from the
  * thread-default main context, while the test waits. */
 typedef struct _PbTestProcess PbTestProcess;
+
+/* The arguments that keep a process's group quick, as
+ * pb_test_engine_new() does for an engine of the test. */
+#define PB_TEST_PROCESS_GROUP_ARGS \
+  "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "-X", "fetch.wait.max.ms=10"
+
 typedef void (*PbTestLineFunc) (char     **words,
                                 gpointer   user_data);
 

@@ -772,10 +772,7 @@ process_start (Process    *process,
                                             "--bootstrap", pb_test_bootstrap (),
                                             "--group", group, "--topic", topic,
                                             "--bulk", "100", "--delay-ms", delay_ms,
-                                            "-X", "session.timeout.ms=6000",
-                                            "-X", "heartbeat.interval.ms=500",
-                                            "-X", "fetch.wait.max.ms=10",
-                                            NULL);
+                                            PB_TEST_PROCESS_GROUP_ARGS, NULL);
 }
 
 static void

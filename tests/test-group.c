@@ -157,14 +157,16 @@ process_start (Process    *process,
 {
   process->owned = g_hash_table_new (NULL, NULL);
   process->stopped = FALSE;
-  /* Without @fast, the arguments end at the NULL. */
-  process->process = pb_test_process_start (line_cb, process,
-                                            "--bootstrap", pb_test_bootstrap (),
-                                            "--group", group, "--topic", topic,
-                                            "-X", "fetch.wait.max.ms=10",
-                                            fast ? "-X" : NULL, "session.timeout.ms=6000",
-                                            "-X", "heartbeat.interval.ms=500",
-                                            NULL);
+  if (fast)
+    process->process = pb_test_process_start (line_cb, process,
+                                              "--bootstrap", pb_test_bootstrap (),
+                                              "--group", group, "--topic", topic,
+                                              PB_TEST_PROCESS_GROUP_ARGS, NULL);
+  else
+    process->process = pb_test_process_start (line_cb, process,
+                                              "--bootstrap", pb_test_bootstrap (),
+                                              "--group", group, "--topic", topic,
+                                              "-X", "fetch.wait.max.ms=10", NULL);
 }
 
 static void

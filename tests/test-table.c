@@ -1176,10 +1176,7 @@ writer_start (Writer  *writer,
                                            "--group", f->group, "--topic", f->topic,
                                            "--table", "rocksdb://", "--state-dir", f->dir,
                                            "--delay-ms", delay,
-                                           "-X", "session.timeout.ms=6000",
-                                           "-X", "heartbeat.interval.ms=500",
-                                           "-X", "fetch.wait.max.ms=10",
-                                           NULL);
+                                           PB_TEST_PROCESS_GROUP_ARGS, NULL);
 }
 
 static void
