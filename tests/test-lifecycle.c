@@ -263,6 +263,52 @@ test_error_in_finished_handling (PbTestFixture *fixture,
   g_assert_cmpuint (n_finished_1, ==, 1);
 }
 
+static gpointer
+turn_on_thread (gpointer data)
+{
+  pb_engine_set_fail_on_exception (data, TRUE);
+  return NULL;
+}
+
+static void
+test_live_fail_on_exception (PbTestFixture *fixture,
+                             gconstpointer  user_data)
+{
+  g_autoptr(PbEngine) engine = pb_test_engine_new (fixture->group);
+  g_autoptr(TestRecorder) recorder = test_recorder_new (fixture->topic);
+  g_autoptr(GError) error = NULL;
+  PbTestRun *run;
+
+  g_test_summary ("fail-on-exception applies to a running engine, set from another thread: "
+                  "a failure before goes on, the next one stops the run, with the offsets "
+                  "before it committed");
+
+  for (int i = 0; i < 3; i++)
+    pb_test_produce (fixture->topic, 0, "k", "v");
+  recorder->fail_at = 1;
+  recorder->action = PB_ERROR_ACTION_STOP;
+  pb_test_add_handler (engine, recorder);
+  pb_test_expect (recorder, 3);
+  run = pb_test_start (engine);
+  pb_test_wait_until (pb_test_recorder_has_expected, recorder, 60000);
+  g_assert_false (pb_test_run_is_done (run));
+
+  g_thread_join (g_thread_new ("settings", turn_on_thread, engine));
+  /* The setting reaches the run from its main context. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  recorder->fail_at = 4;
+  for (int i = 0; i < 3; i++)
+    pb_test_produce (fixture->topic, 0, "k", "v");
+
+  pb_test_wait_until ((PbTestCondition) pb_test_run_is_done, run, 60000);
+  g_assert_false (pb_test_finish (run, FALSE, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "at 4"));
+  g_assert_cmpint (pb_test_committed (fixture->group, fixture->topic, 0), ==, 4);
+  g_assert_false (test_recorder_has_event (recorder, "on_message:5"));
+}
+
 /* Returns TRUE from on_message but sets an error: a bug of the handler. */
 #define TEST_TYPE_CONTRADICTION (test_contradiction_get_type ())
 G_DECLARE_FINAL_TYPE (TestContradiction, test_contradiction, TEST, CONTRADICTION, PbHandler)
@@ -342,6 +388,7 @@ main (int   argc,
   PB_TEST_ADD ("error/continue", test_error_continue, NULL);
   PB_TEST_ADD ("error/stop-without-fail-on-exception", test_error_stop_without_fail_on_exception, NULL);
   PB_TEST_ADD ("error/fail-on-exception", test_error_fail_on_exception, NULL);
+  PB_TEST_ADD ("error/fail-on-exception-live", test_live_fail_on_exception, NULL);
   PB_TEST_ADD ("error/false-without-error", test_error_without_gerror, NULL);
   PB_TEST_ADD ("error/finished-handling", test_error_in_finished_handling, NULL);
   PB_TEST_ADD ("error/true-with-error", test_error_true_with_error, NULL);

@@ -12,8 +12,9 @@ import System from 'system';
 import Paperboy from 'gi://Paperboy?version=1';
 
 import {
-    Sources, assert, assertEqual, assertError, assertThrows, cluster, committed, finishRun,
-    newEngine, produceMany, recordStates, runEngineOk, runTests, stateNames, test, waitFor
+    Sources, assert, assertEqual, assertError, assertIncludes, assertThrows, cluster, committed,
+    finishRun, newEngine, produce, produceMany, recordStates, runEngine, runEngineOk, runTests,
+    stateNames, test, waitFor
 } from './harness.js';
 import {AsyncHandler, Counter} from './handlers.js';
 
@@ -232,6 +233,82 @@ test('stop: run_dispose() from a handler ends the run gracefully', ({topic, grou
     assertEqual(disposer.records, [0, 1, 2], 'records handled');
     assertEqual(committed(group, topic, 0), 3, 'committed offset');
     // GJS refuses to read properties of a disposed object.
+});
+
+/* Settings and errors of a running engine */
+
+const LiveFailer = GObject.registerClass({
+    GTypeName: 'PbJsTestLiveFailer',
+}, class LiveFailer extends Paperboy.Handler {
+    vfunc_on_message(message) {
+        const value = new TextDecoder().decode(message.get_value().toArray());
+
+        this.seen ??= [];
+        this.seen.push(value);
+        if (value === 'turn-on') {
+            this.engine.fail_on_exception = true;
+            this.engine.handling_timeout_ms = 1000;
+        }
+        if (value.startsWith('bad'))
+            throw new Error(value);
+        return true;
+    }
+});
+
+test('live settings: fail_on_exception turned on while running stops at the next failure', ({topic, group}) => {
+    const engine = newEngine(group);
+    const failer = new LiveFailer({topic});
+
+    cluster.create_topic(topic, 1);
+    for (const value of ['ok', 'bad-1', 'turn-on', 'ok', 'bad-2', 'never'])
+        produce(topic, 0, 'k', value);
+    failer.engine = engine;
+    engine.add_handler(failer);
+
+    const {error} = runEngine(engine);
+    assert(error !== null, 'run() fails');
+    assertIncludes(error.message, 'bad-2', 'the error');
+    assertEqual(failer.seen, ['ok', 'bad-1', 'turn-on', 'ok', 'bad-2'], 'records seen');
+    assertEqual(committed(group, topic, 0), 4, 'committed offset: before the failing record');
+});
+
+test('produce: a record produced while a stopping engine leaves its group fails with CANCELLED', ({topic, group}) => {
+    const engine = newEngine(group);
+    const counter = new Counter({topic});
+    const errors = [];
+
+    cluster.create_topic(topic, 1);
+    produceMany(topic, 0, 1, 'v');
+    engine.add_handler(counter);
+    engine.connect('partitions-revoked', () => {
+        try {
+            engine.produce(`${topic}-elsewhere`, -1, null, null, null);
+        } catch (e) {
+            errors.push(e);
+        }
+    });
+    runEngineOk(engine, {until: () => counter.records.length >= 1});
+
+    assertEqual(errors.length, 1, 'failed produces');
+    assertError(errors[0], Paperboy.error_quark(), Paperboy.Error.CANCELLED, 'the error');
+});
+
+test('commit_interval_ms: outside 1 to 86400000 it is refused when set; the maximum runs', ({topic, group}) => {
+    const engine = newEngine(group);
+    const counter = new Counter({topic});
+    const before = engine.commit_interval_ms;
+
+    // GObject refuses the value with a warning (the setter's critical
+    // would be fatal under these tests' G_DEBUG).
+    engine.commit_interval_ms = 86400001;
+    assertEqual(engine.commit_interval_ms, before, 'the interval');
+
+    cluster.create_topic(topic, 1);
+    produceMany(topic, 0, 1, 'v');
+    engine.commit_interval_ms = 86400000;
+    engine.add_handler(counter);
+    runEngineOk(engine, {until: () => counter.records.length >= 1});
+    assertEqual(counter.records.length, 1, 'records handled');
 });
 
 System.exit(runTests());

@@ -271,6 +271,80 @@ class RunningEngineTests(TestCase):
         self.assertTrue(failures[0].matches(Paperboy.error_quark(), Paperboy.Error.FAILED))
         engine.set_config('fetch.wait.max.ms', '100')
 
+    def test_live_settings(self):
+        """fail-on-exception and handling-timeout-ms apply to a running
+        engine: a failure after fail-on-exception was turned on stops it,
+        after the offsets before the failing record were committed."""
+        class Failer(Paperboy.Handler):
+            __gtype_name__ = 'PyLiveFailer'
+
+            def __init__(self, topic):
+                super().__init__(topic=topic)
+                self.engine = None
+                self.seen = []
+
+            def do_on_message(self, msg, ctx):
+                value = msg.get_value().get_data().decode()
+                self.seen.append(value)
+                if value == 'turn-on':
+                    self.engine.props.fail_on_exception = True
+                    self.engine.props.handling_timeout_ms = 1000
+                if value.startswith('bad'):
+                    raise ValueError(value)
+
+        CLUSTER.create_topic(self.topic, 1)
+        for value in ('ok', 'bad-1', 'turn-on', 'ok', 'bad-2', 'never'):
+            CLUSTER.produce(self.topic, 0, 'k', value)
+        engine = make_engine(self.group)
+        handler = Failer(self.topic)
+        handler.engine = engine
+        engine.add_handler(handler)
+
+        with self.assertRaises(GLib.Error) as caught:
+            run_until(engine)
+        self.assertIn('bad-2', caught.exception.message)
+        self.assertEqual(handler.seen, ['ok', 'bad-1', 'turn-on', 'ok', 'bad-2'])
+        self.assertEqual(self.committed(), 4)
+
+    def test_produce_while_leaving(self):
+        """A record produced while a stopping engine leaves its group fails
+        with Paperboy.Error.CANCELLED."""
+        counter = Counter(self.topic)
+        CLUSTER.create_topic(self.topic, 1)
+        produce_many(self.topic, 0, 1)
+        engine = make_engine(self.group)
+        engine.add_handler(counter)
+        errors = []
+
+        def on_revoked(engine, partitions, lost):
+            try:
+                engine.produce(unique('py-elsewhere'), -1, None, 'late', None)
+            except GLib.Error as error:
+                errors.append(error)
+
+        engine.connect('partitions-revoked', on_revoked)
+        self.assertTrue(run_until(engine, lambda: len(counter.records) >= 1))
+        self.assertEqual(len(errors), 1)
+        self.assertTrue(errors[0].matches(Paperboy.error_quark(), Paperboy.Error.CANCELLED))
+
+    def test_commit_interval_range(self):
+        """commit-interval-ms outside 1 to 86400000 is refused when set; the
+        maximum runs."""
+        engine = make_engine(self.group)
+        before = engine.props.commit_interval_ms
+        engine.props.commit_interval_ms = 86400001
+        engine.set_commit_interval_ms(86400001)
+        self.assertEqual(engine.props.commit_interval_ms, before)
+        with self.assertRaises(OverflowError):
+            engine.set_commit_interval_ms(2 ** 32)
+
+        counter = Counter(self.topic)
+        CLUSTER.create_topic(self.topic, 1)
+        produce_many(self.topic, 0, 1)
+        engine.props.commit_interval_ms = 86400000
+        engine.add_handler(counter)
+        self.assertTrue(run_until(engine, lambda: len(counter.records) >= 1))
+
     def test_dispose_from_handler(self):
         """Disposing of a running engine from its own handler ends the run
         gracefully; what was handled is committed."""
