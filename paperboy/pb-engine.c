@@ -1658,7 +1658,7 @@ pb_engine_run_async (PbEngine            *self,
       g_ptr_array_add (settings.topics, topic);
     }
   settings.kafka.partition_eof = self->steps->len > 0;
-  settings.config = _pb_kafka_config_copy (self->config);
+  settings.kafka_config = _pb_kafka_config_copy (self->config);
   settings.kafka.bootstrap_servers = self->bootstrap_servers;
   settings.kafka.group_id = self->group_id;
   settings.kafka.client_id = self->client_id;

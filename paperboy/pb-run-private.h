@@ -40,8 +40,8 @@ typedef struct
 typedef struct
 {
   GPtrArray       *topics;            /* PbTopic, owned */
-  PbKafkaConfig   *config;            /* owned */
-  PbKafkaSettings  kafka;             /* the run copies the strings */
+  PbKafkaConfig   *kafka_config;      /* owned: pb_engine_set_config() */
+  PbKafkaSettings  kafka;             /* from properties; the run copies the strings */
   PbMockCluster   *mock_cluster;      /* nullable */
   GError          *mock_error;        /* why the mock:// cluster failed */
   GCancellable    *cancellable;       /* nullable */

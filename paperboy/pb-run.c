@@ -738,7 +738,7 @@ ensure_producer (PbRun   *self,
   if (self->producer != NULL)
     return TRUE;
 
-  conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_PRODUCER,
+  conf = _pb_kafka_config_build (self->settings.kafka_config, PB_KAFKA_CLIENT_PRODUCER,
                                  &self->settings.kafka, error);
   if (conf == NULL)
     return FALSE;
@@ -925,7 +925,7 @@ restore (PbRun *self)
 {
   g_autofree const char **names = g_new0 (const char *, self->settings.topics->len + 1);
   PbTablesRestore restore = {
-    self->settings.config,
+    self->settings.kafka_config,
     &self->settings.kafka,
     self->settings.mock_cluster,
     self->producer,
@@ -940,9 +940,11 @@ restore (PbRun *self)
                             restored_cb, _pb_run_ref (self));
 }
 
+/* Checks the settings, makes the parts, and restores the tables or joins
+ * the group. */
 static gboolean
-start (PbRun   *self,
-       GError **error)
+begin_run (PbRun   *self,
+           GError **error)
 {
   PbModeSettings mode_settings = {
     self->settings.bulk_mode,
@@ -973,7 +975,7 @@ start (PbRun   *self,
       return FALSE;
     }
 
-  conf = _pb_kafka_config_build (self->settings.config, PB_KAFKA_CLIENT_CONSUMER,
+  conf = _pb_kafka_config_build (self->settings.kafka_config, PB_KAFKA_CLIENT_CONSUMER,
                                  &self->settings.kafka, error);
   if (conf == NULL)
     return FALSE;
@@ -1060,7 +1062,7 @@ _pb_run_start (PbRun *self)
 
   say_now (self, PB_EVENT_STATE, PB_ENGINE_STATE_STARTING, FALSE);
 
-  if (!start (self, &error))
+  if (!begin_run (self, &error))
     {
       /* Nothing was joined: the consumer, if any, is let go without a
        * close. */
@@ -1139,7 +1141,7 @@ _pb_run_unref (PbRun *self)
   g_clear_pointer (&self->settings.tables, g_ptr_array_unref);
   g_clear_pointer (&self->settings.state_dir, g_free);
   g_clear_object (&self->restore_cancellable);
-  g_clear_pointer (&self->settings.config, _pb_kafka_config_free);
+  g_clear_pointer (&self->settings.kafka_config, _pb_kafka_config_free);
   g_free ((char *)self->settings.kafka.bootstrap_servers);
   g_free ((char *)self->settings.kafka.group_id);
   g_free ((char *)self->settings.kafka.client_id);
