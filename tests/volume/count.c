@@ -22,6 +22,10 @@
 /* When the first record, and every TICKth, was handled. */
 #define TICK 10000
 
+/* A line on stderr every PROGRESSth record, which a test shows when the
+ * program does not finish. */
+#define PROGRESS 100000
+
 #define TEST_TYPE_VOLUME_COUNTER (test_volume_counter_get_type ())
 G_DECLARE_FINAL_TYPE (TestVolumeCounter, test_volume_counter, TEST, VOLUME_COUNTER, PbBulkHandler)
 
@@ -76,6 +80,8 @@ test_volume_counter_on_message (PbHandler  *handler,
 
       g_array_append_val (self->ticks, now);
     }
+  if (self->handled % PROGRESS == 0)
+    g_printerr ("progress %" G_GUINT64_FORMAT "\n", self->handled);
   if (self->handled == self->total)
     pb_engine_stop (self->engine);
 

@@ -23,6 +23,9 @@ const keepEvery = Number(keepText ?? 0);
 const next = new Map();
 // When the first record, and every TICKth, was handled.
 const TICK = 10000;
+// A line on stderr every PROGRESSth record, which a test shows when the
+// program does not finish.
+const PROGRESS = 100000;
 const ticks = [];
 const kept = [];
 let handled = 0, duplicates = 0, gaps = 0, failures = 0;
@@ -56,6 +59,8 @@ const Counter = GObject.registerClass({
             kept.length = 0;
         if (handled === 1 || handled % TICK === 0)
             ticks.push(GLib.get_monotonic_time());
+        if (handled % PROGRESS === 0)
+            printerr(`progress ${handled}`);
         if (handled === total)
             engine.stop();
         return true;

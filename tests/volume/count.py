@@ -26,6 +26,9 @@ next_offsets = {}
 # When the first record, and every TICKth, was handled.
 TICK = 10000
 ticks = []
+# A line on stderr every PROGRESSth record, which a test shows when the
+# program does not finish.
+PROGRESS = 100000
 
 
 class Counter(Paperboy.BulkHandler):
@@ -50,6 +53,8 @@ class Counter(Paperboy.BulkHandler):
         handled = state['handled']
         if handled == 1 or handled % TICK == 0:
             ticks.append(GLib.get_monotonic_time())
+        if handled % PROGRESS == 0:
+            print('progress', handled, file=sys.stderr, flush=True)
         if handled == total:
             engine.stop()
 

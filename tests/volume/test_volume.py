@@ -133,7 +133,11 @@ def run_consumer(command, bulk=False, env=None):
     while process.poll() is None:
         if time.monotonic() > deadline:
             process.kill()
-            raise AssertionError('%s did not finish within %d s' % (command[0], RUN_TIMEOUT))
+            for reader in readers:
+                reader.join(10)
+            raise AssertionError('%s did not finish within %d s; the end of its output:\n%s'
+                                 % (command[0], RUN_TIMEOUT,
+                                    ''.join((output['stdout'] + output['stderr'])[-30:])))
         try:
             with open('/proc/%d/status' % process.pid) as f:
                 peak = max(peak, int(f.read().split('VmRSS:')[1].split()[0]))
