@@ -18,7 +18,7 @@
 #include "pb-kafka-config-private.h"
 #include "pb-mock-cluster.h"
 #include "pb-run-private.h"
-#include "pb-store-private.h"
+#include "pb-store-uri-private.h"
 #include "pb-table-private.h"
 #include "pb-topic-private.h"
 

@@ -15,7 +15,7 @@
 #include "pb-codec-private.h"
 #include "pb-error.h"
 #include "pb-kafka-config-private.h"
-#include "pb-store-private.h"
+#include "pb-store-uri-private.h"
 
 /**
  * PbTable:

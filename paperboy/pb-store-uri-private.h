@@ -1,4 +1,4 @@
-/* pb-store-private.h
+/* pb-store-uri-private.h
  *
  * Copyright 2026 The Paperboy authors
  *
@@ -8,12 +8,14 @@
 #pragma once
 
 #if !defined (PAPERBOY_COMPILATION)
-# error "pb-store-private.h is a private header of Paperboy."
+# error "pb-store-uri-private.h is a private header of Paperboy."
 #endif
 
 #include "pb-store.h"
 
 G_BEGIN_DECLS
+
+/* A table's store named by a URI, made from the built-in stores. */
 
 #define PB_STORE_MEMORY_SCHEME  "memory://"
 #define PB_STORE_ROCKSDB_SCHEME "rocksdb://"
