@@ -57,6 +57,9 @@ void     _pb_kafka_log (const rd_kafka_t *rk,
                         const char       *facility,
                         const char       *buf);
 
+/* A list of partitions as a GVariant of type a(si) (floating). */
+GVariant *_pb_kafka_partitions_to_variant (const rd_kafka_topic_partition_list_t *partitions);
+
 /* Headers from a GVariant of type a(smay), or NULL when it has none. */
 rd_kafka_headers_t *_pb_kafka_headers_from_variant (GVariant *headers);
 

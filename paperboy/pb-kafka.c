@@ -202,3 +202,17 @@ _pb_kafka_headers_from_variant (GVariant *headers)
 
   return hdrs;
 }
+
+GVariant *
+_pb_kafka_partitions_to_variant (const rd_kafka_topic_partition_list_t *partitions)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(si)"));
+  for (int i = 0; partitions != NULL && i < partitions->cnt; i++)
+    g_variant_builder_add (&builder, "(si)",
+                           partitions->elems[i].topic,
+                           (gint32)partitions->elems[i].partition);
+
+  return g_variant_builder_end (&builder);
+}

@@ -86,20 +86,6 @@ give_up (PbRebalance *self,
   _pb_partition_unassign (self->partitions, p);
 }
 
-static GVariant *
-partitions_variant (const rd_kafka_topic_partition_list_t *partitions)
-{
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(si)"));
-  for (int i = 0; partitions != NULL && i < partitions->cnt; i++)
-    g_variant_builder_add (&builder, "(si)",
-                           partitions->elems[i].topic,
-                           (gint32)partitions->elems[i].partition);
-
-  return g_variant_builder_end (&builder);
-}
-
 void
 _pb_rebalance_revoked (PbRebalance                           *self,
                        const rd_kafka_topic_partition_list_t *partitions)
@@ -149,7 +135,8 @@ _pb_rebalance_lost (PbRebalance                           *self,
         }
     }
 
-  _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, TRUE, partitions_variant (partitions));
+  _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, TRUE,
+                 _pb_kafka_partitions_to_variant (partitions));
 }
 
 /* Whether a commit made while a revocation is held can never succeed.
@@ -323,9 +310,11 @@ _pb_rebalance_check (PbRebalance *self)
                uncommitted->cnt);
 
   if (handed_over->cnt > 0 || uncommitted->cnt == 0)
-    _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, FALSE, partitions_variant (handed_over));
+    _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, FALSE,
+                   _pb_kafka_partitions_to_variant (handed_over));
   if (uncommitted->cnt > 0)
-    _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, TRUE, partitions_variant (uncommitted));
+    _pb_host_emit (self->host, PB_EVENT_REVOKED, 0, TRUE,
+                   _pb_kafka_partitions_to_variant (uncommitted));
 
   rd_kafka_topic_partition_list_destroy (handed_over);
   rd_kafka_topic_partition_list_destroy (uncommitted);

@@ -560,20 +560,6 @@ check_single_writer (PbRun *self)
              self->settings.kafka.group_id, owned, self->n_partitions);
 }
 
-static GVariant *
-partitions_variant (const rd_kafka_topic_partition_list_t *partitions)
-{
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(si)"));
-  for (int i = 0; i < partitions->cnt; i++)
-    g_variant_builder_add (&builder, "(si)",
-                           partitions->elems[i].topic,
-                           (gint32)partitions->elems[i].partition);
-
-  return g_variant_builder_end (&builder);
-}
-
 static void
 on_assigned (gpointer                               user_data,
              const rd_kafka_topic_partition_list_t *partitions)
@@ -604,7 +590,8 @@ on_assigned (gpointer                               user_data,
   if (self->state == PB_ENGINE_STATE_JOINING)
     set_state (self, PB_ENGINE_STATE_RUNNING);
   if (partitions->cnt > 0)
-    _pb_host_emit (self->host, PB_EVENT_ASSIGNED, 0, FALSE, partitions_variant (partitions));
+    _pb_host_emit (self->host, PB_EVENT_ASSIGNED, 0, FALSE,
+                   _pb_kafka_partitions_to_variant (partitions));
 
   check_single_writer (self);
 }
