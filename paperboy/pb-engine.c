@@ -738,7 +738,8 @@ pb_engine_class_init (PbEngineClass *klass)
    * %PB_ERROR_ACTION_STOP stops the engine: it then commits the offsets
    * before the failing record and [method@Paperboy.Engine.run] ends with
    * the failure. Without it, such a failure is logged as a warning and the
-   * record counts as handled.
+   * record counts as handled. A change applies to the failures that
+   * follow, also while the engine runs.
    */
   properties[PROP_FAIL_ON_EXCEPTION] =
     g_param_spec_boolean ("fail-on-exception", NULL, NULL,
@@ -795,7 +796,8 @@ pb_engine_class_init (PbEngineClass *klass)
    * How long an asynchronous handling may take, in milliseconds, before it
    * counts as failed (a %PB_ERROR_HANDLER error reaches
    * [vfunc@Paperboy.Handler.on_error]) and its cancellable is cancelled;
-   * 0 for no limit.
+   * 0 for no limit. A change applies to the handlings that start
+   * afterwards, also while the engine runs.
    */
   properties[PROP_HANDLING_TIMEOUT_MS] =
     g_param_spec_uint ("handling-timeout-ms", NULL, NULL,
