@@ -29,7 +29,8 @@ G_BEGIN_DECLS
  * cannot carry exactly (a `v`, a maybe of a maybe, a dictionary) are
  * normalized through one JSON round trip, so that what is read back equals
  * what was written. Refuses doubles that are not finite and dictionaries
- * keyed by object paths or signatures. Takes a floating reference. */
+ * keyed by object paths or signatures. A floating @value is sunk; the
+ * caller keeps any other reference. */
 GVariant           *_pb_codec_encode        (GVariant                  *value,
                                              char                     **json,
                                              gsize                     *json_len,

@@ -250,8 +250,9 @@ _pb_codec_decode (const char  *json,
                   const char  *type,
                   GError     **error)
 {
+  g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) local_error = NULL;
-  GVariant *value;
+  GVariant *value = NULL;
 
   if (type != NULL &&
       (!g_variant_type_string_is_valid (type) || !g_variant_type_is_definite (G_VARIANT_TYPE (type))))
@@ -260,7 +261,15 @@ _pb_codec_decode (const char  *json,
       return NULL;
     }
 
-  value = json_gvariant_deserialize_data (json, json_len, type, &local_error);
+  /* Parsed here: json_gvariant_deserialize_data() of json-glib 1.6 leaks
+   * its parser when the JSON does not parse. */
+  parser = json_parser_new ();
+  if (json_parser_load_from_data (parser, json, json_len, &local_error) &&
+      json_parser_get_root (parser) == NULL)
+    g_set_error_literal (&local_error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE,
+                         _("the value is empty"));
+  if (local_error == NULL)
+    value = json_gvariant_deserialize (json_parser_get_root (parser), type, &local_error);
   if (value == NULL)
     {
       g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG, _("Not a value of type “%s”: %s"),

@@ -20,7 +20,7 @@ round_trip (const char  *text,
             char       **json)
 {
   g_autoptr(GError) error = NULL;
-  GVariant *value = g_variant_parse (NULL, text, NULL, NULL, &error);
+  g_autoptr(GVariant) value = g_variant_parse (NULL, text, NULL, NULL, &error);
   GVariant *decoded;
   gsize json_len = 0;
 
