@@ -25,7 +25,9 @@ G_BEGIN_DECLS
  * @PB_ENGINE_STATE_STOPPED: not running: never started, or stopped cleanly
  * @PB_ENGINE_STATE_STARTING: checking the configuration and creating the
  *   Kafka client
- * @PB_ENGINE_STATE_RESTORING: restoring tables from their changelogs
+ * @PB_ENGINE_STATE_RESTORING: preparing tables, then, once the group
+ *   assigned the first partitions, restoring their partitions of the
+ *   tables from their changelogs
  * @PB_ENGINE_STATE_JOINING: subscribed, waiting for the consumer group to
  *   assign partitions: at the start, and again after the engine lost its
  *   partitions

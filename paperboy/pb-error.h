@@ -41,6 +41,9 @@ G_BEGIN_DECLS
  *   done (a record produced while a stopping engine leaves its group). An
  *   operation cancelled through a #GCancellable it was given fails with
  *   %G_IO_ERROR_CANCELLED instead, as in GIO
+ * @PB_ERROR_NOT_OWNER: a table key belongs to a partition that another
+ *   member of the consumer group owns, or that this one is still
+ *   restoring
  *
  * Error codes in the %PB_ERROR domain.
  */
@@ -55,6 +58,7 @@ typedef enum
   PB_ERROR_CHANGELOG,
   PB_ERROR_NO_HANDLER,
   PB_ERROR_CANCELLED,
+  PB_ERROR_NOT_OWNER,
 } PbError;
 
 /**

@@ -422,7 +422,8 @@ pb_mock_cluster_create_topic (PbMockCluster  *self,
  * pb_mock_cluster_produce:
  * @self: a [class@Paperboy.MockCluster]
  * @topic: the topic
- * @partition: the partition, or -1 to let the key decide
+ * @partition: the partition, or -1 to let the key decide, as Kafka's
+ *   default partitioner (murmur2) does
  * @key: (nullable): the key, or %NULL for a null key
  * @value: (nullable): the value, or %NULL for a tombstone
  * @headers: (nullable): headers as a `a(smay)` variant
@@ -474,6 +475,8 @@ pb_mock_cluster_produce (PbMockCluster  *self,
 
       _pb_kafka_conf_set (conf, "linger.ms", "0", NULL);
       _pb_kafka_conf_set (conf, "message.timeout.ms", G_STRINGIFY (OPERATION_TIMEOUT_MS), NULL);
+      /* Kafka's default, as the engine's producer. */
+      _pb_kafka_conf_set (conf, "partitioner", "murmur2_random", NULL);
       rd_kafka_conf_set_dr_msg_cb (conf, delivery_cb);
 
       self->producer = client_new (RD_KAFKA_PRODUCER, conf, error);

@@ -41,7 +41,8 @@ typedef enum
 } PbPauseReasons;
 
 /* Reasons that belong to one assignment and end with it. */
-#define PB_PAUSE_TRANSIENT (PB_PAUSE_BACKPRESSURE | PB_PAUSE_RETRY | PB_PAUSE_DESERIALIZER)
+#define PB_PAUSE_TRANSIENT (PB_PAUSE_BACKPRESSURE | PB_PAUSE_RETRY | PB_PAUSE_RESTORE | \
+                            PB_PAUSE_DESERIALIZER)
 
 /* Reasons for which the records already polled wait too; the others
  * (back-pressure) only stop the fetching. */

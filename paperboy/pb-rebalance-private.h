@@ -34,6 +34,9 @@ typedef struct
   /* Whether a handling of @partition is in flight. */
   gboolean (*busy)    (gpointer     user_data,
                        PbPartition *partition);
+  /* @partition was given up: it is unassigned now. */
+  void     (*gone)    (gpointer     user_data,
+                       PbPartition *partition);
 } PbRebalanceCallbacks;
 
 PbRebalance *_pb_rebalance_new       (PbHost                                *host,

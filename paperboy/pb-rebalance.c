@@ -84,6 +84,7 @@ give_up (PbRebalance *self,
 {
   self->callbacks->release (self->user_data, p, TRUE);
   _pb_partition_unassign (self->partitions, p);
+  self->callbacks->gone (self->user_data, p);
 }
 
 void

@@ -27,10 +27,12 @@
 
 typedef struct
 {
-  PbStore          *store;
+  const PbRestoreTarget *target;
   const char       *topic;
   const char       *name;
   gboolean          strict;
+  const int        *only;       /* the partitions to read, or NULL: all */
+  int               n_only;
   rd_kafka_t       *rk;
   rd_kafka_queue_t *queue;
   int               n_partitions;
@@ -80,14 +82,28 @@ count_partitions (Restore  *restore,
   return TRUE;
 }
 
-/* Where to start each partition: after what the store holds, unless that
- * is not in the log any more (a re-created topic), in which case the store
- * starts again from nothing. */
+static gboolean
+is_wanted (Restore *restore,
+           int      partition)
+{
+  if (restore->only == NULL)
+    return TRUE;
+
+  for (int i = 0; i < restore->n_only; i++)
+    if (restore->only[i] == partition)
+      return TRUE;
+
+  return FALSE;
+}
+
+/* Where to start each partition: after what the target holds, unless that
+ * is not in the log any more (a re-created topic), in which case those
+ * partitions start again from nothing. */
 static gboolean
 plan (Restore  *restore,
       GError  **error)
 {
-  PbStore *store = restore->store;
+  const PbRestoreTarget *target = restore->target;
   g_autoptr(GVariant) offsets = NULL;
   GVariantIter iter;
   gboolean wipe = restore->wipe;
@@ -104,6 +120,10 @@ plan (Restore  *restore,
     {
       rd_kafka_resp_err_t err;
 
+      restore->start[i] = -1;
+      if (!is_wanted (restore, i))
+        continue;
+
       err = rd_kafka_query_watermark_offsets (restore->rk, restore->topic, i,
                                               &restore->low[i], &restore->high[i],
                                               METADATA_TIMEOUT_MS);
@@ -114,21 +134,32 @@ plan (Restore  *restore,
                        restore->topic, i, rd_kafka_err2str (err));
           return FALSE;
         }
-      restore->start[i] = -1;
     }
 
-  offsets = pb_store_get_offsets (store, error);
+  for (int i = 0; restore->only != NULL && i < restore->n_only; i++)
+    if (restore->only[i] < 0 || restore->only[i] >= restore->n_partitions)
+      {
+        g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                     _("The changelog topic “%s” has no partition %d"),
+                     restore->topic, restore->only[i]);
+        return FALSE;
+      }
+
+  offsets = target->get_offsets (target->data, error);
   if (offsets == NULL)
     return FALSE;
 
   g_variant_iter_init (&iter, offsets);
   while (!wipe && g_variant_iter_next (&iter, "{ix}", &partition, &offset))
     {
+      if (partition >= 0 && partition < restore->n_partitions && !is_wanted (restore, partition))
+        continue;
+
       if (partition < 0 || partition >= restore->n_partitions ||
           offset < restore->low[partition] || offset > restore->high[partition])
         {
           g_message ("Table “%s”: the store holds %s[%d] up to offset %lld, which the "
-                     "changelog does not have: restoring the whole table",
+                     "changelog does not have: restoring it from the start",
                      restore->name, restore->topic, partition,
                      (long long)offset);
           wipe = TRUE;
@@ -139,7 +170,7 @@ plan (Restore  *restore,
 
   if (wipe)
     {
-      if (!pb_store_wipe (store, error))
+      if (!target->wipe (target->data, restore->only, restore->n_only, error))
         return FALSE;
       for (int i = 0; i < restore->n_partitions; i++)
         restore->start[i] = -1;
@@ -159,7 +190,7 @@ apply (Restore  *restore,
   if (batch == NULL)
     return TRUE;
 
-  return pb_store_apply (restore->store, batch, error);
+  return restore->target->apply (restore->target->data, batch, error);
 }
 
 static void
@@ -264,7 +295,7 @@ read_changelog (Restore       *restore,
     {
       gint64 from = restore->start[i] >= 0 ? restore->start[i] : restore->low[i];
 
-      if (from >= restore->high[i])
+      if (!is_wanted (restore, i) || from >= restore->high[i])
         continue;
 
       if (rd_kafka_consume_start_queue (rkt, i, restore->start[i] >= 0 ? restore->start[i]
@@ -353,17 +384,56 @@ raise_prefetch (rd_kafka_conf_t *conf)
     rd_kafka_conf_set (conf, "queued.min.messages", "500000", NULL, 0);
 }
 
+static GVariant *
+store_get_offsets (gpointer   data,
+                   GError   **error)
+{
+  return pb_store_get_offsets (data, error);
+}
+
+static gboolean
+store_wipe (gpointer    data,
+            const int  *partitions,
+            int         n_partitions,
+            GError    **error)
+{
+  /* A store holds whole changelogs. */
+  g_assert (partitions == NULL);
+
+  return pb_store_wipe (data, error);
+}
+
+static gboolean
+store_apply (gpointer       data,
+             PbStoreBatch  *batch,
+             GError       **error)
+{
+  return pb_store_apply (data, batch, error);
+}
+
+void
+_pb_restore_target_init_store (PbRestoreTarget *target,
+                               PbStore         *store)
+{
+  target->get_offsets = store_get_offsets;
+  target->wipe = store_wipe;
+  target->apply = store_apply;
+  target->data = store;
+}
+
 gboolean
-_pb_restore (PbStore          *store,
+_pb_restore (const PbRestoreTarget *target,
              const char       *topic,
              const char       *name,
              gboolean          strict,
+             const int        *partitions,
+             int               n_partitions,
              rd_kafka_conf_t  *conf,
              GCancellable     *cancellable,
              PbRestoreResult  *result,
              GError          **error)
 {
-  Restore restore = { store, topic, name, strict, NULL };
+  Restore restore = { target, topic, name, strict, partitions, n_partitions, NULL };
   char errstr[512];
   gint64 began = g_get_monotonic_time ();
   gboolean ok;
@@ -400,7 +470,7 @@ _pb_restore (PbStore          *store,
           break;
         }
 
-      g_message ("Table “%s”: %s: restoring the whole table", name, local_error->message);
+      g_message ("Table “%s”: %s: restoring from the start", name, local_error->message);
       restore_reset (&restore);
       restore.wipe = TRUE;
     }

@@ -400,6 +400,12 @@ pb_rocksdb_store_apply (PbStore       *store,
       guint8 value[8];
       int key_len = g_snprintf (key, sizeof key, "%d", partition);
 
+      if (next_offset < 0)
+        {
+          rocksdb_writebatch_delete_cf (wb, self->offsets_cf, key, key_len);
+          continue;
+        }
+
       encode_offset (next_offset, value);
       rocksdb_writebatch_put_cf (wb, self->offsets_cf, key, key_len,
                                  (const char *)value, sizeof value);

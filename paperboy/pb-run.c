@@ -59,7 +59,6 @@ struct _PbRun
   PbRebalance          *rebalance;
   PbTables             *tables;
   GCancellable         *restore_cancellable;
-  guint                 n_partitions;     /* of the topics, with tables */
 
   PbEngineState         state;            /* last said, or to be said */
   GSource              *cancel_source;
@@ -70,7 +69,6 @@ struct _PbRun
   GError               *error;
   gint64                poll_deadline;    /* of the consumer's dispatch, or 0 */
 
-  guint                 warned_writers : 1;
   guint                 producer_failed : 1;
   guint                 stop_requested : 1;
   guint                 stopping : 1;     /* the stop began */
@@ -218,6 +216,7 @@ begin_stop (PbRun *self)
 
   if (self->restore_cancellable != NULL)
     g_cancellable_cancel (self->restore_cancellable);
+  _pb_tables_cancel (self->tables);
 
   if (busy (self) || !producer_settled (self))
     {
@@ -462,9 +461,13 @@ steps_over_cb (gpointer user_data)
   _pb_mode_steps_over (self->mode);
 }
 
+static void gone_cb (gpointer     user_data,
+                     PbPartition *p);
+
 static const PbRebalanceCallbacks rebalance_callbacks = {
   .release = release_cb,
   .busy = busy_cb,
+  .gone = gone_cb,
 };
 
 static const PbStepsCallbacks steps_callbacks = {
@@ -531,33 +534,105 @@ on_batch_end (gpointer user_data,
   return FALSE;
 }
 
-static void
-count_owned_cb (PbPartition *p,
-                gpointer     user_data)
+static int
+compare_ints (gconstpointer a,
+              gconstpointer b)
 {
-  if (p->state != PB_PARTITION_UNASSIGNED)
-    (*(guint *)user_data)++;
+  return *(const int *)a - *(const int *)b;
 }
 
-/* Tables have a single writer: say so when the group has other members,
- * which is when this one does not own every partition. */
 static void
-check_single_writer (PbRun *self)
+hold_for_tables (PbRun                                 *self,
+                 const rd_kafka_topic_partition_list_t *partitions)
 {
-  guint owned = 0;
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (int));
 
-  if (_pb_tables_is_empty (self->tables) || self->n_partitions == 0 || self->warned_writers)
-    return;
+  for (int i = 0; i < partitions->cnt; i++)
+    g_array_append_val (ids, partitions->elems[i].partition);
+  g_array_sort (ids, compare_ints);
 
-  _pb_partition_map_foreach (self->partitions, count_owned_cb, &owned);
-  if (owned >= self->n_partitions)
-    return;
+  _pb_tables_assigned (self->tables, (const int *)ids->data, ids->len);
 
-  self->warned_writers = TRUE;
-  g_warning ("The group “%s” has other members (this one has %u of %u partitions), "
-             "but a table has a single writer: the members’ tables do not see each "
-             "other’s changes",
-             self->settings.kafka.group_id, owned, self->n_partitions);
+  for (int i = 0; i < partitions->cnt; i++)
+    {
+      PbPartition *p = _pb_partition_map_find (self->partitions, partitions->elems[i].topic,
+                                               partitions->elems[i].partition);
+
+      if (p != NULL && _pb_tables_holds (self->tables, p->id))
+        _pb_partition_pause (self->partitions, p, PB_PAUSE_RESTORE);
+    }
+}
+
+typedef struct
+{
+  PbRun     *run;
+  const int *ids;
+  int        n_ids;
+  gboolean   found;
+} IdsData;
+
+static gboolean
+ids_contain (const IdsData *data,
+             int            id)
+{
+  for (int i = 0; i < data->n_ids; i++)
+    if (data->ids[i] == id)
+      return TRUE;
+
+  return FALSE;
+}
+
+static void
+tables_resume_cb (PbPartition *p,
+                  gpointer     user_data)
+{
+  IdsData *data = user_data;
+
+  if (p->state == PB_PARTITION_ASSIGNED && ids_contain (data, p->id))
+    _pb_partition_resume (data->run->partitions, p, PB_PAUSE_RESTORE);
+}
+
+static void
+tables_restored_cb (gpointer   user_data,
+                    const int *partitions,
+                    int        n_partitions)
+{
+  PbRun *self = user_data;
+  IdsData data = { self, partitions, n_partitions, FALSE };
+
+  if (self->partitions != NULL)
+    _pb_partition_map_foreach (self->partitions, tables_resume_cb, &data);
+
+  if (self->state == PB_ENGINE_STATE_RESTORING && !_pb_tables_is_restoring (self->tables))
+    set_state (self, PB_ENGINE_STATE_RUNNING);
+}
+
+static const PbTablesCallbacks tables_callbacks = {
+  .restored = tables_restored_cb,
+};
+
+static void
+find_assigned_cb (PbPartition *p,
+                  gpointer     user_data)
+{
+  IdsData *data = user_data;
+
+  if (p->state != PB_PARTITION_UNASSIGNED && ids_contain (data, p->id))
+    data->found = TRUE;
+}
+
+/* @p was given up: its table partitions go when no partition of its
+ * number is left. */
+static void
+gone_cb (gpointer     user_data,
+         PbPartition *p)
+{
+  PbRun *self = user_data;
+  IdsData data = { self, &p->id, 1, FALSE };
+
+  _pb_partition_map_foreach (self->partitions, find_assigned_cb, &data);
+  if (!data.found)
+    _pb_tables_revoked (self->tables, &p->id, 1);
 }
 
 static void
@@ -578,6 +653,10 @@ on_assigned (gpointer                               user_data,
         _pb_partition_assign (self->partitions, p);
     }
 
+  /* Those whose table partitions are being restored wait for them. */
+  if (!_pb_tables_is_empty (self->tables))
+    hold_for_tables (self, partitions);
+
   /* Partitions of later steps wait; those of the current one get their
    * end captured. */
   if (self->steps != NULL)
@@ -587,13 +666,14 @@ on_assigned (gpointer                               user_data,
    * re-assignment: set it explicitly either way. */
   _pb_partition_map_apply_pauses (self->partitions, partitions);
 
+  /* The first partitions of the group are handled once their tables
+   * are whole: until then the engine is restoring. */
   if (self->state == PB_ENGINE_STATE_JOINING)
-    set_state (self, PB_ENGINE_STATE_RUNNING);
+    set_state (self, _pb_tables_is_restoring (self->tables) ? PB_ENGINE_STATE_RESTORING
+                                                            : PB_ENGINE_STATE_RUNNING);
   if (partitions->cnt > 0)
     _pb_host_emit (self->host, PB_EVENT_ASSIGNED, 0, FALSE,
                    _pb_kafka_partitions_to_variant (partitions));
-
-  check_single_writer (self);
 }
 
 static void
@@ -603,7 +683,6 @@ on_revoked (gpointer                               user_data,
   PbRun *self = user_data;
 
   _pb_rebalance_revoked (self->rebalance, partitions);
-  check_single_writer (self);
 }
 
 static void
@@ -615,7 +694,7 @@ on_lost (gpointer                               user_data,
   _pb_rebalance_lost (self->rebalance, partitions);
 
   /* Without partitions, the engine joins its group again. */
-  if (self->state == PB_ENGINE_STATE_RUNNING)
+  if (self->state == PB_ENGINE_STATE_RUNNING || self->state == PB_ENGINE_STATE_RESTORING)
     set_state (self, PB_ENGINE_STATE_JOINING);
 }
 
@@ -882,7 +961,7 @@ restored_cb (GObject      *source_object,
   g_autoptr(PbRun) self = user_data;
   GError *error = NULL;
 
-  if (!_pb_tables_restore_finish (self->tables, result, &self->n_partitions, &error))
+  if (!_pb_tables_restore_finish (self->tables, result, &error))
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->stopping)
         g_clear_error (&error);
@@ -1100,7 +1179,8 @@ _pb_run_new (GTask                *task,
 
   self->host = _pb_host_new (self->context, settings->priority, &host_callbacks, self);
   self->barrier = _pb_barrier_new ();
-  self->tables = _pb_tables_new (self->host, settings->tables, settings->state_dir);
+  self->tables = _pb_tables_new (self->host, settings->tables, settings->state_dir,
+                                &tables_callbacks, self);
   _pb_host_kick (self->host);
 
   return self;

@@ -149,10 +149,12 @@ pb_store_batch_put (PbStoreBatch *self,
  * @self: a [struct@Paperboy.StoreBatch]
  * @partition: a partition of the table's changelog topic
  * @next_offset: the offset of the next changelog record to read in
- *   @partition, once @self is applied
+ *   @partition, once @self is applied, or -1 to forget it
  *
  * Records where the store stands in the changelog once @self is applied.
- * Setting a partition again replaces its offset.
+ * Setting a partition again replaces its offset. With -1, the store no
+ * longer holds an offset for @partition: its changes, if any, were
+ * deleted from the store.
  */
 void
 pb_store_batch_set_offset (PbStoreBatch *self,
@@ -163,7 +165,7 @@ pb_store_batch_set_offset (PbStoreBatch *self,
 
   g_return_if_fail (self != NULL);
   g_return_if_fail (partition >= 0);
-  g_return_if_fail (next_offset >= 0);
+  g_return_if_fail (next_offset >= -1);
 
   for (guint i = 0; i < self->offsets->len; i++)
     {

@@ -35,7 +35,26 @@ void      _pb_table_set_restoring  (PbTable               *self,
 void      _pb_table_restored       (PbTable               *self,
                                     const PbRestoreResult *result);
 
-/* While a run owns the table, its writes go through @producer. */
+/* The number of partitions of its changelog, once known. */
+void      _pb_table_set_n_partitions (PbTable             *self,
+                                      int                  n_partitions);
+/* While a run owns the table, it holds the partitions it restored, and
+ * nothing else: reading or writing a key of another fails. */
+void      _pb_table_set_owned      (PbTable               *self,
+                                    int                    partition,
+                                    gboolean               owned);
+/* Deletes the keys of @partitions from the store and the pending changes,
+ * and the store's offsets of them. */
+gboolean  _pb_table_drop_partitions (PbTable              *self,
+                                     const int            *partitions,
+                                     int                   n_partitions,
+                                     GError              **error);
+/* Whether the partitions a run gives up are dropped (memory) or kept
+ * for when they come back (stores on disk). */
+gboolean  _pb_table_drops_revoked  (PbTable               *self);
+
+/* While a run owns the table, its writes go through @producer and it
+ * holds no partition until told. */
 void      _pb_table_attach         (PbTable               *self,
                                     PbProducer            *producer);
 /* The run let the table go: what was never delivered is forgotten. */

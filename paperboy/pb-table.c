@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pb-codec-private.h"
+#include "pb-enum-types.h"
 #include "pb-error.h"
 #include "pb-kafka-config-private.h"
 #include "pb-store-uri-private.h"
@@ -98,6 +99,7 @@ struct _PbTable
   double       min_cleanable_dirty_ratio;
   gint64       max_compaction_lag_ms;
   gboolean     strict;
+  PbTablePartitioner partitioner;
 
   PbStore     *store;
   gboolean     opened;
@@ -108,7 +110,9 @@ struct _PbTable
 
   guint64      restored_records;
   guint64      bad_records;
-  int          n_partitions_seen;  /* the changelog's, at the last restore */
+  int          n_partitions_seen;  /* the changelog's, once known */
+  guint8      *owned;              /* by changelog partition while a run owns
+                                    * the table, or NULL: all are readable */
   gboolean     restoring;          /* a worker thread has the store */
   gboolean     registered;
   gboolean     store_failed;       /* this run's writes stop at the store */
@@ -126,6 +130,7 @@ enum {
   PROP_CHANGELOG_TOPIC_MIN_CLEANABLE_DIRTY_RATIO,
   PROP_CHANGELOG_TOPIC_MAX_COMPACTION_LAG_MS,
   PROP_STRICT,
+  PROP_PARTITIONER,
   PROP_RESTORED_RECORDS,
   PROP_BAD_RECORDS,
   N_PROPS
@@ -164,6 +169,7 @@ pb_table_finalize (GObject *object)
   g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_pointer (&self->delivered, pb_store_batch_unref);
   g_clear_pointer (&self->settled, g_ptr_array_unref);
+  g_free (self->owned);
   g_free (self->name);
   g_free (self->store_uri);
   g_free (self->changelog_topic_name);
@@ -232,6 +238,10 @@ pb_table_get_property (GObject    *object,
       g_value_set_boolean (value, self->strict);
       break;
 
+    case PROP_PARTITIONER:
+      g_value_set_enum (value, self->partitioner);
+      break;
+
     case PROP_RESTORED_RECORDS:
       g_value_set_uint64 (value, self->restored_records);
       break;
@@ -293,6 +303,10 @@ pb_table_set_property (GObject      *object,
 
     case PROP_STRICT:
       pb_table_set_strict (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_PARTITIONER:
+      pb_table_set_partitioner (self, g_value_get_enum (value));
       break;
 
     default:
@@ -357,11 +371,17 @@ pb_table_class_init (PbTableClass *klass)
   /**
    * PbTable:changelog-topic-num-partitions:
    *
-   * The number of partitions the changelog topic is created with.
+   * The number of partitions the changelog topic is created with, or 0
+   * for as many as the input topics of the engine have.
+   *
+   * A table's partitions go with those of its engine's input topics: the
+   * changelog must have as many partitions as they do, and an engine
+   * whose table's changelog has another number fails to start with
+   * %PB_ERROR_CHANGELOG.
    */
   properties[PROP_CHANGELOG_TOPIC_NUM_PARTITIONS] =
     g_param_spec_int ("changelog-topic-num-partitions", NULL, NULL,
-                      1, G_MAXINT32, 1,
+                      0, G_MAXINT32, 0,
                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
@@ -418,6 +438,21 @@ pb_table_class_init (PbTableClass *klass)
     g_param_spec_boolean ("strict", NULL, NULL,
                           FALSE,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbTable:partitioner:
+   *
+   * How the table's keys are spread over its partitions: it must be the
+   * partitioner that the producers of the engine's input topics use, when
+   * their records are keyed by the table's keys. A member of the group
+   * holds the table partitions of the input partitions it was assigned,
+   * and a key of another partition is not its to read or write
+   * (%PB_ERROR_NOT_OWNER).
+   */
+  properties[PROP_PARTITIONER] =
+    g_param_spec_enum ("partitioner", NULL, NULL,
+                       PB_TYPE_TABLE_PARTITIONER, PB_TABLE_PARTITIONER_MURMUR2,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
    * PbTable:restored-records:
@@ -484,7 +519,7 @@ pb_table_class_init (PbTableClass *klass)
 static void
 pb_table_init (PbTable *self)
 {
-  self->num_partitions = 1;
+  self->num_partitions = 0;
   self->replication_factor = 1;
   self->segment_ms = 43200000;
   self->min_cleanable_dirty_ratio = 0.01;
@@ -604,27 +639,226 @@ _pb_table_close_store (PbTable *self)
   self->opened = FALSE;
 }
 
+/* Ownership */
+
+static int
+partition_for_key (PbTable    *self,
+                   const char *key)
+{
+  /* Records keyed by the table's keys and the table's changes go to the
+   * same partition numbers. */
+  if (self->partitioner == PB_TABLE_PARTITIONER_CONSISTENT)
+    return rd_kafka_msg_partitioner_consistent (NULL, key, strlen (key), self->n_partitions_seen,
+                                                NULL, NULL);
+
+  return rd_kafka_msg_partitioner_murmur2 (NULL, key, strlen (key), self->n_partitions_seen,
+                                           NULL, NULL);
+}
+
+static gboolean
+owns_key (PbTable    *self,
+          const char *key)
+{
+  return self->owned == NULL || self->n_partitions_seen <= 0 ||
+         self->owned[partition_for_key (self, key)];
+}
+
+static gboolean
+check_owner (PbTable     *self,
+             const char  *key,
+             GError     **error)
+{
+  g_autofree char *valid = NULL;
+
+  if (owns_key (self, key))
+    return TRUE;
+
+  valid = g_utf8_make_valid (key, -1);
+  g_set_error (error, PB_ERROR, PB_ERROR_NOT_OWNER,
+               _("The key “%s” of the table “%s” is in partition %d, which this member "
+                 "of the group does not hold"),
+               valid, self->name, partition_for_key (self, key));
+
+  return FALSE;
+}
+
+/**
+ * pb_table_get_partition_for_key:
+ * @self: a table
+ * @key: a key
+ *
+ * Gets the partition of the table's changelog that holds @key: the one
+ * Kafka's default partitioner gives a record keyed by @key. A service
+ * whose members share a table routes a query for @key to the member that
+ * owns that partition of its input topics.
+ *
+ * Returns: the partition, or -1 before the number of partitions of the
+ *   changelog is known (before the table's engine first ran)
+ */
+int
+pb_table_get_partition_for_key (PbTable    *self,
+                                const char *key)
+{
+  g_return_val_if_fail (PB_IS_TABLE (self), -1);
+  g_return_val_if_fail (key != NULL, -1);
+
+  if (self->n_partitions_seen <= 0)
+    return -1;
+
+  return partition_for_key (self, key);
+}
+
+/**
+ * pb_table_get_partitions:
+ * @self: a table
+ * @n_partitions: (out): return location for the number of partitions
+ *
+ * Gets the partitions of the table that this member holds: while its
+ * engine runs, those whose input partitions the group assigned to it and
+ * whose restore ended; otherwise every partition of its changelog.
+ *
+ * Returns: (array length=n_partitions) (transfer full) (nullable): the
+ *   partitions, in increasing order
+ */
+int *
+pb_table_get_partitions (PbTable *self,
+                         gsize   *n_partitions)
+{
+  GArray *partitions = g_array_new (FALSE, FALSE, sizeof (int));
+
+  g_return_val_if_fail (PB_IS_TABLE (self), NULL);
+  g_return_val_if_fail (n_partitions != NULL, NULL);
+
+  for (int i = 0; i < self->n_partitions_seen; i++)
+    if (self->owned == NULL || self->owned[i])
+      g_array_append_val (partitions, i);
+
+  *n_partitions = partitions->len;
+
+  return (int *)g_array_free (partitions, FALSE);
+}
+
+void
+_pb_table_set_n_partitions (PbTable *self,
+                            int      n_partitions)
+{
+  self->n_partitions_seen = n_partitions;
+}
+
+void
+_pb_table_set_owned (PbTable  *self,
+                     int       partition,
+                     gboolean  owned)
+{
+  g_return_if_fail (self->owned != NULL);
+  g_return_if_fail (partition >= 0 && partition < self->n_partitions_seen);
+
+  self->owned[partition] = owned;
+}
+
+typedef struct
+{
+  PbTable      *table;
+  const int    *partitions;
+  int           n_partitions;
+  PbStoreBatch *batch;
+} DropData;
+
+static gboolean
+is_dropped (DropData   *data,
+            const char *key)
+{
+  int p = partition_for_key (data->table, key);
+
+  for (int i = 0; i < data->n_partitions; i++)
+    if (data->partitions[i] == p)
+      return TRUE;
+
+  return FALSE;
+}
+
+static gboolean
+drop_cb (const char *key,
+         GVariant   *value,
+         gpointer    user_data)
+{
+  DropData *data = user_data;
+
+  if (is_dropped (data, key))
+    pb_store_batch_put (data->batch, key, NULL);
+
+  return TRUE;
+}
+
+gboolean
+_pb_table_drop_partitions (PbTable    *self,
+                           const int  *partitions,
+                           int         n_partitions,
+                           GError    **error)
+{
+  g_autoptr(PbStoreBatch) batch = pb_store_batch_new ();
+  DropData data = { self, partitions, n_partitions, batch };
+  GHashTableIter iter;
+  gpointer key;
+
+  if (n_partitions == 0 || self->n_partitions_seen <= 0)
+    return TRUE;
+
+  g_hash_table_iter_init (&iter, self->pending);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (is_dropped (&data, key))
+      g_hash_table_iter_remove (&iter);
+
+  if (self->store == NULL)
+    return TRUE;
+
+  if (!pb_store_foreach (self->store, drop_cb, &data, error))
+    return FALSE;
+
+  for (int i = 0; i < n_partitions; i++)
+    pb_store_batch_set_offset (batch, partitions[i], -1);
+
+  return pb_store_apply (self->store, batch, error);
+}
+
+gboolean
+_pb_table_drops_revoked (PbTable *self)
+{
+  return PB_IS_MEMORY_STORE (self->store);
+}
+
 /**
  * pb_table_get:
  * @self: a table
  * @key: a key
+ * @error: return location for a #GError
  *
  * Looks up the value of @key: the last one set, even if its changelog
  * record is not delivered yet. Never blocks on Kafka.
  *
+ * While an engine runs the table, it holds only the partitions of the
+ * table that belong to it (see [method@Paperboy.Table.get_partitions]):
+ * looking up a key of another partition fails with
+ * %PB_ERROR_NOT_OWNER, which names the partition.
+ *
  * Returns: (transfer full) (nullable): the value, or %NULL when @key has
- *   none
+ *   none or with @error set
  */
 GVariant *
-pb_table_get (PbTable    *self,
-              const char *key)
+pb_table_get (PbTable     *self,
+              const char  *key,
+              GError     **error)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) local_error = NULL;
   PbPending *pending;
   GVariant *value;
 
   g_return_val_if_fail (PB_IS_TABLE (self), NULL);
   g_return_val_if_fail (key != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!check_owner (self, key, error))
+    return NULL;
 
   pending = g_hash_table_lookup (self->pending, key);
   if (pending != NULL)
@@ -634,15 +868,17 @@ pb_table_get (PbTable    *self,
     return NULL;
 
   /* A store closed when its engine stopped opens again to be read. */
-  if (!_pb_table_open (self, NULL, &error))
+  if (!_pb_table_open (self, NULL, &local_error))
     {
-      g_warning ("Table “%s”: %s", self->name, error->message);
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                  _("Table “%s”: "), self->name);
       return NULL;
     }
 
-  value = pb_store_lookup (self->store, key, &error);
-  if (error != NULL)
-    g_warning ("Table “%s”: %s", self->name, error->message);
+  value = pb_store_lookup (self->store, key, &local_error);
+  if (local_error != NULL)
+    g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                _("Table “%s”: "), self->name);
 
   return value;
 }
@@ -662,7 +898,7 @@ foreach_stored_cb (const char *key,
 {
   ForeachData *data = user_data;
 
-  if (g_hash_table_contains (data->table->pending, key))
+  if (g_hash_table_contains (data->table->pending, key) || !owns_key (data->table, key))
     return TRUE;
 
   if (!data->func (key, value, data->user_data))
@@ -680,7 +916,8 @@ foreach_stored_cb (const char *key,
  *
  * Calls @func for every key of the table that has a value, in no
  * particular order, until it returns %FALSE. @func must not change the
- * table.
+ * table. While an engine runs the table, only the keys of the partitions
+ * this member holds are visited.
  *
  * Returns: %TRUE, or %FALSE with @error set when the store failed
  */
@@ -822,12 +1059,19 @@ _pb_table_attach (PbTable    *self,
 {
   self->producer = producer;
   self->store_failed = FALSE;
+  self->restored_records = 0;
+  self->bad_records = 0;
+
+  /* Partitions are held once restored. */
+  g_clear_pointer (&self->owned, g_free);
+  self->owned = g_new0 (guint8, MAX (self->n_partitions_seen, 1));
 }
 
 void
 _pb_table_detach (PbTable *self)
 {
   self->producer = NULL;
+  g_clear_pointer (&self->owned, g_free);
 
   /* What was never delivered is not the table's: the records whose
    * handling wrote it were not committed, and come again. */
@@ -867,15 +1111,12 @@ write_change (PbTable     *self,
   write->key = g_strdup (key);
   write->value = value != NULL ? g_variant_ref (value) : NULL;
 
-  /* A key always goes to the same partition, whatever partitioner the
+  /* A key always goes to its partition, whatever partitioner the
    * producer has: the order of a key's changes is the order of its
-   * partition. The same as Kafka's Java clients. */
+   * partition. */
   if (_pb_producer_produce (self->producer, self->changelog_topic_name,
-                            self->n_partitions_seen > 0
-                              ? rd_kafka_msg_partitioner_murmur2 (NULL, key, strlen (key),
-                                                                  self->n_partitions_seen,
-                                                                  NULL, NULL)
-                              : RD_KAFKA_PARTITION_UA,
+                            self->n_partitions_seen > 0 ? partition_for_key (self, key)
+                                                        : RD_KAFKA_PARTITION_UA,
                             key, strlen (key), json, json_len,
                             value != NULL ? _pb_codec_headers_new (value) : NULL,
                             delivered_cb, write, error) == 0)
@@ -950,10 +1191,13 @@ change (PbTable     *self,
       return FALSE;
     }
 
+  if (!check_owner (self, key, error))
+    return FALSE;
+
   notify = has_listener (self, key);
   if (notify)
     {
-      old = pb_table_get (self, key);
+      old = pb_table_get (self, key, NULL);
       notify = encoded != NULL || old != NULL;
     }
 
@@ -1037,7 +1281,8 @@ void
 _pb_table_restored (PbTable               *self,
                     const PbRestoreResult *result)
 {
-  set_restore_result (self, result);
+  self->restored_records += result->records;
+  self->bad_records += result->bad;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RESTORED_RECORDS]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BAD_RECORDS]);
   g_signal_emit (self, signals[RESTORED], 0);
@@ -1067,6 +1312,7 @@ pb_table_load (PbTable       *self,
   g_autoptr(PbKafkaConfig) config = NULL;
   PbKafkaSettings settings = { .bootstrap_servers = bootstrap_servers };
   PbRestoreResult result = { 0, };
+  PbRestoreTarget target;
   rd_kafka_conf_t *conf;
 
   g_return_val_if_fail (PB_IS_TABLE (self), FALSE);
@@ -1094,9 +1340,10 @@ pb_table_load (PbTable       *self,
 
   config = _pb_kafka_config_new ();
   conf = _pb_kafka_config_build (config, PB_KAFKA_CLIENT_RESTORE, &settings, error);
+  _pb_restore_target_init_store (&target, self->store);
   if (conf == NULL ||
-      !_pb_restore (self->store, self->changelog_topic_name, self->name, self->strict, conf,
-                    cancellable, &result, error))
+      !_pb_restore (&target, self->changelog_topic_name, self->name, self->strict, NULL, 0,
+                    conf, cancellable, &result, error))
     return FALSE;
 
   set_restore_result (self, &result);
@@ -1327,6 +1574,24 @@ ACCESSORS (gint64, max_compaction_lag_ms, PROP_CHANGELOG_TOPIC_MAX_COMPACTION_LA
  * Sets [property@Paperboy.Table:strict].
  */
 ACCESSORS (gboolean, strict, PROP_STRICT, pb_table_get_strict, pb_table_set_strict)
+
+/**
+ * pb_table_get_partitioner:
+ * @self: a table
+ *
+ * Gets [property@Paperboy.Table:partitioner].
+ *
+ * Returns: the partitioner
+ */
+/**
+ * pb_table_set_partitioner:
+ * @self: a table
+ * @partitioner: a partitioner
+ *
+ * Sets [property@Paperboy.Table:partitioner].
+ */
+ACCESSORS (PbTablePartitioner, partitioner, PROP_PARTITIONER,
+           pb_table_get_partitioner, pb_table_set_partitioner)
 
 /**
  * pb_table_get_restored_records:

@@ -18,6 +18,26 @@
 
 G_BEGIN_DECLS
 
+/**
+ * PbTablePartitioner:
+ * @PB_TABLE_PARTITIONER_MURMUR2: murmur2, the default partitioner of
+ *   Kafka's Java clients, of Kafka Streams and of Paperboy's
+ *   [method@Paperboy.Engine.produce] (librdkafka's `murmur2_random`)
+ * @PB_TABLE_PARTITIONER_CONSISTENT: CRC32, the default partitioner of
+ *   librdkafka and of the clients built on it, kcat and
+ *   confluent-kafka-python among them (librdkafka's `consistent_random`)
+ *
+ * How the keys of a table are spread over the partitions of its changelog:
+ * the same way as the records of its input topics are over their
+ * partitions, so that a member of the group that handles input partition
+ * p holds the keys of table partition p.
+ */
+typedef enum
+{
+  PB_TABLE_PARTITIONER_MURMUR2,
+  PB_TABLE_PARTITIONER_CONSISTENT,
+} PbTablePartitioner;
+
 #define PB_TYPE_TABLE (pb_table_get_type ())
 
 PB_AVAILABLE_IN_ALL
@@ -32,7 +52,8 @@ PbTable    *pb_table_new_with_store                       (const char  *name,
 
 PB_AVAILABLE_IN_ALL
 GVariant   *pb_table_get                                  (PbTable     *self,
-                                                           const char  *key) G_GNUC_WARN_UNUSED_RESULT;
+                                                           const char  *key,
+                                                           GError     **error) G_GNUC_WARN_UNUSED_RESULT;
 PB_AVAILABLE_IN_ALL
 gboolean    pb_table_set                                  (PbTable     *self,
                                                            const char  *key,
@@ -47,6 +68,12 @@ gboolean    pb_table_foreach                              (PbTable            *s
                                                            PbStoreForeachFunc  func,
                                                            gpointer            user_data,
                                                            GError            **error);
+PB_AVAILABLE_IN_ALL
+int         pb_table_get_partition_for_key                (PbTable     *self,
+                                                           const char  *key);
+PB_AVAILABLE_IN_ALL
+int        *pb_table_get_partitions                       (PbTable     *self,
+                                                           gsize       *n_partitions) G_GNUC_WARN_UNUSED_RESULT;
 PB_AVAILABLE_IN_ALL
 void        pb_table_close                                (PbTable       *self);
 PB_AVAILABLE_IN_ALL
@@ -91,6 +118,11 @@ gint64      pb_table_get_changelog_topic_max_compaction_lag_ms (PbTable *self);
 PB_AVAILABLE_IN_ALL
 void        pb_table_set_changelog_topic_max_compaction_lag_ms (PbTable *self,
                                                            gint64       lag_ms);
+PB_AVAILABLE_IN_ALL
+PbTablePartitioner pb_table_get_partitioner               (PbTable     *self);
+PB_AVAILABLE_IN_ALL
+void        pb_table_set_partitioner                      (PbTable            *self,
+                                                           PbTablePartitioner  partitioner);
 PB_AVAILABLE_IN_ALL
 gboolean    pb_table_get_strict                           (PbTable     *self);
 PB_AVAILABLE_IN_ALL

@@ -10,7 +10,9 @@
 #include "pb-tables-private.h"
 
 #include <glib/gi18n-lib.h>
+#include <string.h>
 
+#include "pb-error.h"
 #include "pb-restore-private.h"
 #include "pb-table-private.h"
 #include "pb-topic-admin-private.h"
@@ -19,19 +21,42 @@
 #define FLUSH_INTERVAL_MS    5
 #define METADATA_TIMEOUT_MS  5000
 
+typedef struct _ShardRestore ShardRestore;
+
+/* Writes the tables' delivered changes to their stores; unless @force,
+ * only those that have enough, and the others within FLUSH_INTERVAL_MS. */
+static void flush (PbTables *self,
+                   gboolean  force);
+
+typedef enum
+{
+  SHARD_NONE,
+  SHARD_RESTORING,
+  SHARD_HELD,
+} ShardState;
+
 struct _PbTables
 {
-  PbHost          *host;
-  GPtrArray       *tables;     /* PbTable */
-  char            *state_dir;
+  PbHost                  *host;
+  GPtrArray               *tables;     /* PbTable */
+  char                    *state_dir;
+  const PbTablesCallbacks *callbacks;
+  gpointer                 user_data;
 
-  PbRestoreResult *results;    /* one a table, from the last restore */
-  GSource         *flush_timer;
-  gboolean         restoring;
+  GSource                 *flush_timer;
+  gboolean                 preparing;
+
+  /* After the preparation: what the partitions' restores need. */
+  PbKafkaConfig           *config;
+  PbKafkaSettings          settings;   /* its strings are owned */
+  int                      n_partitions;
+  guint8                  *shards;     /* ShardState by partition */
+  GList                   *restores;   /* ShardRestore, in flight */
+  GCancellable            *cancellable;
 };
 
-/* One restore, in a worker thread: everything it reads is its own, and
- * what it found comes back with it. */
+/* The preparation of a run's tables, in a worker thread: everything it
+ * reads is its own, and what it found comes back with it. */
 typedef struct
 {
   GPtrArray       *tables;     /* PbTable */
@@ -41,20 +66,46 @@ typedef struct
   PbMockCluster   *mock_cluster;
   rd_kafka_t      *producer;
   GStrv            topics;
-  PbRestoreResult *results;
-  guint            n_partitions;
-} RestoreOp;
+  int             *changelog_partitions;
+  int              n_input_partitions; /* of the topic that has most */
+} PrepareOp;
+
+static void
+copy_settings (PbKafkaSettings       *to,
+               const PbKafkaSettings *from)
+{
+  *to = *from;
+  to->bootstrap_servers = g_strdup (from->bootstrap_servers);
+  to->group_id = g_strdup (from->group_id);
+  to->client_id = g_strdup (from->client_id);
+  to->auto_offset_reset = g_strdup (from->auto_offset_reset);
+}
+
+static void
+clear_settings (PbKafkaSettings *settings)
+{
+  g_free ((char *)settings->bootstrap_servers);
+  g_free ((char *)settings->group_id);
+  g_free ((char *)settings->client_id);
+  g_free ((char *)settings->auto_offset_reset);
+  memset (settings, 0, sizeof *settings);
+}
 
 PbTables *
-_pb_tables_new (PbHost     *host,
-                GPtrArray  *tables,
-                const char *state_dir)
+_pb_tables_new (PbHost                  *host,
+                GPtrArray               *tables,
+                const char              *state_dir,
+                const PbTablesCallbacks *callbacks,
+                gpointer                 user_data)
 {
   PbTables *self = g_new0 (PbTables, 1);
 
   self->host = host;
   self->tables = g_ptr_array_ref (tables);
   self->state_dir = g_strdup (state_dir);
+  self->callbacks = callbacks;
+  self->user_data = user_data;
+  self->cancellable = g_cancellable_new ();
 
   return self;
 }
@@ -65,12 +116,15 @@ _pb_tables_free (PbTables *self)
   if (self == NULL)
     return;
 
-  g_assert (!self->restoring);
+  g_assert (!_pb_tables_is_restoring (self));
 
   _pb_clear_source (&self->flush_timer);
   g_ptr_array_unref (self->tables);
   g_free (self->state_dir);
-  g_free (self->results);
+  _pb_kafka_config_free (self->config);
+  clear_settings (&self->settings);
+  g_free (self->shards);
+  g_object_unref (self->cancellable);
   g_free (self);
 }
 
@@ -83,30 +137,33 @@ _pb_tables_is_empty (PbTables *self)
 gboolean
 _pb_tables_is_restoring (PbTables *self)
 {
-  return self->restoring;
+  return self->preparing || self->restores != NULL;
 }
 
-/* Restoring */
+void
+_pb_tables_cancel (PbTables *self)
+{
+  g_cancellable_cancel (self->cancellable);
+}
+
+/* Preparing */
 
 static void
-restore_op_free (RestoreOp *op)
+prepare_op_free (PrepareOp *op)
 {
   g_ptr_array_unref (op->tables);
   g_free (op->state_dir);
   _pb_kafka_config_free (op->config);
-  g_free ((char *)op->settings.bootstrap_servers);
-  g_free ((char *)op->settings.group_id);
-  g_free ((char *)op->settings.client_id);
-  g_free ((char *)op->settings.auto_offset_reset);
+  clear_settings (&op->settings);
   g_clear_object (&op->mock_cluster);
   g_strfreev (op->topics);
-  g_free (op->results);
+  g_free (op->changelog_partitions);
   g_free (op);
 }
 
 /* The changelog topic, as the table's properties say. */
 static gboolean
-ensure_changelog (RestoreOp  *op,
+ensure_changelog (PrepareOp  *op,
                   PbTable    *table,
                   GError    **error)
 {
@@ -122,9 +179,10 @@ ensure_changelog (RestoreOp  *op,
     "max.compaction.lag.ms", lag_ms,
     NULL,
   };
+  int num_partitions = pb_table_get_changelog_topic_num_partitions (table);
   PbTopicSpec spec = {
     pb_table_get_changelog_topic_name (table),
-    pb_table_get_changelog_topic_num_partitions (table),
+    num_partitions > 0 ? num_partitions : MAX (op->n_input_partitions, 1),
     pb_table_get_changelog_topic_replication_factor (table),
     configs,
   };
@@ -158,46 +216,61 @@ count_partitions (rd_kafka_t *rk,
 }
 
 static void
-restore_thread (GTask        *task,
+prepare_thread (GTask        *task,
                 gpointer      source_object,
                 gpointer      task_data,
                 GCancellable *cancellable)
 {
-  RestoreOp *op = task_data;
+  PrepareOp *op = task_data;
+
+  for (guint i = 0; op->topics[i] != NULL; i++)
+    {
+      guint n = count_partitions (op->producer, op->topics[i]);
+
+      op->n_input_partitions = MAX (op->n_input_partitions, (int)n);
+    }
 
   for (guint i = 0; i < op->tables->len; i++)
     {
       PbTable *table = g_ptr_array_index (op->tables, i);
-      const char *name = pb_table_get_name (table);
+      const char *changelog = pb_table_get_changelog_topic_name (table);
       GError *error = NULL;
-      rd_kafka_conf_t *conf;
+      int n;
 
       if (!_pb_table_open (table, op->state_dir, &error) ||
           !ensure_changelog (op, table, &error))
         {
-          g_prefix_error (&error, _("Table “%s”: "), name);
+          g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
           g_task_return_error (task, error);
           return;
         }
 
       /* The producer learns of the changelog now: told of a topic by its
        * first record, librdkafka waits up to a second for its metadata. */
-      count_partitions (op->producer, pb_table_get_changelog_topic_name (table));
-
-      conf = _pb_kafka_config_build (op->config, PB_KAFKA_CLIENT_RESTORE, &op->settings, &error);
-      if (conf == NULL ||
-          !_pb_restore (_pb_table_peek_store (table), pb_table_get_changelog_topic_name (table),
-                        name, pb_table_get_strict (table), conf, cancellable,
-                        &op->results[i], &error))
+      n = count_partitions (op->producer, changelog);
+      if (n <= 0)
         {
-          g_task_return_error (task, error);
+          g_task_return_new_error (task, PB_ERROR, PB_ERROR_CHANGELOG,
+                                   _("Table “%s”: cannot read the metadata of its changelog "
+                                     "topic “%s”"),
+                                   pb_table_get_name (table), changelog);
           return;
         }
-    }
 
-  /* What the group has to share, to tell other members apart. */
-  for (guint i = 0; op->topics[i] != NULL; i++)
-    op->n_partitions += count_partitions (op->producer, op->topics[i]);
+      /* A table's partition p goes with the input partitions p. */
+      if (op->n_input_partitions > 0 && n != op->n_input_partitions)
+        {
+          g_task_return_new_error (task, PB_ERROR, PB_ERROR_CHANGELOG,
+                                   _("Table “%s”: its changelog topic “%s” has %d partitions, "
+                                     "but the engine’s input topics have %d: a table has as "
+                                     "many partitions as its input topics"),
+                                   pb_table_get_name (table), changelog, n,
+                                   op->n_input_partitions);
+          return;
+        }
+
+      op->changelog_partitions[i] = n;
+    }
 
   g_task_return_boolean (task, TRUE);
 }
@@ -210,51 +283,57 @@ _pb_tables_restore_async (PbTables              *self,
                           gpointer               user_data)
 {
   g_autoptr(GTask) task = NULL;
-  RestoreOp *op = g_new0 (RestoreOp, 1);
+  PrepareOp *op = g_new0 (PrepareOp, 1);
 
   op->tables = g_ptr_array_ref (self->tables);
   op->state_dir = g_strdup (self->state_dir);
   op->config = _pb_kafka_config_copy (restore->config);
-  op->settings = *restore->settings;
-  op->settings.bootstrap_servers = g_strdup (restore->settings->bootstrap_servers);
-  op->settings.group_id = g_strdup (restore->settings->group_id);
-  op->settings.client_id = g_strdup (restore->settings->client_id);
-  op->settings.auto_offset_reset = g_strdup (restore->settings->auto_offset_reset);
+  copy_settings (&op->settings, restore->settings);
   op->mock_cluster = restore->mock_cluster != NULL ? g_object_ref (restore->mock_cluster) : NULL;
   op->producer = _pb_producer_get_client (restore->producer);
   op->topics = g_strdupv ((GStrv)restore->topics);
-  op->results = g_new0 (PbRestoreResult, self->tables->len);
+  op->changelog_partitions = g_new0 (int, self->tables->len);
 
-  self->restoring = TRUE;
+  _pb_kafka_config_free (self->config);
+  self->config = _pb_kafka_config_copy (restore->config);
+  clear_settings (&self->settings);
+  copy_settings (&self->settings, restore->settings);
+
+  self->preparing = TRUE;
   for (guint i = 0; i < self->tables->len; i++)
     _pb_table_set_restoring (g_ptr_array_index (self->tables, i), TRUE);
 
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, _pb_tables_restore_async);
-  g_task_set_task_data (task, op, (GDestroyNotify) restore_op_free);
-  g_task_run_in_thread (task, restore_thread);
+  g_task_set_task_data (task, op, (GDestroyNotify) prepare_op_free);
+  g_task_run_in_thread (task, prepare_thread);
 }
 
 gboolean
 _pb_tables_restore_finish (PbTables      *self,
                            GAsyncResult  *result,
-                           guint         *n_partitions,
                            GError       **error)
 {
-  RestoreOp *op = g_task_get_task_data (G_TASK (result));
+  PrepareOp *op = g_task_get_task_data (G_TASK (result));
 
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == _pb_tables_restore_async, FALSE);
 
-  self->restoring = FALSE;
+  self->preparing = FALSE;
   for (guint i = 0; i < self->tables->len; i++)
     _pb_table_set_restoring (g_ptr_array_index (self->tables, i), FALSE);
 
   if (!g_task_propagate_boolean (G_TASK (result), error))
     return FALSE;
 
-  g_free (self->results);
-  self->results = g_steal_pointer (&op->results);
-  *n_partitions = op->n_partitions;
+  self->n_partitions = 0;
+  for (guint i = 0; i < self->tables->len; i++)
+    {
+      _pb_table_set_n_partitions (g_ptr_array_index (self->tables, i),
+                                  op->changelog_partitions[i]);
+      self->n_partitions = MAX (self->n_partitions, op->changelog_partitions[i]);
+    }
+  g_free (self->shards);
+  self->shards = g_new0 (guint8, MAX (self->n_partitions, 1));
 
   return TRUE;
 }
@@ -263,22 +342,385 @@ void
 _pb_tables_attach (PbTables   *self,
                    PbProducer *producer)
 {
-  /* All writable before anyone hears of one. */
   for (guint i = 0; i < self->tables->len; i++)
     _pb_table_attach (g_ptr_array_index (self->tables, i), producer);
+}
+
+/* Restoring the partitions of an assignment
+ *
+ * A worker thread reads the changelog partitions; the stores are written
+ * on the engine's context only, between the handlings of other
+ * partitions, which go on meanwhile. */
+
+struct _ShardRestore
+{
+  gatomicrefcount  ref;
+  PbTables        *tables;      /* NULL once they went away */
+  GMainContext    *context;
+  GPtrArray       *table_list;  /* PbTable */
+  GPtrArray       *offsets;     /* GVariant a{ix}, by table, read before */
+  PbKafkaConfig   *config;
+  PbKafkaSettings  settings;
+  GArray          *partitions;  /* int */
+  PbRestoreResult *results;     /* by table */
+  gint64           began;
+
+  /* The call the worker waits for. */
+  GMutex           lock;
+  GCond            cond;
+};
+
+typedef struct
+{
+  ShardRestore *restore;
+  PbTable      *table;
+  GVariant     *offsets;
+} ShardTarget;
+
+typedef struct
+{
+  ShardRestore *restore;
+  PbTable      *table;
+  PbStoreBatch *batch;       /* nullable */
+  const int    *wipe;        /* nullable */
+  int           n_wipe;
+  gboolean      done;
+  gboolean      ok;
+  GError       *error;
+} StoreCall;
+
+static ShardRestore *
+shard_restore_ref (ShardRestore *restore)
+{
+  g_atomic_ref_count_inc (&restore->ref);
+  return restore;
+}
+
+static void
+shard_restore_unref (ShardRestore *restore)
+{
+  if (!g_atomic_ref_count_dec (&restore->ref))
+    return;
+
+  g_main_context_unref (restore->context);
+  g_ptr_array_unref (restore->table_list);
+  g_ptr_array_unref (restore->offsets);
+  _pb_kafka_config_free (restore->config);
+  clear_settings (&restore->settings);
+  g_array_unref (restore->partitions);
+  g_free (restore->results);
+  g_mutex_clear (&restore->lock);
+  g_cond_clear (&restore->cond);
+  g_free (restore);
+}
+
+/* On the engine's context: the store call of the worker. */
+static gboolean
+store_call_cb (gpointer user_data)
+{
+  StoreCall *call = user_data;
+  ShardRestore *restore = call->restore;
+  PbStore *store = _pb_table_peek_store (call->table);
+
+  /* Tables that went away take no more. */
+  if (restore->tables == NULL)
+    call->ok = FALSE;
+  else if (call->wipe != NULL)
+    call->ok = _pb_table_drop_partitions (call->table, call->wipe, call->n_wipe, &call->error);
+  else
+    call->ok = pb_store_apply (store, call->batch, &call->error);
+
+  if (!call->ok && call->error == NULL)
+    call->error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                       _("The restore was cancelled"));
+
+  g_mutex_lock (&restore->lock);
+  call->done = TRUE;
+  g_cond_broadcast (&restore->cond);
+  g_mutex_unlock (&restore->lock);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* In the worker: runs @call on the engine's context and waits for it. */
+static gboolean
+call_store (StoreCall  *call,
+            GError    **error)
+{
+  ShardRestore *restore = call->restore;
+
+  g_main_context_invoke (restore->context, store_call_cb, call);
+
+  g_mutex_lock (&restore->lock);
+  while (!call->done)
+    g_cond_wait (&restore->cond, &restore->lock);
+  g_mutex_unlock (&restore->lock);
+
+  if (!call->ok)
+    {
+      g_propagate_error (error, call->error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static GVariant *
+shard_get_offsets (gpointer   data,
+                   GError   **error)
+{
+  ShardTarget *target = data;
+
+  return g_variant_ref (target->offsets);
+}
+
+static gboolean
+shard_wipe (gpointer    data,
+            const int  *partitions,
+            int         n_partitions,
+            GError    **error)
+{
+  ShardTarget *target = data;
+  StoreCall call = { target->restore, target->table, NULL, partitions, n_partitions };
+
+  return call_store (&call, error);
+}
+
+static gboolean
+shard_apply (gpointer       data,
+             PbStoreBatch  *batch,
+             GError       **error)
+{
+  ShardTarget *target = data;
+  StoreCall call = { target->restore, target->table, batch, NULL, 0 };
+
+  return call_store (&call, error);
+}
+
+static void
+shard_restore_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  ShardRestore *restore = task_data;
+
+  for (guint i = 0; i < restore->table_list->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (restore->table_list, i);
+      ShardTarget data = { restore, table, g_ptr_array_index (restore->offsets, i) };
+      PbRestoreTarget target = { shard_get_offsets, shard_wipe, shard_apply, &data };
+      GError *error = NULL;
+      rd_kafka_conf_t *conf;
+
+      conf = _pb_kafka_config_build (restore->config, PB_KAFKA_CLIENT_RESTORE,
+                                     &restore->settings, &error);
+      if (conf == NULL ||
+          !_pb_restore (&target, pb_table_get_changelog_topic_name (table),
+                        pb_table_get_name (table), pb_table_get_strict (table),
+                        (const int *)restore->partitions->data, restore->partitions->len,
+                        conf, cancellable, &restore->results[i], &error))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+drop (PbTables  *self,
+      const int *partitions,
+      int        n_partitions)
+{
+  for (guint i = 0; i < self->tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->tables, i);
+      GError *error = NULL;
+
+      if (_pb_table_drops_revoked (table) &&
+          !_pb_table_drop_partitions (table, partitions, n_partitions, &error))
+        _pb_host_fail (self->host, error);
+    }
+}
+
+static void
+shard_restored_cb (GObject      *source_object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  ShardRestore *restore = g_task_get_task_data (G_TASK (result));
+  PbTables *self = restore->tables;
+  g_autoptr(GArray) held = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (int));
+  GError *error = NULL;
+
+  if (self == NULL)
+    return;
+
+  self->restores = g_list_remove (self->restores, restore);
+  restore->tables = NULL;
+  shard_restore_unref (restore);
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        _pb_host_fail (self->host, error);
+      else
+        g_error_free (error);
+      _pb_host_kick (self->host);
+      return;
+    }
+
+  /* The partitions revoked meanwhile are not held. */
+  for (guint i = 0; i < restore->partitions->len; i++)
+    {
+      int p = g_array_index (restore->partitions, int, i);
+
+      if (self->shards[p] == SHARD_RESTORING)
+        {
+          self->shards[p] = SHARD_HELD;
+          g_array_append_val (held, p);
+        }
+      else
+        g_array_append_val (gone, p);
+    }
+
+  drop (self, (const int *)gone->data, gone->len);
+
+  for (guint i = 0; i < self->tables->len; i++)
+    for (guint j = 0; j < held->len; j++)
+      _pb_table_set_owned (g_ptr_array_index (self->tables, i),
+                           g_array_index (held, int, j), TRUE);
+
+  g_info ("Restored %u table partitions in %.3f s", held->len,
+          (g_get_monotonic_time () - restore->began) / (double)G_USEC_PER_SEC);
 
   _pb_host_enter (self->host);
   for (guint i = 0; i < self->tables->len; i++)
-    _pb_table_restored (g_ptr_array_index (self->tables, i), &self->results[i]);
+    _pb_table_restored (g_ptr_array_index (self->tables, i), &restore->results[i]);
   _pb_host_leave (self->host);
+
+  self->callbacks->restored (self->user_data, (const int *)held->data, held->len);
+  _pb_host_kick (self->host);
+}
+
+void
+_pb_tables_assigned (PbTables  *self,
+                     const int *partitions,
+                     int        n_partitions)
+{
+  g_autoptr(GTask) task = NULL;
+  ShardRestore *restore;
+
+  if (self->tables->len == 0 || g_cancellable_is_cancelled (self->cancellable))
+    return;
+
+  restore = g_new0 (ShardRestore, 1);
+  g_atomic_ref_count_init (&restore->ref);
+  restore->partitions = g_array_new (FALSE, FALSE, sizeof (int));
+
+  for (int i = 0; i < n_partitions; i++)
+    {
+      int p = partitions[i];
+
+      if (p < 0 || p >= self->n_partitions || self->shards[p] != SHARD_NONE)
+        continue;
+
+      self->shards[p] = SHARD_RESTORING;
+      g_array_append_val (restore->partitions, p);
+    }
+
+  if (restore->partitions->len == 0)
+    {
+      g_array_unref (restore->partitions);
+      g_free (restore);
+      return;
+    }
+
+  restore->tables = self;
+  restore->context = g_main_context_ref (_pb_host_get_context (self->host));
+  restore->table_list = g_ptr_array_new_with_free_func (g_object_unref);
+  restore->offsets = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  restore->config = _pb_kafka_config_copy (self->config);
+  copy_settings (&restore->settings, &self->settings);
+  restore->results = g_new0 (PbRestoreResult, self->tables->len);
+  restore->began = g_get_monotonic_time ();
+  g_mutex_init (&restore->lock);
+  g_cond_init (&restore->cond);
+
+  for (guint i = 0; i < self->tables->len; i++)
+    {
+      PbTable *table = g_ptr_array_index (self->tables, i);
+      GError *error = NULL;
+      GVariant *offsets = pb_store_get_offsets (_pb_table_peek_store (table), &error);
+
+      if (offsets == NULL)
+        {
+          g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
+          _pb_host_fail (self->host, error);
+          offsets = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{ix}"), NULL, 0));
+        }
+      g_ptr_array_add (restore->table_list, g_object_ref (table));
+      g_ptr_array_add (restore->offsets, offsets);
+    }
+
+  self->restores = g_list_prepend (self->restores, restore);
+
+  task = g_task_new (NULL, self->cancellable, shard_restored_cb, NULL);
+  g_task_set_source_tag (task, _pb_tables_assigned);
+  g_task_set_task_data (task, shard_restore_ref (restore), (GDestroyNotify) shard_restore_unref);
+  g_task_run_in_thread (task, shard_restore_thread);
+}
+
+gboolean
+_pb_tables_holds (PbTables *self,
+                  int       partition)
+{
+  return self->shards != NULL && partition >= 0 && partition < self->n_partitions &&
+         self->shards[partition] == SHARD_RESTORING;
+}
+
+void
+_pb_tables_revoked (PbTables  *self,
+                    const int *partitions,
+                    int        n_partitions)
+{
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (int));
+
+  if (self->tables->len == 0 || self->shards == NULL)
+    return;
+
+  /* What was delivered is checkpointed before the partitions go. */
+  flush (self, TRUE);
+
+  /* A run that stops keeps them: they are the table its application
+   * reads once it stopped. */
+  if (g_cancellable_is_cancelled (self->cancellable))
+    return;
+
+  for (int i = 0; i < n_partitions; i++)
+    {
+      int p = partitions[i];
+
+      if (p < 0 || p >= self->n_partitions || self->shards[p] == SHARD_NONE)
+        continue;
+
+      /* A restore in flight drops it when it ends. */
+      if (self->shards[p] == SHARD_HELD)
+        g_array_append_val (gone, p);
+      self->shards[p] = SHARD_NONE;
+
+      for (guint j = 0; j < self->tables->len; j++)
+        _pb_table_set_owned (g_ptr_array_index (self->tables, j), p, FALSE);
+    }
+
+  drop (self, (const int *)gone->data, gone->len);
 }
 
 /* Writing */
 
-/* Writes the tables' delivered changes to their stores; unless @force,
- * only those that have enough, and the others within FLUSH_INTERVAL_MS. */
-static void flush (PbTables *self,
-                   gboolean  force);
 
 static gboolean
 flush_timer_cb (gpointer user_data)
@@ -339,6 +781,8 @@ _pb_tables_find_changelog (PbTables   *self,
 void
 _pb_tables_close (PbTables *self)
 {
+  g_assert (self->restores == NULL);
+
   _pb_clear_source (&self->flush_timer);
   flush (self, TRUE);
   _pb_clear_source (&self->flush_timer);
@@ -350,4 +794,7 @@ _pb_tables_close (PbTables *self)
       _pb_table_detach (table);
       _pb_table_close_store (table);
     }
+
+  if (self->shards != NULL)
+    memset (self->shards, SHARD_NONE, self->n_partitions);
 }

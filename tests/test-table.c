@@ -238,8 +238,10 @@ assert_value (PbTable    *table,
               const char *key,
               const char *expected)
 {
-  g_autoptr(GVariant) value = pb_table_get (table, key);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = pb_table_get (table, key, &error);
 
+  g_assert_no_error (error);
   if (expected == NULL)
     {
       g_assert_null (value);
@@ -609,7 +611,9 @@ test_refused (Fixture       *f,
   g_clear_error (&error);
   g_assert_false (pb_table_delete (table, "k", &error));
   g_assert_error (error, PB_ERROR, PB_ERROR_FAILED);
-  g_assert_null (pb_table_get (table, "k"));
+  g_clear_error (&error);
+  g_assert_null (pb_table_get (table, "k", &error));
+  g_assert_no_error (error);
 }
 
 static void
@@ -827,7 +831,8 @@ test_recreated (Fixture       *f,
 
   g_assert_cmpuint (pb_table_get_restored_records (table), ==, 1);
   g_assert_cmpuint (table_size (table), ==, 1);
-  value = pb_table_get (table, "new");
+  value = pb_table_get (table, "new", &error);
+  g_assert_no_error (error);
   g_assert_nonnull (value);
   g_assert_cmpint (g_variant_get_int64 (value), ==, 2);
 }
@@ -1347,75 +1352,364 @@ test_independent_reader (Fixture       *f,
                    "page|NULL|\n");
 }
 
-static gboolean
-writers_warning_is_not_fatal (const char     *log_domain,
-                              GLogLevelFlags  log_level,
-                              const char     *message,
-                              gpointer        user_data)
+/* Adds one to the int64 of the record's key. */
+#define TEST_TYPE_VIEW_COUNTER (test_view_counter_get_type ())
+G_DECLARE_FINAL_TYPE (TestViewCounter, test_view_counter, TEST, VIEW_COUNTER, PbHandler)
+
+struct _TestViewCounter
 {
-  return strstr (message, "has other members") == NULL;
+  PbHandler  parent_instance;
+  PbTable   *table;
+  guint      n_handled;
+  guint      n_errors;
+};
+
+G_DEFINE_FINAL_TYPE (TestViewCounter, test_view_counter, PB_TYPE_HANDLER)
+
+static gboolean
+counter_on_message (PbHandler  *handler,
+                    PbMessage  *message,
+                    GObject    *context,
+                    GError    **error)
+{
+  TestViewCounter *self = TEST_VIEW_COUNTER (handler);
+  g_autofree char *key = pb_test_bytes_to_string (pb_message_get_key (message));
+  g_autoptr(GVariant) count = pb_table_get (self->table, key, error);
+
+  if (count == NULL && *error != NULL)
+    return FALSE;
+
+  self->n_handled++;
+
+  return pb_table_set (self->table, key,
+                       g_variant_new_int64 ((count != NULL ? g_variant_get_int64 (count) : 0) + 1),
+                       error);
+}
+
+static PbErrorAction
+counter_on_error (PbHandler    *handler,
+                  const GError *error,
+                  PbMessage    *message,
+                  GObject      *context)
+{
+  g_test_message ("counter: %s", error->message);
+  TEST_VIEW_COUNTER (handler)->n_errors++;
+
+  return PB_ERROR_ACTION_CONTINUE;
 }
 
 static void
-capture_warning (const char     *log_domain,
-                 GLogLevelFlags  log_level,
-                 const char     *message,
-                 gpointer        user_data)
+test_view_counter_finalize (GObject *object)
 {
-  if (strstr (message, "has other members") != NULL)
-    *(char **)user_data = g_strdup (message);
-  else
-    g_log_default_handler (log_domain, log_level, message, NULL);
-}
+  g_clear_object (&TEST_VIEW_COUNTER (object)->table);
 
-static gboolean
-warned (gpointer user_data)
-{
-  return *(char **)user_data != NULL;
+  G_OBJECT_CLASS (test_view_counter_parent_class)->finalize (object);
 }
 
 static void
-test_other_members (Fixture       *f,
+test_view_counter_class_init (TestViewCounterClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = test_view_counter_finalize;
+  PB_HANDLER_CLASS (klass)->on_message = counter_on_message;
+  PB_HANDLER_CLASS (klass)->on_error = counter_on_error;
+}
+
+static void
+test_view_counter_init (TestViewCounter *self)
+{
+}
+
+#define GROUP_PARTITIONS 4
+#define GROUP_KEYS 24
+
+/* One member of a group that counts records by key. */
+typedef struct
+{
+  PbEngine    *engine;
+  PbTable     *table;
+  TestViewCounter *counter;
+  PbTestRun   *run;
+} Member;
+
+/* Each member has a state directory of its own, as on a machine of its
+ * own. */
+static void
+member_start (Member     *m,
+              Fixture    *f,
+              const char *uri,
+              guint       n)
+{
+  g_autofree char *dir = g_strdup_printf ("%s/member-%u", f->dir, n);
+  g_autoptr(GError) error = NULL;
+
+  m->engine = pb_test_engine_new (f->group);
+  pb_engine_set_state_dir (m->engine, dir);
+  m->table = pb_table_new (f->table_name, uri);
+  pb_engine_register_table (m->engine, m->table, &error);
+  g_assert_no_error (error);
+  m->counter = g_object_new (TEST_TYPE_VIEW_COUNTER, "topic", f->topic, NULL);
+  m->counter->table = g_object_ref (m->table);
+  pb_engine_add_handler (m->engine, PB_HANDLER (m->counter), &error);
+  g_assert_no_error (error);
+  m->run = pb_test_start (m->engine);
+}
+
+static void
+member_stop (Member *m)
+{
+  g_autoptr(GError) error = NULL;
+
+  pb_test_finish (m->run, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (m->counter->n_errors, ==, 0);
+  g_clear_object (&m->counter);
+  g_clear_object (&m->table);
+  g_clear_object (&m->engine);
+}
+
+static int
+key_partition (const char *key)
+{
+  return rd_kafka_msg_partitioner_murmur2 (NULL, key, strlen (key), GROUP_PARTITIONS, NULL, NULL);
+}
+
+typedef struct
+{
+  Fixture *f;
+  Member  *members;
+  guint    n_members;
+  gint64   end[GROUP_PARTITIONS];  /* records each partition holds */
+} Group;
+
+/* Each key once more, to the partition Kafka's default partitioner gives
+ * it. */
+static void
+produce_keys (Group *g)
+{
+  for (guint i = 0; i < GROUP_KEYS; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("page-%u", i);
+      int p = key_partition (key);
+
+      pb_test_produce (g->f->topic, p, key, "view");
+      g->end[p]++;
+    }
+}
+
+static gboolean
+count_key_cb (const char *key,
+              GVariant   *value,
+              gpointer    user_data)
+{
+  (*(guint *)user_data)++;
+
+  return TRUE;
+}
+
+/* The keys of the partitions @m holds. */
+static guint
+keys_held (Member *m)
+{
+  g_autoptr(GError) error = NULL;
+  guint n = 0;
+
+  pb_table_foreach (m->table, count_key_cb, &n, &error);
+  g_assert_no_error (error);
+
+  return n;
+}
+
+/* The keys in @m's store, whichever partitions it holds. */
+static guint
+keys_stored (Member *m)
+{
+  g_autoptr(GError) error = NULL;
+  guint n = 0;
+
+  pb_store_foreach (pb_table_get_store (m->table), count_key_cb, &n, &error);
+  g_assert_no_error (error);
+
+  return n;
+}
+
+static gboolean
+group_caught_up (gpointer user_data)
+{
+  Group *g = user_data;
+  gsize n_held = 0;
+
+  for (int p = 0; p < GROUP_PARTITIONS; p++)
+    if (pb_test_committed (g->f->group, g->f->topic, p) < g->end[p])
+      return FALSE;
+
+  /* Every partition held by one member, none restoring. */
+  for (guint i = 0; i < g->n_members; i++)
+    {
+      g_autofree int *held = NULL;
+      gsize n = 0;
+
+      if (pb_engine_get_state (g->members[i].engine) != PB_ENGINE_STATE_RUNNING)
+        return FALSE;
+      held = pb_table_get_partitions (g->members[i].table, &n);
+      if (n == 0)
+        return FALSE;
+      n_held += n;
+    }
+
+  return n_held == GROUP_PARTITIONS;
+}
+
+static gboolean
+collect_count_cb (const char *key,
+          GVariant   *value,
+          gpointer    user_data)
+{
+  g_hash_table_insert (user_data, g_strdup (key), GINT_TO_POINTER (g_variant_get_int64 (value)));
+
+  return TRUE;
+}
+
+/* Each key is counted @expected times by the member that holds its
+ * partition, and no other member reads it. */
+static void
+assert_counts (Group  *g,
+               gint64  expected)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  guint8 held[GROUP_PARTITIONS] = { 0, };
+
+  for (guint i = 0; i < g->n_members; i++)
+    {
+      Member *m = &g->members[i];
+      g_autoptr(GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_autoptr(GError) error = NULL;
+      g_autofree int *partitions = NULL;
+      gsize n = 0;
+
+      partitions = pb_table_get_partitions (m->table, &n);
+      for (gsize j = 0; j < n; j++)
+        {
+          g_assert_cmpint (held[partitions[j]], ==, 0);
+          held[partitions[j]] = 1;
+        }
+
+      /* foreach() sees the keys of the partitions held, and no other. */
+      pb_table_foreach (m->table, collect_count_cb, counts, &error);
+      g_assert_no_error (error);
+
+      for (guint k = 0; k < GROUP_KEYS; k++)
+        {
+          g_autofree char *key = g_strdup_printf ("page-%u", k);
+          int p = key_partition (key);
+          g_autoptr(GVariant) value = NULL;
+
+          gboolean mine = FALSE;
+
+          g_assert_cmpint (pb_table_get_partition_for_key (m->table, key), ==, p);
+          value = pb_table_get (m->table, key, &error);
+
+          for (gsize j = 0; j < n; j++)
+            mine |= partitions[j] == p;
+          if (!mine)
+            {
+              g_assert_error (error, PB_ERROR, PB_ERROR_NOT_OWNER);
+              g_assert_nonnull (strstr (error->message, key));
+              g_assert_null (value);
+              g_clear_error (&error);
+              g_assert_false (g_hash_table_contains (counts, key));
+              continue;
+            }
+
+          g_assert_no_error (error);
+          g_assert_nonnull (value);
+          g_assert_cmpint (g_variant_get_int64 (value), ==, expected);
+          g_assert_cmpint (GPOINTER_TO_INT (g_hash_table_lookup (counts, key)), ==, expected);
+          g_assert_false (g_hash_table_contains (seen, key));
+          g_hash_table_add (seen, g_strdup (key));
+        }
+    }
+
+  g_assert_cmpuint (g_hash_table_size (seen), ==, GROUP_KEYS);
+}
+
+static void
+test_group (Fixture       *f,
+            gconstpointer  user_data)
+{
+  const char *uri = user_data;
+  Member members[2] = { { NULL, }, };
+  Group g = { f, members, 1, { 0, } };
+  gboolean rocksdb = g_str_has_prefix (uri, "rocksdb:");
+  guint64 restored;
+  guint taken;
+
+  g_test_summary ("Two members of a group count records by key into a partitioned table: "
+                  "each holds the table partitions of the input partitions it owns, "
+                  "restored before it handles their records; a key of another partition "
+                  "is PB_ERROR_NOT_OWNER; partitions given up are dropped from memory and "
+                  "kept on disk, so that when they come back a rocksdb:// table "
+                  "restores only what changed meanwhile");
+
+  g_free (f->topic);
+  f->topic = pb_test_unique ("table-group-source");
+  pb_test_create_topic (f->topic, GROUP_PARTITIONS);
+
+  produce_keys (&g);
+  produce_keys (&g);
+
+  /* The first member alone holds every partition. */
+  member_start (&members[0], f, uri, 0);
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  assert_counts (&g, 2);
+
+  /* A second member takes some partitions over, and restores them: two
+   * changes of each of their keys. The first one drops them from memory,
+   * and keeps them on disk. */
+  member_start (&members[1], f, uri, 1);
+  g.n_members = 2;
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  taken = keys_held (&members[1]);
+  g_assert_cmpuint (taken, >, 0);
+  g_assert_cmpuint (taken, <, GROUP_KEYS);
+  g_assert_cmpuint (pb_table_get_restored_records (members[1].table), ==, 2 * taken);
+  g_assert_cmpuint (keys_stored (&members[0]), ==,
+                    rocksdb ? GROUP_KEYS : GROUP_KEYS - taken);
+  produce_keys (&g);
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  assert_counts (&g, 3);
+
+  /* The second one leaves: the first holds everything again, and restores
+   * what it gave up: from its store on disk, only the change the second
+   * one made of each key; from nothing in memory, all three. */
+  restored = pb_table_get_restored_records (members[0].table);
+  member_stop (&members[1]);
+  g.n_members = 1;
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  g_assert_cmpuint (pb_table_get_restored_records (members[0].table) - restored, ==,
+                    rocksdb ? taken : 3 * taken);
+  produce_keys (&g);
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  assert_counts (&g, 4);
+
+  member_stop (&members[0]);
+}
+
+static void
+test_copartitioned (Fixture       *f,
                     gconstpointer  user_data)
 {
-  g_autofree char *topic = pb_test_unique ("table-shared");
-  g_autofree char *message = NULL;
-  g_autoptr(PbEngine) other = NULL;
-  g_autoptr(PbHandler) handler = NULL;
   g_autoptr(GError) error = NULL;
-  PbTestRun *first, *second;
-  guint id;
 
-  g_test_summary ("A table has a single writer: an engine with a table warns when its "
-                  "group has other members");
+  g_test_summary ("A changelog with another number of partitions than the input topics "
+                  "fails the run with PB_ERROR_CHANGELOG naming both");
 
-  pb_test_create_topic (topic, 2);
-  g_free (f->topic);
-  f->topic = g_strdup (topic);
   fixture_open (f, "memory://");
-
-  other = pb_test_engine_new (f->group);
-  handler = g_object_new (TEST_TYPE_READER, "topic", topic, NULL);
-  pb_engine_add_handler (other, handler, &error);
-  g_assert_no_error (error);
-
-  g_test_log_set_fatal_handler (writers_warning_is_not_fatal, NULL);
-  id = g_log_set_handler ("Paperboy", G_LOG_LEVEL_WARNING, capture_warning, &message);
-
-  second = pb_test_start (other);
-  pb_test_wait_assigned (other, 60000);
-  first = pb_test_start (f->engine);
-  pb_test_wait_until (warned, &message, 60000);
-
-  g_log_remove_handler ("Paperboy", id);
-  g_test_log_set_fatal_handler (NULL, NULL);
-  g_test_message ("%s", message);
-  g_assert_nonnull (strstr (message, f->group));
-
-  pb_test_finish (first, TRUE, &error);
-  g_assert_no_error (error);
-  pb_test_finish (second, TRUE, &error);
-  g_assert_no_error (error);
+  pb_test_create_topic (pb_table_get_changelog_topic_name (f->table), 3);
+  g_assert_false (pb_engine_run (f->engine, NULL, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CHANGELOG);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "3 partitions"));
+  g_assert_nonnull (strstr (error->message, " 1:"));
 }
 
 static void
@@ -1480,7 +1774,9 @@ main (int   argc,
   ADD ("produce", test_produce, NULL);
   ADD ("kill", test_kill, NULL);
   ADD ("independent-reader", test_independent_reader, NULL);
-  ADD ("other-members", test_other_members, NULL);
+  ADD ("group/memory", test_group, "memory://");
+  ADD ("group/rocksdb", test_group, "rocksdb://");
+  ADD ("copartitioned", test_copartitioned, NULL);
   ADD ("stop-restoring", test_stop_restoring, NULL);
 
   return g_test_run ();

@@ -18,7 +18,8 @@ import gi
 gi.require_version('Paperboy', '1')
 from gi.repository import GLib, Paperboy  # noqa: E402
 
-from pbtest import CLUSTER, Counter, make_engine, run_until, unique  # noqa: E402
+from pbtest import (CLUSTER, Counter, iterate_until, make_engine, run_until,  # noqa: E402
+                    unique)
 
 try:
     import confluent_kafka
@@ -683,6 +684,87 @@ class RegisterTableTests(unittest.TestCase):
         with self.assertRaises(GLib.Error) as cm:
             engine.produce(unique('py-topic'), -1, 'k', 'v', {'h': 'x'})
         self.assertEqual(cm.exception.domain, PB_ERROR_DOMAIN)
+
+
+class ViewCounter(Paperboy.Handler):
+    """Counts records by key into a table."""
+    __gtype_name__ = 'PyViewCounter'
+
+    def __init__(self, topic, table):
+        super().__init__(topic=topic)
+        self.table = table
+        self.errors = []
+
+    def do_on_message(self, msg, ctx):
+        key = msg.key.decode()
+        self.table.set(key, self.table.get_value(key, 0) + 1)
+
+    def do_on_error(self, error, msg, ctx):
+        self.errors.append(error.message)
+        return Paperboy.ErrorAction.CONTINUE
+
+
+class GroupTableTests(unittest.TestCase):
+    """Two members of a group share a partitioned table."""
+
+    PARTITIONS = 4
+    KEYS = ['page-%d' % i for i in range(16)]
+
+    def test_two_members(self):
+        topic = unique('py-group-views')
+        group = unique('py-group')
+        name = unique('py-views')
+        CLUSTER.create_topic(topic, self.PARTITIONS)
+        for _ in range(2):
+            for key in self.KEYS:
+                CLUSTER.produce(topic, -1, key, 'view')
+
+        members = []
+        for _ in range(2):
+            engine = make_engine(group)
+            table = Paperboy.Table.new(name, 'memory://')
+            engine.register_table(table)
+            handler = ViewCounter(topic, table)
+            engine.add_handler(handler)
+            result = []
+            engine.run_async(None, lambda source, res, result=result: result.append(res))
+            members.append((engine, table, handler, result))
+            # The second one joins once the first counted everything.
+            iterate_until(lambda: sum(CLUSTER.get_committed_offset(group, topic, p)
+                                      for p in range(self.PARTITIONS)) == 2 * len(self.KEYS))
+
+        def settled():
+            return (all(engine.props.state == Paperboy.EngineState.RUNNING and
+                        len(table.get_partitions()) > 0
+                        for engine, table, _, _ in members) and
+                    sum(len(table.get_partitions()) for _, table, _, _ in members)
+                    == self.PARTITIONS)
+
+        iterate_until(settled)
+        held = [set(table.get_partitions()) for _, table, _, _ in members]
+        self.assertFalse(held[0] & held[1])
+        self.assertEqual(held[0] | held[1], set(range(self.PARTITIONS)))
+
+        for key in self.KEYS:
+            for (_, table, _, _), mine in zip(members, held):
+                partition = table.get_partition_for_key(key)
+                self.assertIn(partition, held[0] | held[1])
+                if partition in mine:
+                    self.assertEqual(table.get_value(key), 2)
+                else:
+                    message = assertPbError(self, Paperboy.Error.NOT_OWNER, table.get, key)
+                    self.assertIn(key, message)
+                    self.assertIn(str(partition), message)
+        for (_, table, _, _), mine in zip(members, held):
+            self.assertEqual({table.get_partition_for_key(key) for key in contents(table)}
+                             <= mine, True)
+
+        for engine, _, _, result in members:
+            engine.stop()
+        iterate_until(lambda: all(result for _, _, _, result in members))
+        for engine, _, handler, result in members:
+            engine.run_finish(result[0])
+            self.assertEqual(handler.errors, [])
 
 
 class PageViewsExampleTests(unittest.TestCase):

@@ -48,8 +48,8 @@ C_CONSUMER = os.environ.get('PB_VOLUME_C')
 RECORDS = int(os.environ.get('PB_VOLUME_RECORDS', 1000000))
 PARTITIONS = int(os.environ.get('PB_VOLUME_PARTITIONS', 32))
 TOPIC = 'volume'
-# The changelog of the table the table tests write: the mock broker has no
-# Admin API to create it.
+# The changelog of the table the table tests write, with as many partitions
+# as the topic: the mock broker has no Admin API to create it.
 CHANGELOG = 'volume-table-changelog'
 RUN_TIMEOUT = 600
 BAD_LINE = re.compile(r'CRITICAL|WARNING|ERROR|Attempting to run a JS callback')
@@ -60,7 +60,7 @@ class Broker:
 
     def __init__(self):
         self.process = subprocess.Popen([TOOL, 'mock-broker', '--topic', '%s:%d' % (TOPIC, PARTITIONS),
-                                         '--topic', '%s:8' % CHANGELOG],
+                                         '--topic', '%s:%d' % (CHANGELOG, PARTITIONS)],
                                         stdout=subprocess.PIPE, text=True)
         self.bootstrap = self.process.stdout.readline().strip()
         if not self.bootstrap:

@@ -378,7 +378,9 @@ class Table(Paperboy.Table):
     def get_value(self, key, default=None):
         """The value of ``key`` as a Python value (``GLib.Variant.unpack()``,
         but ``bytes`` for a value of type ``ay``), or ``default`` when the
-        key has none."""
+        key has none. Like ``get()``, raises ``GLib.Error``
+        (``Paperboy.Error.NOT_OWNER``) for a key of a partition that another
+        member of the group holds."""
         variant = self.get(key)
         if variant is None:
             return default
