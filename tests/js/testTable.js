@@ -18,8 +18,8 @@ import Paperboy from 'gi://Paperboy?version=1';
 
 import {
     assert, assertEqual, assertError, assertIncludes, assertSame, assertThrows, bytesToString,
-    cluster, committed, decoder, encoder, fail, headersVariant, newEngine, produce, runEngine, runEngineOk,
-    runTests, test, unique
+    cluster, committed, decoder, encoder, fail, finishRun, headersVariant, newEngine, produce, runEngine,
+    runEngineOk, runTests, test, unique, waitFor
 } from './harness.js';
 
 Gio._promisify(Gio.Subprocess.prototype, 'communicate_utf8_async', 'communicate_utf8_finish');
@@ -739,6 +739,86 @@ test('engine.produce() from a handler: records with their headers, committed aft
 });
 
 /* The page-view example */
+
+/* Counts records by key into its table. */
+const ViewCounter = GObject.registerClass({
+    GTypeName: 'PbJsTestTableViewCounter',
+}, class ViewCounter extends Paperboy.Handler {
+    constructor(params = {}) {
+        super(params);
+        this.table = null;
+        this.errors = [];
+    }
+
+    vfunc_on_message(message) {
+        const key = bytesToString(message.get_key());
+        this.table.set(key, this.table.getValue(key, 0) + 1);
+        return true;
+    }
+
+    vfunc_on_error(error) {
+        this.errors.push(error.message);
+        return Paperboy.ErrorAction.CONTINUE;
+    }
+});
+
+test('two members of a group share a partitioned table: each holds its partitions, NOT_OWNER for the others', async ({topic, group}) => {
+    const PARTITIONS = 4;
+    const keys = Array.from({length: 16}, (_, i) => `page-${i}`);
+    const name = unique('js-views');
+    cluster.create_topic(topic, PARTITIONS);
+    for (let round = 0; round < 2; round++) {
+        for (const key of keys)
+            produce(topic, -1, key, 'view');
+    }
+    const total = () => Array.from({length: PARTITIONS}, (_, p) => committed(group, topic, p))
+        .reduce((a, b) => a + b, 0);
+
+    const members = [];
+    for (let i = 0; i < 2; i++) {
+        const engine = newEngine(group);
+        const table = Paperboy.Table.new(name, 'memory://');
+        engine.register_table(table);
+        const handler = new ViewCounter({topic});
+        handler.table = table;
+        engine.add_handler(handler);
+        members.push({engine, table, handler, run: engine.run_async(null)});
+        // eslint-disable-next-line no-await-in-loop
+        await waitFor(() => total() === 2 * keys.length, 'every record counted');
+    }
+
+    const held = () => members.map(m => m.table.get_partitions());
+    await waitFor(() => members.every(m => m.engine.state === Paperboy.EngineState.RUNNING) &&
+        held().every(h => h.length > 0) &&
+        held().reduce((n, h) => n + h.length, 0) === PARTITIONS, 'two members holding partitions');
+
+    const [first, second] = held();
+    assertEqual([...first, ...second].sort(), [0, 1, 2, 3], 'the partitions, each held once');
+    for (const key of keys) {
+        members.forEach((m, i) => {
+            const partition = m.table.get_partition_for_key(key);
+            if (held()[i].includes(partition)) {
+                assertEqual(m.table.getValue(key), 2, `${key} in its member`);
+            } else {
+                const e = assertThrows(() => m.table.get(key), Paperboy.Error, Paperboy.Error.NOT_OWNER,
+                    `${key} in the other member`);
+                assertIncludes(e.message, key, 'the error names the key');
+            }
+        });
+    }
+    members.forEach((m, i) => {
+        for (const [key] of entries(m.table))
+            assert(held()[i].includes(m.table.get_partition_for_key(key)), `foreach() gives ${key} of a partition held`);
+    });
+
+    for (const m of members)
+        m.engine.stop();
+    for (const m of members) {
+        // eslint-disable-next-line no-await-in-loop
+        assertEqual(await finishRun(m.engine, m.run), true, 'run_finish() result');
+        assertEqual(m.handler.errors, [], 'no handler errors');
+    }
+});
 
 test('examples/pageviews.js counts page views and resets on a tombstone', async () => {
     const example = Gio.File.new_for_uri(import.meta.url).get_parent()
