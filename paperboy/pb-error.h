@@ -44,6 +44,9 @@ G_BEGIN_DECLS
  * @PB_ERROR_NOT_OWNER: a table key belongs to a partition that another
  *   member of the consumer group owns, or that this one is still
  *   restoring
+ * @PB_ERROR_STORE_CORRUPT: a table store's data is damaged; a table wipes
+ *   such a store and restores it from its changelog (see
+ *   [property@Paperboy.Table:wipe-damaged-store])
  *
  * Error codes in the %PB_ERROR domain.
  */
@@ -59,6 +62,7 @@ typedef enum
   PB_ERROR_NO_HANDLER,
   PB_ERROR_CANCELLED,
   PB_ERROR_NOT_OWNER,
+  PB_ERROR_STORE_CORRUPT,
 } PbError;
 
 /**

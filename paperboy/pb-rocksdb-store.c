@@ -7,7 +7,7 @@
 
 #include "config.h"
 
-#include "pb-store.h"
+#include "pb-rocksdb-store-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -76,10 +76,18 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (PbRocksdbStore, pb_rocksdb_store, G_TYPE_OBJECT,
  * compiler checks the format. */
 #define set_rocksdb_error(self, error, rocksdb_error, format) \
   G_STMT_START { \
-    g_set_error ((error), PB_ERROR, PB_ERROR_STORE, (format), \
+    g_set_error ((error), PB_ERROR, error_code (rocksdb_error), (format), \
                  (self)->path, (rocksdb_error)); \
     rocksdb_free (rocksdb_error); \
   } G_STMT_END
+
+/* RocksDB's messages start with their status: damaged data is
+ * "Corruption: ...". */
+static int
+error_code (const char *rocksdb_error)
+{
+  return g_str_has_prefix (rocksdb_error, "Corruption") ? PB_ERROR_STORE_CORRUPT : PB_ERROR_STORE;
+}
 
 static gboolean
 check_open (PbRocksdbStore  *self,
@@ -151,7 +159,68 @@ is_lock_error (const char *message)
 {
   g_autofree char *lower = g_ascii_strdown (message, -1);
 
-  return strstr (lower, "lock") != NULL;
+  /* "IO error: lock hold by current process, ... /LOCK: No locks available",
+   * "IO error: While lock file: ... Resource temporarily unavailable". */
+  return g_str_has_prefix (message, "IO error") && strstr (lower, "lock") != NULL;
+}
+
+/* Whether the directory of the database holds table files. */
+static gboolean
+has_table_files (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".sst"))
+      return TRUE;
+
+  return FALSE;
+}
+
+/* Damage that opening does not see: a MANIFEST that lost the table files
+ * (the database opens empty, with files it does not know beside it), and
+ * blocks whose checksums do not match (every block is read once). */
+static gboolean
+check_damage (PbRocksdbStore  *self,
+              gboolean         had_files,
+              GError         **error)
+{
+  rocksdb_readoptions_t *options;
+  rocksdb_iterator_t *iter;
+  const rocksdb_livefiles_t *live;
+  char *err = NULL;
+  int n_live;
+
+  live = rocksdb_livefiles (self->db);
+  n_live = rocksdb_livefiles_count (live);
+  rocksdb_livefiles_destroy (live);
+
+  if (had_files && n_live == 0)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_STORE_CORRUPT,
+                   _("The RocksDB database “%s” lost its table files: its MANIFEST is damaged"),
+                   self->path);
+      return FALSE;
+    }
+
+  options = rocksdb_readoptions_create ();
+  rocksdb_readoptions_set_verify_checksums (options, 1);
+  rocksdb_readoptions_set_fill_cache (options, 0);
+  iter = rocksdb_create_iterator_cf (self->db, options, self->values_cf);
+  for (rocksdb_iter_seek_to_first (iter); rocksdb_iter_valid (iter); rocksdb_iter_next (iter))
+    ;
+  rocksdb_iter_get_error (iter, &err);
+  rocksdb_iter_destroy (iter);
+  rocksdb_readoptions_destroy (options);
+
+  if (err != NULL)
+    {
+      set_rocksdb_error (self, error, err, _("The RocksDB database “%s” is damaged: %s"));
+      return FALSE;
+    }
+
+  return TRUE;
 }
 
 static gboolean
@@ -162,6 +231,7 @@ pb_rocksdb_store_open (PbStore  *store,
   const char *cf_names[] = { VALUES_CF, OFFSETS_CF };
   const rocksdb_options_t *cf_options[2];
   rocksdb_column_family_handle_t *handles[2] = { NULL, NULL };
+  gboolean had_files;
   char *err = NULL;
 
   if (self->path == NULL || self->path[0] == '\0')
@@ -192,6 +262,7 @@ pb_rocksdb_store_open (PbStore  *store,
 
   cf_options[0] = self->options;
   cf_options[1] = self->options;
+  had_files = has_table_files (self->path);
 
   if (self->read_only)
     self->db = rocksdb_open_for_read_only_column_families (self->options, self->path,
@@ -209,6 +280,8 @@ pb_rocksdb_store_open (PbStore  *store,
         set_rocksdb_error (self, error, err,
                            _("The RocksDB database “%s” is in use by another "
                              "process or another store: %s"));
+      else if (err != NULL && error_code (err) == PB_ERROR_STORE_CORRUPT)
+        set_rocksdb_error (self, error, err, _("The RocksDB database “%s” is damaged: %s"));
       else if (err != NULL)
         set_rocksdb_error (self, error, err,
                            _("Could not open the RocksDB database “%s”: %s"));
@@ -224,6 +297,12 @@ pb_rocksdb_store_open (PbStore  *store,
 
   self->values_cf = handles[0];
   self->offsets_cf = handles[1];
+
+  if (!self->read_only && !check_damage (self, had_files, error))
+    {
+      pb_rocksdb_store_close (store);
+      return FALSE;
+    }
 
   self->read_options = rocksdb_readoptions_create ();
   self->write_options = rocksdb_writeoptions_create ();
@@ -777,4 +856,27 @@ pb_rocksdb_store_set_read_only (PbRocksdbStore *self,
 
   self->read_only = read_only;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_READ_ONLY]);
+}
+
+gboolean
+_pb_rocksdb_store_destroy (PbRocksdbStore  *self,
+                           GError         **error)
+{
+  rocksdb_options_t *options;
+  char *err = NULL;
+
+  g_return_val_if_fail (PB_IS_ROCKSDB_STORE (self), FALSE);
+  g_return_val_if_fail (self->db == NULL, FALSE);
+
+  options = rocksdb_options_create ();
+  rocksdb_destroy_db (options, self->path, &err);
+  rocksdb_options_destroy (options);
+
+  if (err != NULL)
+    {
+      set_rocksdb_error (self, error, err, _("Could not wipe the RocksDB database “%s”: %s"));
+      return FALSE;
+    }
+
+  return TRUE;
 }

@@ -16,6 +16,7 @@
 #include "pb-enum-types.h"
 #include "pb-error.h"
 #include "pb-kafka-config-private.h"
+#include "pb-rocksdb-store-private.h"
 #include "pb-store-uri-private.h"
 
 /**
@@ -99,6 +100,7 @@ struct _PbTable
   double       min_cleanable_dirty_ratio;
   gint64       max_compaction_lag_ms;
   gboolean     strict;
+  gboolean     wipe_damaged_store;
   PbTablePartitioner partitioner;
 
   PbStore     *store;
@@ -131,6 +133,7 @@ enum {
   PROP_CHANGELOG_TOPIC_MAX_COMPACTION_LAG_MS,
   PROP_STRICT,
   PROP_PARTITIONER,
+  PROP_WIPE_DAMAGED_STORE,
   PROP_RESTORED_RECORDS,
   PROP_BAD_RECORDS,
   N_PROPS
@@ -242,6 +245,10 @@ pb_table_get_property (GObject    *object,
       g_value_set_enum (value, self->partitioner);
       break;
 
+    case PROP_WIPE_DAMAGED_STORE:
+      g_value_set_boolean (value, self->wipe_damaged_store);
+      break;
+
     case PROP_RESTORED_RECORDS:
       g_value_set_uint64 (value, self->restored_records);
       break;
@@ -307,6 +314,10 @@ pb_table_set_property (GObject      *object,
 
     case PROP_PARTITIONER:
       pb_table_set_partitioner (self, g_value_get_enum (value));
+      break;
+
+    case PROP_WIPE_DAMAGED_STORE:
+      pb_table_set_wipe_damaged_store (self, g_value_get_boolean (value));
       break;
 
     default:
@@ -455,6 +466,23 @@ pb_table_class_init (PbTableClass *klass)
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
+   * PbTable:wipe-damaged-store:
+   *
+   * What to do with a RocksDB store whose data is damaged (a truncated or
+   * garbled table file, `CURRENT` or `MANIFEST`: %PB_ERROR_STORE_CORRUPT):
+   * with %TRUE, the table logs a warning naming the store and the damage,
+   * wipes the store and restores it from its changelog, which is the
+   * durable copy of the table; with %FALSE, the run fails with the error.
+   *
+   * A store is checked when it is opened: every block of its data is read
+   * once and its checksum verified.
+   */
+  properties[PROP_WIPE_DAMAGED_STORE] =
+    g_param_spec_boolean ("wipe-damaged-store", NULL, NULL,
+                          TRUE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
    * PbTable:restored-records:
    *
    * The number of changelog records the last restore read.
@@ -520,6 +548,7 @@ static void
 pb_table_init (PbTable *self)
 {
   self->num_partitions = 0;
+  self->wipe_damaged_store = TRUE;
   self->replication_factor = 1;
   self->segment_ms = 43200000;
   self->min_cleanable_dirty_ratio = 0.01;
@@ -581,6 +610,8 @@ _pb_table_open (PbTable     *self,
                 const char  *state_dir,
                 GError     **error)
 {
+  g_autoptr(GError) local_error = NULL;
+
   if (self->store == NULL)
     {
       g_autofree char *path = g_build_filename (state_dir != NULL ? state_dir : "", self->name,
@@ -594,8 +625,22 @@ _pb_table_open (PbTable     *self,
   if (self->opened)
     return TRUE;
 
-  if (!pb_store_open (self->store, error))
-    return FALSE;
+  if (!pb_store_open (self->store, &local_error))
+    {
+      /* The changelog is the durable copy. */
+      if (!g_error_matches (local_error, PB_ERROR, PB_ERROR_STORE_CORRUPT) ||
+          !self->wipe_damaged_store || !PB_IS_ROCKSDB_STORE (self->store))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+
+      g_warning ("Table “%s”: %s: wiping the store and restoring it from the changelog “%s”",
+                 self->name, local_error->message, self->changelog_topic_name);
+      if (!_pb_rocksdb_store_destroy (PB_ROCKSDB_STORE (self->store), error) ||
+          !pb_store_open (self->store, error))
+        return FALSE;
+    }
 
   self->opened = TRUE;
 
@@ -1454,7 +1499,8 @@ setter (PbTable *self,                                                        \
         type     value)                                                       \
 {                                                                             \
   g_return_if_fail (PB_IS_TABLE (self));                                      \
-  g_return_if_fail (!self->registered || prop == PROP_STRICT);                \
+  g_return_if_fail (!self->registered || prop == PROP_STRICT ||                \
+                    prop == PROP_WIPE_DAMAGED_STORE);                         \
                                                                               \
   if (self->field != value)                                                   \
     {                                                                         \
@@ -1592,6 +1638,24 @@ ACCESSORS (gboolean, strict, PROP_STRICT, pb_table_get_strict, pb_table_set_stri
  */
 ACCESSORS (PbTablePartitioner, partitioner, PROP_PARTITIONER,
            pb_table_get_partitioner, pb_table_set_partitioner)
+
+/**
+ * pb_table_get_wipe_damaged_store:
+ * @self: a table
+ *
+ * Gets [property@Paperboy.Table:wipe-damaged-store].
+ *
+ * Returns: whether a damaged store is wiped and restored
+ */
+/**
+ * pb_table_set_wipe_damaged_store:
+ * @self: a table
+ * @wipe: whether a damaged store is wiped and restored
+ *
+ * Sets [property@Paperboy.Table:wipe-damaged-store].
+ */
+ACCESSORS (gboolean, wipe_damaged_store, PROP_WIPE_DAMAGED_STORE,
+           pb_table_get_wipe_damaged_store, pb_table_set_wipe_damaged_store)
 
 /**
  * pb_table_get_restored_records:

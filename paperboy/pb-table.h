@@ -124,6 +124,11 @@ PB_AVAILABLE_IN_ALL
 void        pb_table_set_partitioner                      (PbTable            *self,
                                                            PbTablePartitioner  partitioner);
 PB_AVAILABLE_IN_ALL
+gboolean    pb_table_get_wipe_damaged_store               (PbTable     *self);
+PB_AVAILABLE_IN_ALL
+void        pb_table_set_wipe_damaged_store               (PbTable     *self,
+                                                           gboolean     wipe);
+PB_AVAILABLE_IN_ALL
 gboolean    pb_table_get_strict                           (PbTable     *self);
 PB_AVAILABLE_IN_ALL
 void        pb_table_set_strict                           (PbTable     *self,

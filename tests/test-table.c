@@ -1694,6 +1694,103 @@ test_group (Fixture       *f,
   member_stop (&members[0]);
 }
 
+/* The first file of @dir whose name starts with @prefix and ends with
+ * @suffix. */
+static char *
+find_file (const char *dir,
+           const char *prefix,
+           const char *suffix)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, prefix) && g_str_has_suffix (name, suffix))
+      return g_build_filename (dir, name, NULL);
+
+  g_assert_not_reached ();
+}
+
+static void
+damage (const char *db,
+        const char *kind)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  if (g_str_has_prefix (kind, "sst"))
+    path = find_file (db, "", ".sst");
+  else if (g_str_has_prefix (kind, "current"))
+    path = g_build_filename (db, "CURRENT", NULL);
+  else
+    path = find_file (db, "MANIFEST-", "");
+
+  g_file_get_contents (path, &contents, &length, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (length, >, 8);
+
+  if (g_str_has_suffix (kind, "-garbage"))
+    memset (contents + length / 4, 0xff, length / 2);
+  else
+    length /= 2;
+
+  g_file_set_contents (path, contents, length, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_damaged (Fixture       *f,
+              gconstpointer  user_data)
+{
+  const char *kind = user_data;
+  g_autofree char *db = g_build_filename (f->dir, f->table_name, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A rocksdb:// store whose table file, CURRENT or MANIFEST is truncated "
+                  "or garbled is wiped and restored from the changelog, with a warning "
+                  "naming the table and the damage; with wipe-damaged-store off, the run "
+                  "fails with PB_ERROR_STORE_CORRUPT");
+
+  fixture_open (f, "rocksdb://");
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("k%u", i);
+      g_autofree char *value = g_strdup_printf ("%u", i);
+
+      produce (f, key, value);
+    }
+  fixture_run (f, 50);
+  fixture_drop (f);
+  damage (db, kind);
+
+  fixture_open (f, "rocksdb://");
+  g_assert_true (pb_table_get_wipe_damaged_store (f->table));
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*wiping the store and restoring it*");
+  fixture_restart (f);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (pb_table_get_restored_records (f->table), ==, 50);
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("k%u", i);
+      g_autofree char *value = g_strdup_printf ("int32 %u", i);
+
+      assert_value (f->table, key, value);
+    }
+
+  /* Damaged again, once restored. */
+  fixture_drop (f);
+  damage (db, kind);
+  fixture_open (f, "rocksdb://");
+  pb_table_set_wipe_damaged_store (f->table, FALSE);
+  g_assert_false (pb_engine_run (f->engine, NULL, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_STORE_CORRUPT);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, db));
+}
+
 static void
 test_copartitioned (Fixture       *f,
                     gconstpointer  user_data)
@@ -1777,6 +1874,11 @@ main (int   argc,
   ADD ("group/memory", test_group, "memory://");
   ADD ("group/rocksdb", test_group, "rocksdb://");
   ADD ("copartitioned", test_copartitioned, NULL);
+  ADD ("damaged/sst-truncated", test_damaged, "sst-truncated");
+  ADD ("damaged/sst-garbage", test_damaged, "sst-garbage");
+  ADD ("damaged/current-truncated", test_damaged, "current-truncated");
+  ADD ("damaged/current-garbage", test_damaged, "current-garbage");
+  ADD ("damaged/manifest-truncated", test_damaged, "manifest-truncated");
   ADD ("stop-restoring", test_stop_restoring, NULL);
 
   return g_test_run ();
