@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// views.c in JavaScript: a member of a group that counts page views by key
+// into a partitioned rocksdb:// table "views".
+//
+// Usage: gjs -m views.js BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
+
+import GLib from 'gi://GLib';
+import GObject from 'gi://GObject';
+import System from 'system';
+
+import Paperboy from 'gi://Paperboy?version=1';
+
+const SIGUSR1 = 10;
+const decoder = new TextDecoder();
+
+const Views = GObject.registerClass({
+    GTypeName: 'PbViews',
+}, class Views extends Paperboy.Handler {
+    vfunc_on_message(message) {
+        const key = decoder.decode(message.get_key().toArray());
+        this.table.set(key, this.table.getValue(key, 0) + 1);
+        print(`handled ${message.get_partition()} ${message.get_offset()}`);
+        return true;
+    }
+});
+
+const [bootstrap, group, topic, stateDir, ...config] = ARGV;
+if (stateDir === undefined) {
+    printerr('Usage: gjs -m views.js BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]');
+    System.exit(2);
+}
+
+const engine = Paperboy.Engine.new(bootstrap, group);
+engine.handle_signals = true;
+engine.commit_interval_ms = 200;
+engine.state_dir = stateDir;
+for (const pair of config) {
+    const at = pair.indexOf('=');
+    engine.set_config(pair.slice(0, at), pair.slice(at + 1));
+}
+const table = Paperboy.Table.new('views', 'rocksdb://');
+engine.register_table(table);
+const views = new Views({topic});
+views.table = table;
+engine.add_handler(views);
+
+const printPartitions = what => (e, partitions, lost) => {
+    for (const [t, p] of partitions.recursiveUnpack())
+        print(`${lost ? 'revoked-lost' : what} ${t} ${p}`);
+};
+engine.connect('partitions-assigned', printPartitions('assigned'));
+engine.connect('partitions-revoked', printPartitions('revoked'));
+table.connect('restored', t => print(['restored', ...t.get_partitions()].join(' ')));
+
+GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, SIGUSR1, () => {
+    print(['holds', ...table.get_partitions()].join(' '));
+    table.foreach((key, value) => {
+        print(`shard ${table.get_partition_for_key(key)} ${key} ${value.unpack()}`);
+        return true;
+    });
+    print('dumped');
+    return GLib.SOURCE_CONTINUE;
+});
+
+try {
+    engine.run(null);
+} catch (e) {
+    printerr(e.message);
+    System.exit(1);
+}
+print('stopped');

@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Copyright 2026 The Paperboy authors
+
+"""views.c in Python: a member of a group that counts page views by key
+into a partitioned rocksdb:// table "views".
+
+Usage: views.py BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
+"""
+
+import signal
+import sys
+
+import gi
+gi.require_version('Paperboy', '1')
+from gi.repository import GLib, Paperboy  # noqa: E402
+
+
+class Views(Paperboy.Handler):
+    def __init__(self, topic, table):
+        super().__init__(topic=topic)
+        self.table = table
+
+    def do_on_message(self, msg, ctx):
+        key = msg.key.decode()
+        self.table.set(key, self.table.get_value(key, 0) + 1)
+        print('handled %d %d' % (msg.get_partition(), msg.get_offset()), flush=True)
+
+
+def main(bootstrap, group, topic, state_dir, *config):
+    engine = Paperboy.Engine.new(bootstrap, group)
+    engine.props.handle_signals = True
+    engine.props.commit_interval_ms = 200
+    engine.props.state_dir = state_dir
+    for pair in config:
+        engine.set_config(*pair.split('=', 1))
+    table = Paperboy.Table.new('views', 'rocksdb://')
+    engine.register_table(table)
+    engine.add_handler(Views(topic, table))
+
+    def partitions(what):
+        return lambda engine, parts, *lost: print('\n'.join(
+            '%s %s %d' % ('revoked-lost' if lost and lost[0] else what, t, p) for t, p in parts),
+            flush=True)
+
+    engine.connect('partitions-assigned', partitions('assigned'))
+    engine.connect('partitions-revoked', partitions('revoked'))
+    table.connect('restored', lambda t: print(
+        ' '.join(['restored'] + [str(p) for p in t.get_partitions()]), flush=True))
+
+    def dump():
+        def line(key, value):
+            print('shard %d %s %d' % (table.get_partition_for_key(key), key, value.unpack()))
+            return True
+        print(' '.join(['holds'] + [str(p) for p in table.get_partitions()]))
+        table.foreach(line)
+        print('dumped', flush=True)
+        return GLib.SOURCE_CONTINUE
+
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, dump)
+    engine.run()
+    print('stopped', flush=True)
+
+
+if __name__ == '__main__':
+    if len(sys.argv) < 5:
+        sys.exit('Usage: views.py BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]')
+    try:
+        main(*sys.argv[1:])
+    except GLib.Error as error:
+        print(error.message, file=sys.stderr)
+        sys.exit(1)
