@@ -27,8 +27,9 @@
  *
  * Keys are UTF-8 strings and values are [struct@GLib.Variant]s. A table is
  * registered with [method@Paperboy.Engine.register_table]; when the engine
- * runs, it creates the changelog topic if it is missing and restores the
- * table from it before any handler runs, then emits
+ * runs, it creates the changelog topic if it is missing, and restores the
+ * partitions of the table that go with the input partitions the consumer
+ * group assigns it before it handles their records, then emits
  * [signal@Paperboy.Table::restored].
  *
  * [method@Paperboy.Table.set] and [method@Paperboy.Table.delete] apply at
@@ -63,8 +64,12 @@
  * what came after them. Any other store is given with
  * [ctor@Paperboy.Table.new_with_store].
  *
- * A table assumes that a single engine writes it: a table written by
- * several engines of one group is not supported yet.
+ * A table is partitioned like the engine's input topics: its changelog has
+ * as many partitions, a key is in the partition that
+ * [property@Paperboy.Table:partitioner] gives it, and the member of the
+ * group that was assigned input partition p holds table partition p.
+ * Reading or writing a key of a partition another member holds fails with
+ * %PB_ERROR_NOT_OWNER. See the [Tables](tables.html) guide.
  *
  * Use a table from the engine's main context, the thread that runs it.
  */
@@ -485,7 +490,8 @@ pb_table_class_init (PbTableClass *klass)
   /**
    * PbTable:restored-records:
    *
-   * The number of changelog records the last restore read.
+   * The number of changelog records the restores of the engine's current
+   * (or last) run read, for every partition of the table it restored.
    */
   properties[PROP_RESTORED_RECORDS] =
     g_param_spec_uint64 ("restored-records", NULL, NULL,
@@ -495,7 +501,8 @@ pb_table_class_init (PbTableClass *klass)
   /**
    * PbTable:bad-records:
    *
-   * The number of changelog records the last restore skipped.
+   * The number of changelog records the restores of the engine's current
+   * (or last) run skipped.
    */
   properties[PROP_BAD_RECORDS] =
     g_param_spec_uint64 ("bad-records", NULL, NULL,
@@ -531,8 +538,10 @@ pb_table_class_init (PbTableClass *klass)
    * PbTable::restored:
    * @self: the table
    *
-   * Emitted once per run of the engine, when the table was restored from
-   * its changelog, before any handler runs.
+   * Emitted on the engine's main context each time partitions of the
+   * table that the consumer group assigned to the engine were restored from
+   * the changelog, before any record of those partitions is handled:
+   * [method@Paperboy.Table.get_partitions] includes them from then on.
    */
   signals[RESTORED] =
     g_signal_new ("restored",
