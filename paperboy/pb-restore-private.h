@@ -43,6 +43,9 @@ typedef struct
                             PbStoreBatch  *batch,
                             GError       **error);
   gpointer    data;
+  /* Goes on past the ends, applying what comes as it comes, until
+   * cancelled. */
+  gboolean    follow;
 } PbRestoreTarget;
 
 /* A target that is @store itself. */

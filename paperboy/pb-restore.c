@@ -295,7 +295,7 @@ read_changelog (Restore       *restore,
     {
       gint64 from = restore->start[i] >= 0 ? restore->start[i] : restore->low[i];
 
-      if (!is_wanted (restore, i) || from >= restore->high[i])
+      if (!is_wanted (restore, i) || (from >= restore->high[i] && !restore->target->follow))
         continue;
 
       if (rd_kafka_consume_start_queue (rkt, i, restore->start[i] >= 0 ? restore->start[i]
@@ -308,12 +308,15 @@ read_changelog (Restore       *restore,
           ok = FALSE;
           break;
         }
-      restore->reading[i] = TRUE;
       restore->consuming[i] = TRUE;
-      restore->remaining++;
+      if (from < restore->high[i])
+        {
+          restore->reading[i] = TRUE;
+          restore->remaining++;
+        }
     }
 
-  while (ok && restore->remaining > 0)
+  while (ok && (restore->remaining > 0 || restore->target->follow))
     {
       ssize_t n;
 
@@ -335,7 +338,9 @@ read_changelog (Restore       *restore,
           rd_kafka_message_destroy (messages[j]);
         }
 
-      if (ok && (restore->n_changes >= BATCH_RECORDS || restore->remaining == 0))
+      /* A follower passes on what came as soon as it has read it all. */
+      if (ok && (restore->n_changes >= BATCH_RECORDS || restore->remaining == 0 ||
+                 (restore->target->follow && restore->batch != NULL && n < BATCH_RECORDS)))
         ok = apply (restore, error);
     }
 
@@ -415,6 +420,7 @@ void
 _pb_restore_target_init_store (PbRestoreTarget *target,
                                PbStore         *store)
 {
+  target->follow = FALSE;
   target->get_offsets = store_get_offsets;
   target->wipe = store_wipe;
   target->apply = store_apply;

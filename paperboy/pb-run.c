@@ -230,7 +230,7 @@ begin_stop (PbRun *self)
 static void
 check_stop (PbRun *self)
 {
-  if (!self->stopping || self->closing || _pb_tables_is_restoring (self->tables))
+  if (!self->stopping || self->closing || _pb_tables_is_busy (self->tables))
     return;
 
   if (busy (self))

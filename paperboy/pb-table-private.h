@@ -38,6 +38,12 @@ void      _pb_table_restored       (PbTable               *self,
 /* The number of partitions of its changelog, once known. */
 void      _pb_table_set_n_partitions (PbTable             *self,
                                       int                  n_partitions);
+gboolean  _pb_table_is_global      (PbTable               *self);
+/* A global table applies changes its changelog brought to its store, and
+ * emits ::changed for them (application code). */
+gboolean  _pb_table_apply_followed (PbTable               *self,
+                                    PbStoreBatch          *batch,
+                                    GError               **error);
 /* While a run owns the table, it holds the partitions it restored, and
  * nothing else: reading or writing a key of another fails. */
 void      _pb_table_set_owned      (PbTable               *self,

@@ -106,6 +106,7 @@ struct _PbTable
   gint64       max_compaction_lag_ms;
   gboolean     strict;
   gboolean     wipe_damaged_store;
+  gboolean     global;
   PbTablePartitioner partitioner;
 
   PbStore     *store;
@@ -139,6 +140,7 @@ enum {
   PROP_STRICT,
   PROP_PARTITIONER,
   PROP_WIPE_DAMAGED_STORE,
+  PROP_GLOBAL,
   PROP_RESTORED_RECORDS,
   PROP_BAD_RECORDS,
   N_PROPS
@@ -254,6 +256,10 @@ pb_table_get_property (GObject    *object,
       g_value_set_boolean (value, self->wipe_damaged_store);
       break;
 
+    case PROP_GLOBAL:
+      g_value_set_boolean (value, self->global);
+      break;
+
     case PROP_RESTORED_RECORDS:
       g_value_set_uint64 (value, self->restored_records);
       break;
@@ -323,6 +329,10 @@ pb_table_set_property (GObject      *object,
 
     case PROP_WIPE_DAMAGED_STORE:
       pb_table_set_wipe_damaged_store (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_GLOBAL:
+      pb_table_set_global (self, g_value_get_boolean (value));
       break;
 
     default:
@@ -485,6 +495,24 @@ pb_table_class_init (PbTableClass *klass)
   properties[PROP_WIPE_DAMAGED_STORE] =
     g_param_spec_boolean ("wipe-damaged-store", NULL, NULL,
                           TRUE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbTable:global:
+   *
+   * Whether the table is global: reference data that every member of the
+   * group holds in full and that handlers only read.
+   *
+   * A global table is restored in full before the engine joins its group,
+   * whatever the number of partitions of its changelog, and then follows
+   * its changelog while the engine runs: changes written elsewhere (by
+   * another service, or by a tool) reach its store and emit
+   * [signal@Paperboy.Table::changed] on every member. Setting or deleting
+   * a key of a global table fails with %PB_ERROR_FAILED.
+   */
+  properties[PROP_GLOBAL] =
+    g_param_spec_boolean ("global", NULL, NULL,
+                          FALSE,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
@@ -797,6 +825,77 @@ _pb_table_set_n_partitions (PbTable *self,
                             int      n_partitions)
 {
   self->n_partitions_seen = n_partitions;
+}
+
+/* Whether someone listens to changes of @key: only then is its previous
+ * value looked up. */
+static gboolean
+has_listener (PbTable    *self,
+              const char *key)
+{
+  GQuark detail;
+
+  if (g_signal_has_handler_pending (self, signals[CHANGED], 0, FALSE))
+    return TRUE;
+
+  detail = g_quark_try_string (key);
+
+  return detail != 0 && g_signal_has_handler_pending (self, signals[CHANGED], detail, FALSE);
+}
+
+static void
+variant_unref0 (gpointer variant)
+{
+  if (variant != NULL)
+    g_variant_unref (variant);
+}
+
+gboolean
+_pb_table_apply_followed (PbTable       *self,
+                          PbStoreBatch  *batch,
+                          GError       **error)
+{
+  guint n = pb_store_batch_get_n_changes (batch);
+  g_autoptr(GPtrArray) olds = g_ptr_array_new_with_free_func (variant_unref0);
+  gboolean listened = FALSE;
+
+  /* The values before, for those who listen. */
+  for (guint i = 0; i < n; i++)
+    {
+      const char *key = pb_store_batch_get_change (batch, i, NULL);
+      GVariant *old = NULL;
+
+      if (has_listener (self, key))
+        {
+          old = pb_store_lookup (self->store, key, NULL);
+          listened = TRUE;
+        }
+      g_ptr_array_add (olds, old);
+    }
+
+  if (!pb_store_apply (self->store, batch, error))
+    {
+      g_prefix_error (error, _("Table “%s”: "), self->name);
+      return FALSE;
+    }
+
+  for (guint i = 0; listened && i < n; i++)
+    {
+      GVariant *value = NULL;
+      const char *key = pb_store_batch_get_change (batch, i, &value);
+      GVariant *old = g_ptr_array_index (olds, i);
+
+      if ((old != NULL || value != NULL) && has_listener (self, key))
+        g_signal_emit (self, signals[CHANGED], g_quark_from_string (key), key, old, value);
+    }
+
+  return TRUE;
+}
+
+gboolean
+_pb_table_is_global (PbTable *self)
+{
+  return self->global;
 }
 
 void
@@ -1116,9 +1215,10 @@ _pb_table_attach (PbTable    *self,
   self->restored_records = 0;
   self->bad_records = 0;
 
-  /* Partitions are held once restored. */
+  /* Partitions are held once restored; a global table holds them all. */
   g_clear_pointer (&self->owned, g_free);
-  self->owned = g_new0 (guint8, MAX (self->n_partitions_seen, 1));
+  if (!self->global)
+    self->owned = g_new0 (guint8, MAX (self->n_partitions_seen, 1));
 }
 
 void
@@ -1194,22 +1294,6 @@ write_change (PbTable     *self,
   return TRUE;
 }
 
-/* Whether someone listens to changes of @key: only then is its previous
- * value looked up. */
-static gboolean
-has_listener (PbTable    *self,
-              const char *key)
-{
-  GQuark detail;
-
-  if (g_signal_has_handler_pending (self, signals[CHANGED], 0, FALSE))
-    return TRUE;
-
-  detail = g_quark_try_string (key);
-
-  return detail != 0 && g_signal_has_handler_pending (self, signals[CHANGED], detail, FALSE);
-}
-
 /* Sets @key to @value (floating; NULL deletes): checked and encoded, its
  * previous value looked up for a listener, written, then announced. */
 static gboolean
@@ -1242,6 +1326,13 @@ change (PbTable     *self,
     {
       g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
                    _("The table “%s” can only be written while its engine runs"), self->name);
+      return FALSE;
+    }
+
+  if (self->global)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("The table “%s” is global: its handlers only read it"), self->name);
       return FALSE;
     }
 
@@ -1665,6 +1756,23 @@ ACCESSORS (PbTablePartitioner, partitioner, PROP_PARTITIONER,
  */
 ACCESSORS (gboolean, wipe_damaged_store, PROP_WIPE_DAMAGED_STORE,
            pb_table_get_wipe_damaged_store, pb_table_set_wipe_damaged_store)
+
+/**
+ * pb_table_get_global:
+ * @self: a table
+ *
+ * Gets [property@Paperboy.Table:global].
+ *
+ * Returns: whether the table is global
+ */
+/**
+ * pb_table_set_global:
+ * @self: a table
+ * @global: whether the table is global
+ *
+ * Sets [property@Paperboy.Table:global], before the table is registered.
+ */
+ACCESSORS (gboolean, global, PROP_GLOBAL, pb_table_get_global, pb_table_set_global)
 
 /**
  * pb_table_get_restored_records:

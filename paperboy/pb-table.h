@@ -129,6 +129,11 @@ PB_AVAILABLE_IN_ALL
 void        pb_table_set_wipe_damaged_store               (PbTable     *self,
                                                            gboolean     wipe);
 PB_AVAILABLE_IN_ALL
+gboolean    pb_table_get_global                           (PbTable     *self);
+PB_AVAILABLE_IN_ALL
+void        pb_table_set_global                           (PbTable     *self,
+                                                           gboolean     global);
+PB_AVAILABLE_IN_ALL
 gboolean    pb_table_get_strict                           (PbTable     *self);
 PB_AVAILABLE_IN_ALL
 void        pb_table_set_strict                           (PbTable     *self,

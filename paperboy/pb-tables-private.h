@@ -55,6 +55,9 @@ void      _pb_tables_free           (PbTables               *self);
 gboolean  _pb_tables_is_empty       (PbTables               *self);
 /* Whether a preparation or a restore is in flight. */
 gboolean  _pb_tables_is_restoring   (PbTables               *self);
+/* Whether a worker thread still runs for them: a restore, or a global
+ * table's follower, which ends when cancelled. */
+gboolean  _pb_tables_is_busy        (PbTables               *self);
 /* The run stops: restores in flight end soon, and no other begins. */
 void      _pb_tables_cancel         (PbTables               *self);
 
@@ -72,7 +75,9 @@ gboolean  _pb_tables_restore_finish (PbTables               *self,
                                      GError                **error);
 
 /* The tables are ready: they are written through @producer from now on,
- * and hold no partition yet. */
+ * and hold no partition yet. Global tables, restored in full by now, emit
+ * ::restored (application code) and follow their changelog until the run
+ * is cancelled. */
 void      _pb_tables_attach         (PbTables               *self,
                                      PbProducer             *producer);
 /* Input partitions were assigned: the table partitions of the same

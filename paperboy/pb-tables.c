@@ -52,6 +52,8 @@ struct _PbTables
   int                      n_partitions;
   guint8                  *shards;     /* ShardState by partition */
   GList                   *restores;   /* ShardRestore, in flight */
+  GList                   *followers;  /* ShardRestore of global tables */
+  PbRestoreResult         *global_results;  /* of the preparation, by table */
   GCancellable            *cancellable;
 };
 
@@ -67,6 +69,7 @@ typedef struct
   rd_kafka_t      *producer;
   GStrv            topics;
   int             *changelog_partitions;
+  PbRestoreResult *results;            /* of global tables, by table */
   int              n_input_partitions; /* of the topic that has most */
 } PrepareOp;
 
@@ -116,7 +119,7 @@ _pb_tables_free (PbTables *self)
   if (self == NULL)
     return;
 
-  g_assert (!_pb_tables_is_restoring (self));
+  g_assert (!_pb_tables_is_busy (self));
 
   _pb_clear_source (&self->flush_timer);
   g_ptr_array_unref (self->tables);
@@ -124,6 +127,7 @@ _pb_tables_free (PbTables *self)
   _pb_kafka_config_free (self->config);
   clear_settings (&self->settings);
   g_free (self->shards);
+  g_free (self->global_results);
   g_object_unref (self->cancellable);
   g_free (self);
 }
@@ -138,6 +142,12 @@ gboolean
 _pb_tables_is_restoring (PbTables *self)
 {
   return self->preparing || self->restores != NULL;
+}
+
+gboolean
+_pb_tables_is_busy (PbTables *self)
+{
+  return _pb_tables_is_restoring (self) || self->followers != NULL;
 }
 
 void
@@ -158,6 +168,7 @@ prepare_op_free (PrepareOp *op)
   g_clear_object (&op->mock_cluster);
   g_strfreev (op->topics);
   g_free (op->changelog_partitions);
+  g_free (op->results);
   g_free (op);
 }
 
@@ -257,6 +268,27 @@ prepare_thread (GTask        *task,
           return;
         }
 
+      op->changelog_partitions[i] = n;
+
+      /* A global table is whole before the group is joined. */
+      if (pb_table_get_global (table))
+        {
+          PbRestoreTarget target;
+          rd_kafka_conf_t *conf;
+
+          _pb_restore_target_init_store (&target, _pb_table_peek_store (table));
+          conf = _pb_kafka_config_build (op->config, PB_KAFKA_CLIENT_RESTORE, &op->settings, &error);
+          if (conf == NULL ||
+              !_pb_restore (&target, changelog, pb_table_get_name (table),
+                            pb_table_get_strict (table), NULL, 0, conf, cancellable,
+                            &op->results[i], &error))
+            {
+              g_task_return_error (task, error);
+              return;
+            }
+          continue;
+        }
+
       /* A table's partition p goes with the input partitions p. */
       if (op->n_input_partitions > 0 && n != op->n_input_partitions)
         {
@@ -268,8 +300,6 @@ prepare_thread (GTask        *task,
                                    op->n_input_partitions);
           return;
         }
-
-      op->changelog_partitions[i] = n;
     }
 
   g_task_return_boolean (task, TRUE);
@@ -293,6 +323,7 @@ _pb_tables_restore_async (PbTables              *self,
   op->producer = _pb_producer_get_client (restore->producer);
   op->topics = g_strdupv ((GStrv)restore->topics);
   op->changelog_partitions = g_new0 (int, self->tables->len);
+  op->results = g_new0 (PbRestoreResult, self->tables->len);
 
   _pb_kafka_config_free (self->config);
   self->config = _pb_kafka_config_copy (restore->config);
@@ -328,22 +359,47 @@ _pb_tables_restore_finish (PbTables      *self,
   self->n_partitions = 0;
   for (guint i = 0; i < self->tables->len; i++)
     {
-      _pb_table_set_n_partitions (g_ptr_array_index (self->tables, i),
-                                  op->changelog_partitions[i]);
-      self->n_partitions = MAX (self->n_partitions, op->changelog_partitions[i]);
+      PbTable *table = g_ptr_array_index (self->tables, i);
+
+      _pb_table_set_n_partitions (table, op->changelog_partitions[i]);
+      if (!_pb_table_is_global (table))
+        self->n_partitions = MAX (self->n_partitions, op->changelog_partitions[i]);
     }
+  g_free (self->global_results);
+  self->global_results = g_steal_pointer (&op->results);
   g_free (self->shards);
   self->shards = g_new0 (guint8, MAX (self->n_partitions, 1));
 
   return TRUE;
 }
 
+static void start_restore (PbTables  *self,
+                           GPtrArray *tables,
+                           GArray    *partitions,
+                           gboolean   follow);
+static GPtrArray *select_tables (PbTables *self,
+                                 gboolean  global);
+
 void
 _pb_tables_attach (PbTables   *self,
                    PbProducer *producer)
 {
+  g_autoptr(GPtrArray) global = select_tables (self, TRUE);
+
   for (guint i = 0; i < self->tables->len; i++)
     _pb_table_attach (g_ptr_array_index (self->tables, i), producer);
+
+  if (global->len == 0)
+    return;
+
+  /* Global tables are whole: they say so, and follow their changelog. */
+  _pb_host_enter (self->host);
+  for (guint i = 0; i < self->tables->len; i++)
+    if (_pb_table_is_global (g_ptr_array_index (self->tables, i)))
+      _pb_table_restored (g_ptr_array_index (self->tables, i), &self->global_results[i]);
+  _pb_host_leave (self->host);
+
+  start_restore (self, global, g_array_new (FALSE, FALSE, sizeof (int)), TRUE);
 }
 
 /* Restoring the partitions of an assignment
@@ -361,7 +417,8 @@ struct _ShardRestore
   GPtrArray       *offsets;     /* GVariant a{ix}, by table, read before */
   PbKafkaConfig   *config;
   PbKafkaSettings  settings;
-  GArray          *partitions;  /* int */
+  GArray          *partitions;  /* int, or empty: all */
+  gboolean         follow;      /* a global table's follower */
   PbRestoreResult *results;     /* by table */
   gint64           began;
 
@@ -427,6 +484,12 @@ store_call_cb (gpointer user_data)
     call->ok = FALSE;
   else if (call->wipe != NULL)
     call->ok = _pb_table_drop_partitions (call->table, call->wipe, call->n_wipe, &call->error);
+  else if (restore->follow)
+    {
+      _pb_host_enter (restore->tables->host);
+      call->ok = _pb_table_apply_followed (call->table, call->batch, &call->error);
+      _pb_host_leave (restore->tables->host);
+    }
   else
     call->ok = pb_store_apply (store, call->batch, &call->error);
 
@@ -509,7 +572,7 @@ shard_restore_thread (GTask        *task,
     {
       PbTable *table = g_ptr_array_index (restore->table_list, i);
       ShardTarget data = { restore, table, g_ptr_array_index (restore->offsets, i) };
-      PbRestoreTarget target = { shard_get_offsets, shard_wipe, shard_apply, &data };
+      PbRestoreTarget target = { shard_get_offsets, shard_wipe, shard_apply, &data, restore->follow };
       GError *error = NULL;
       rd_kafka_conf_t *conf;
 
@@ -518,7 +581,9 @@ shard_restore_thread (GTask        *task,
       if (conf == NULL ||
           !_pb_restore (&target, pb_table_get_changelog_topic_name (table),
                         pb_table_get_name (table), pb_table_get_strict (table),
-                        (const int *)restore->partitions->data, restore->partitions->len,
+                        restore->partitions->len > 0 ? (const int *)restore->partitions->data
+                                                     : NULL,
+                        restore->partitions->len,
                         conf, cancellable, &restore->results[i], &error))
         {
           g_task_return_error (task, error);
@@ -539,7 +604,7 @@ drop (PbTables  *self,
       PbTable *table = g_ptr_array_index (self->tables, i);
       GError *error = NULL;
 
-      if (_pb_table_drops_revoked (table) &&
+      if (!_pb_table_is_global (table) && _pb_table_drops_revoked (table) &&
           !_pb_table_drop_partitions (table, partitions, n_partitions, &error))
         _pb_host_fail (self->host, error);
     }
@@ -559,16 +624,20 @@ shard_restored_cb (GObject      *source_object,
   if (self == NULL)
     return;
 
-  self->restores = g_list_remove (self->restores, restore);
+  if (restore->follow)
+    self->followers = g_list_remove (self->followers, restore);
+  else
+    self->restores = g_list_remove (self->restores, restore);
   restore->tables = NULL;
   shard_restore_unref (restore);
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  /* A follower ends when the run stops. */
+  if (!g_task_propagate_boolean (G_TASK (result), &error) || restore->follow)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         _pb_host_fail (self->host, error);
       else
-        g_error_free (error);
+        g_clear_error (&error);
       _pb_host_kick (self->host);
       return;
     }
@@ -589,70 +658,51 @@ shard_restored_cb (GObject      *source_object,
 
   drop (self, (const int *)gone->data, gone->len);
 
-  for (guint i = 0; i < self->tables->len; i++)
+  for (guint i = 0; i < restore->table_list->len; i++)
     for (guint j = 0; j < held->len; j++)
-      _pb_table_set_owned (g_ptr_array_index (self->tables, i),
+      _pb_table_set_owned (g_ptr_array_index (restore->table_list, i),
                            g_array_index (held, int, j), TRUE);
 
   g_info ("Restored %u table partitions in %.3f s", held->len,
           (g_get_monotonic_time () - restore->began) / (double)G_USEC_PER_SEC);
 
   _pb_host_enter (self->host);
-  for (guint i = 0; i < self->tables->len; i++)
-    _pb_table_restored (g_ptr_array_index (self->tables, i), &restore->results[i]);
+  for (guint i = 0; i < restore->table_list->len; i++)
+    _pb_table_restored (g_ptr_array_index (restore->table_list, i), &restore->results[i]);
   _pb_host_leave (self->host);
 
   self->callbacks->restored (self->user_data, (const int *)held->data, held->len);
   _pb_host_kick (self->host);
 }
 
-void
-_pb_tables_assigned (PbTables  *self,
-                     const int *partitions,
-                     int        n_partitions)
+/* Starts restoring @partitions (all when empty) of @tables, or following
+ * them; takes @partitions. */
+static void
+start_restore (PbTables  *self,
+               GPtrArray *tables,
+               GArray    *partitions,
+               gboolean   follow)
 {
   g_autoptr(GTask) task = NULL;
-  ShardRestore *restore;
+  ShardRestore *restore = g_new0 (ShardRestore, 1);
 
-  if (self->tables->len == 0 || g_cancellable_is_cancelled (self->cancellable))
-    return;
-
-  restore = g_new0 (ShardRestore, 1);
   g_atomic_ref_count_init (&restore->ref);
-  restore->partitions = g_array_new (FALSE, FALSE, sizeof (int));
-
-  for (int i = 0; i < n_partitions; i++)
-    {
-      int p = partitions[i];
-
-      if (p < 0 || p >= self->n_partitions || self->shards[p] != SHARD_NONE)
-        continue;
-
-      self->shards[p] = SHARD_RESTORING;
-      g_array_append_val (restore->partitions, p);
-    }
-
-  if (restore->partitions->len == 0)
-    {
-      g_array_unref (restore->partitions);
-      g_free (restore);
-      return;
-    }
-
+  restore->partitions = partitions;
+  restore->follow = follow;
   restore->tables = self;
   restore->context = g_main_context_ref (_pb_host_get_context (self->host));
   restore->table_list = g_ptr_array_new_with_free_func (g_object_unref);
   restore->offsets = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
   restore->config = _pb_kafka_config_copy (self->config);
   copy_settings (&restore->settings, &self->settings);
-  restore->results = g_new0 (PbRestoreResult, self->tables->len);
+  restore->results = g_new0 (PbRestoreResult, tables->len);
   restore->began = g_get_monotonic_time ();
   g_mutex_init (&restore->lock);
   g_cond_init (&restore->cond);
 
-  for (guint i = 0; i < self->tables->len; i++)
+  for (guint i = 0; i < tables->len; i++)
     {
-      PbTable *table = g_ptr_array_index (self->tables, i);
+      PbTable *table = g_ptr_array_index (tables, i);
       GError *error = NULL;
       GVariant *offsets = pb_store_get_offsets (_pb_table_peek_store (table), &error);
 
@@ -666,12 +716,61 @@ _pb_tables_assigned (PbTables  *self,
       g_ptr_array_add (restore->offsets, offsets);
     }
 
-  self->restores = g_list_prepend (self->restores, restore);
+  if (follow)
+    self->followers = g_list_prepend (self->followers, restore);
+  else
+    self->restores = g_list_prepend (self->restores, restore);
 
   task = g_task_new (NULL, self->cancellable, shard_restored_cb, NULL);
-  g_task_set_source_tag (task, _pb_tables_assigned);
+  g_task_set_source_tag (task, start_restore);
   g_task_set_task_data (task, shard_restore_ref (restore), (GDestroyNotify) shard_restore_unref);
   g_task_run_in_thread (task, shard_restore_thread);
+}
+
+/* The tables that are partitioned (@global FALSE) or global. */
+static GPtrArray *
+select_tables (PbTables *self,
+               gboolean  global)
+{
+  GPtrArray *tables = g_ptr_array_new ();
+
+  for (guint i = 0; i < self->tables->len; i++)
+    if (!_pb_table_is_global (g_ptr_array_index (self->tables, i)) == !global)
+      g_ptr_array_add (tables, g_ptr_array_index (self->tables, i));
+
+  return tables;
+}
+
+void
+_pb_tables_assigned (PbTables  *self,
+                     const int *partitions,
+                     int        n_partitions)
+{
+  g_autoptr(GPtrArray) tables = select_tables (self, FALSE);
+  GArray *restored;
+
+  if (tables->len == 0 || g_cancellable_is_cancelled (self->cancellable))
+    return;
+
+  restored = g_array_new (FALSE, FALSE, sizeof (int));
+  for (int i = 0; i < n_partitions; i++)
+    {
+      int p = partitions[i];
+
+      if (p < 0 || p >= self->n_partitions || self->shards[p] != SHARD_NONE)
+        continue;
+
+      self->shards[p] = SHARD_RESTORING;
+      g_array_append_val (restored, p);
+    }
+
+  if (restored->len == 0)
+    {
+      g_array_unref (restored);
+      return;
+    }
+
+  start_restore (self, tables, restored, FALSE);
 }
 
 gboolean
@@ -713,7 +812,8 @@ _pb_tables_revoked (PbTables  *self,
       self->shards[p] = SHARD_NONE;
 
       for (guint j = 0; j < self->tables->len; j++)
-        _pb_table_set_owned (g_ptr_array_index (self->tables, j), p, FALSE);
+        if (!_pb_table_is_global (g_ptr_array_index (self->tables, j)))
+          _pb_table_set_owned (g_ptr_array_index (self->tables, j), p, FALSE);
     }
 
   drop (self, (const int *)gone->data, gone->len);
@@ -781,7 +881,7 @@ _pb_tables_find_changelog (PbTables   *self,
 void
 _pb_tables_close (PbTables *self)
 {
-  g_assert (self->restores == NULL);
+  g_assert (!_pb_tables_is_busy (self));
 
   _pb_clear_source (&self->flush_timer);
   flush (self, TRUE);

@@ -1791,6 +1791,238 @@ test_damaged (Fixture       *f,
   g_assert_nonnull (strstr (error->message, db));
 }
 
+/* A handler that reads a global table "rates" and tries to write it. */
+#define TEST_TYPE_RATE_READER (test_rate_reader_get_type ())
+G_DECLARE_FINAL_TYPE (TestRateReader, test_rate_reader, TEST, RATE_READER, PbHandler)
+
+struct _TestRateReader
+{
+  PbHandler  parent_instance;
+  PbTable   *rates;
+  GPtrArray *seen;       /* "KEY=VALUE" read for each record */
+  guint      n_refused;  /* set() refused */
+};
+
+G_DEFINE_FINAL_TYPE (TestRateReader, test_rate_reader, PB_TYPE_HANDLER)
+
+static gboolean
+rate_reader_on_message (PbHandler  *handler,
+                        PbMessage  *message,
+                        GObject    *context,
+                        GError    **error)
+{
+  TestRateReader *self = TEST_RATE_READER (handler);
+  g_autofree char *key = pb_test_bytes_to_string (pb_message_get_key (message));
+  g_autoptr(GVariant) rate = pb_table_get (self->rates, key, error);
+  g_autoptr(GError) local_error = NULL;
+
+  if (rate == NULL && *error != NULL)
+    return FALSE;
+
+  g_ptr_array_add (self->seen, g_strdup_printf ("%s=%s", key,
+                                                rate != NULL ? g_variant_get_string (rate, NULL)
+                                                             : "none"));
+  if (!pb_table_set (self->rates, key, g_variant_new_string ("mine"), &local_error))
+    {
+      g_assert_error (local_error, PB_ERROR, PB_ERROR_FAILED);
+      self->n_refused++;
+    }
+
+  return TRUE;
+}
+
+static void
+test_rate_reader_finalize (GObject *object)
+{
+  g_ptr_array_unref (TEST_RATE_READER (object)->seen);
+
+  G_OBJECT_CLASS (test_rate_reader_parent_class)->finalize (object);
+}
+
+static void
+test_rate_reader_class_init (TestRateReaderClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = test_rate_reader_finalize;
+  PB_HANDLER_CLASS (klass)->on_message = rate_reader_on_message;
+}
+
+static void
+test_rate_reader_init (TestRateReader *self)
+{
+  self->seen = g_ptr_array_new_with_free_func (g_free);
+}
+
+#define GLOBAL_MEMBERS 3
+
+typedef struct
+{
+  PbEngine       *engine;
+  PbTable        *rates;
+  TestRateReader *reader;
+  PbTestRun      *run;
+  GPtrArray      *changes;   /* "KEY=NEW" heard through ::changed */
+  guint           restored;
+} GlobalMember;
+
+static void
+rates_changed_cb (PbTable    *table,
+                  const char *key,
+                  GVariant   *old_value,
+                  GVariant   *new_value,
+                  gpointer    user_data)
+{
+  GlobalMember *m = user_data;
+
+  g_ptr_array_add (m->changes, g_strdup_printf ("%s=%s", key,
+                                                new_value != NULL ? g_variant_get_string (new_value, NULL)
+                                                                  : "none"));
+}
+
+static void
+rates_restored_cb (PbTable  *table,
+                   gpointer  user_data)
+{
+  ((GlobalMember *)user_data)->restored++;
+}
+
+static gboolean
+members_heard (gpointer user_data)
+{
+  GlobalMember *members = user_data;
+
+  for (guint i = 0; i < GLOBAL_MEMBERS; i++)
+    if (members[i].changes->len < 2)
+      return FALSE;
+
+  return TRUE;
+}
+
+static gboolean
+members_read (gpointer user_data)
+{
+  GlobalMember *members = user_data;
+  guint n = 0;
+
+  for (guint i = 0; i < GLOBAL_MEMBERS; i++)
+    n += members[i].reader->seen->len;
+
+  return n >= 4;
+}
+
+static gboolean
+members_running (gpointer user_data)
+{
+  GlobalMember *members = user_data;
+  gsize n_held = 0;
+
+  for (guint i = 0; i < GLOBAL_MEMBERS; i++)
+    {
+      g_autofree int *held = NULL;
+      gsize n = 0;
+
+      if (pb_engine_get_state (members[i].engine) != PB_ENGINE_STATE_RUNNING)
+        return FALSE;
+      held = pb_table_get_partitions (members[i].rates, &n);
+      n_held += n;
+    }
+
+  /* Each holds every partition of a global table. */
+  return n_held == 2 * GLOBAL_MEMBERS;
+}
+
+static void
+test_global (Fixture       *f,
+             gconstpointer  user_data)
+{
+  g_autofree char *changelog = pb_test_unique ("rates-changelog");
+  GlobalMember members[GLOBAL_MEMBERS];
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A global table is restored in full by every member before it joins, "
+                  "whatever its partitions, is read-only for handlers, and follows its "
+                  "changelog: an update written elsewhere reaches every member, with "
+                  "::changed once per update and member");
+
+  g_free (f->topic);
+  f->topic = pb_test_unique ("table-global-source");
+  pb_test_create_topic (f->topic, 4);
+  pb_test_create_topic (changelog, 2);
+  produce_changelog (changelog, "eur", "\"1.00\"", "s");
+  produce_changelog (changelog, "usd", "\"1.10\"", "s");
+
+  for (guint i = 0; i < GLOBAL_MEMBERS; i++)
+    {
+      GlobalMember *m = &members[i];
+      g_autofree char *dir = g_strdup_printf ("%s/member-%u", f->dir, i);
+
+      m->engine = pb_test_engine_new (f->group);
+      pb_engine_set_state_dir (m->engine, dir);
+      m->rates = pb_table_new ("rates", i == 0 ? "rocksdb://" : "memory://");
+      pb_table_set_global (m->rates, TRUE);
+      pb_table_set_changelog_topic_name (m->rates, changelog);
+      pb_engine_register_table (m->engine, m->rates, &error);
+      g_assert_no_error (error);
+      m->reader = g_object_new (TEST_TYPE_RATE_READER, "topic", f->topic, NULL);
+      m->reader->rates = m->rates;
+      pb_engine_add_handler (m->engine, PB_HANDLER (m->reader), &error);
+      g_assert_no_error (error);
+      m->changes = g_ptr_array_new_with_free_func (g_free);
+      m->restored = 0;
+      g_signal_connect (m->rates, "changed", G_CALLBACK (rates_changed_cb), m);
+      g_signal_connect (m->rates, "restored", G_CALLBACK (rates_restored_cb), m);
+      m->run = pb_test_start (m->engine);
+    }
+
+  pb_test_wait_until (members_running, members, 60000);
+  for (guint i = 0; i < GLOBAL_MEMBERS; i++)
+    {
+      g_autoptr(GVariant) usd = pb_table_get (members[i].rates, "usd", &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (g_variant_get_string (usd, NULL), ==, "1.10");
+      g_assert_cmpuint (members[i].restored, ==, 1);
+      g_assert_cmpuint (pb_table_get_restored_records (members[i].rates), ==, 2);
+    }
+
+  /* Written elsewhere, while they run. */
+  produce_changelog (changelog, "usd", "\"1.20\"", "s");
+  pb_test_produce_full (changelog, 1, "eur", NULL, NULL);
+  pb_test_wait_until (members_heard, members, 60000);
+
+  /* Handlers read the new values, and cannot write. */
+  pb_test_produce (f->topic, 0, "usd", "x");
+  pb_test_produce (f->topic, 1, "usd", "x");
+  pb_test_produce (f->topic, 2, "eur", "x");
+  pb_test_produce (f->topic, 3, "eur", "x");
+  pb_test_wait_until (members_read, members, 60000);
+
+  for (guint i = 0; i < GLOBAL_MEMBERS; i++)
+    {
+      GlobalMember *m = &members[i];
+      g_autoptr(GVariant) eur = pb_table_get (m->rates, "eur", &error);
+
+      g_assert_no_error (error);
+      g_assert_null (eur);
+      g_assert_cmpuint (m->changes->len, ==, 2);
+      g_assert_true (g_ptr_array_find_with_equal_func (m->changes, "usd=1.20", g_str_equal, NULL));
+      g_assert_true (g_ptr_array_find_with_equal_func (m->changes, "eur=none", g_str_equal, NULL));
+      g_assert_cmpuint (m->reader->n_refused, ==, m->reader->seen->len);
+      for (guint j = 0; j < m->reader->seen->len; j++)
+        {
+          const char *seen = g_ptr_array_index (m->reader->seen, j);
+
+          g_assert_true (g_str_equal (seen, "usd=1.20") || g_str_equal (seen, "eur=none"));
+        }
+
+      pb_test_finish (m->run, TRUE, &error);
+      g_assert_no_error (error);
+      g_ptr_array_unref (m->changes);
+      g_object_unref (m->reader);
+      g_object_unref (m->rates);
+      g_object_unref (m->engine);
+    }
+}
+
 static void
 test_copartitioned (Fixture       *f,
                     gconstpointer  user_data)
@@ -1874,6 +2106,7 @@ main (int   argc,
   ADD ("group/memory", test_group, "memory://");
   ADD ("group/rocksdb", test_group, "rocksdb://");
   ADD ("copartitioned", test_copartitioned, NULL);
+  ADD ("global", test_global, NULL);
   ADD ("damaged/sst-truncated", test_damaged, "sst-truncated");
   ADD ("damaged/sst-garbage", test_damaged, "sst-garbage");
   ADD ("damaged/current-truncated", test_damaged, "current-truncated");
