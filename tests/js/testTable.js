@@ -820,6 +820,99 @@ test('two members of a group share a partitioned table: each holds its partition
     }
 });
 
+test('a global table: restored in full, read-only for handlers, follows its changelog', async ({topic, group}) => {
+    const changelog = unique('js-rates-changelog');
+    cluster.create_topic(topic, 2);
+    cluster.create_topic(changelog, 3);
+    const typed = headersVariant([['paperboy.type', 's'], ['paperboy.encoding', 'json/1']]);
+    produce(changelog, 0, 'usd', '"1.10"', typed);
+
+    const table = Paperboy.Table.new(unique('js-rates'), 'memory://');
+    table.global = true;
+    table.changelog_topic_name = changelog;
+    assertEqual(table.get_global(), true, 'get_global()');
+    const changes = [];
+    table.connect('changed', (t, key, old, now) => changes.push([key, old?.unpack(), now?.unpack()]));
+
+    const handler = new Scripted({topic});
+    const seen = [];
+    handler.script = message => {
+        seen.push(table.getValue(bytesToString(message.get_key()), 'none'));
+        assertThrows(() => table.set('usd', '0'), Paperboy.Error, FAILED, 'set() of a global table');
+    };
+    const engine = newEngine(group);
+    handler.engine = engine;
+    engine.add_handler(handler);
+    engine.register_table(table);
+    const run = engine.run_async(null);
+    await waitFor(() => engine.state === Paperboy.EngineState.RUNNING, 'running');
+    assertEqual(table.getValue('usd'), '1.10', 'restored before the join');
+    assertEqual(table.get_partitions(), [0, 1, 2], 'a global table holds every partition');
+
+    produce(changelog, 2, 'usd', '"1.20"', typed);
+    await waitFor(() => changes.length > 0, 'the change written elsewhere');
+    assertEqual(changes, [['usd', '1.10', '1.20']], 'changed');
+    produce(topic, 1, 'usd', 'x');
+    await waitFor(() => seen.length > 0, 'a record read');
+    engine.stop();
+    assertEqual(await finishRun(engine, run), true, 'run_finish() result');
+    if (handler.thrown)
+        throw handler.thrown;
+    assertEqual(seen, ['1.20'], 'what the handler read');
+});
+
+test('partitioner and wipe-damaged-store: the partition of a key, a damaged store wiped and restored', ({topic, group}) => {
+    cluster.create_topic(topic, 4);
+    produce(topic, 0, 'k', 'v');
+    const tables = [Paperboy.TablePartitioner.MURMUR2, Paperboy.TablePartitioner.CONSISTENT].map(partitioner => {
+        const table = Paperboy.Table.new(unique('js-partitioned'), 'memory://');
+        assertEqual(table.get_partition_for_key('a'), -1, 'no partition before a run');
+        table.partitioner = partitioner;
+        const engine = newEngine(unique('group'));
+        engine.add_handler(new Scripted({topic}));
+        engine.register_table(table);
+        runEngineOk(engine, {until: () => table.get_partitions().length === 4});
+        return table;
+    });
+    // Kafka's and librdkafka's defaults spread keys differently.
+    const keys = Array.from({length: 40}, (_, i) => `key-${i}`);
+    const [murmur2, consistent] = tables.map(t => keys.map(k => t.get_partition_for_key(k)));
+    assert(murmur2.every(p => p >= 0 && p < 4) && consistent.every(p => p >= 0 && p < 4), 'partitions in range');
+    assert(murmur2.some((p, i) => p !== consistent[i]), 'the two partitioners differ');
+    assertEqual(tables[0].partitioner, Paperboy.TablePartitioner.MURMUR2, 'the default partitioner');
+
+    const stateDir = GLib.dir_make_tmp('pb-js-damaged-XXXXXX');
+    try {
+        const name = unique('js-damaged');
+        const source = unique('js-damaged-src');
+        produceRecords(source, 5);
+        const runWith = wipe => {
+            const table = Paperboy.Table.new(name, 'rocksdb://');
+            assertEqual(table.wipe_damaged_store, true, 'wipe-damaged-store by default');
+            table.wipe_damaged_store = wipe;
+            const handler = new Scripted({topic: source});
+            handler.script = message => table.set(bytesToString(message.get_key()), 1);
+            const engine = newEngine(group, {state_dir: stateDir});
+            handler.engine = engine;
+            engine.add_handler(handler);
+            engine.register_table(table);
+            const result = runEngine(engine, {
+                until: () => committed(group, source, 0) === 5 && engine.state === Paperboy.EngineState.RUNNING,
+            });
+            table.close();
+            return [table, result];
+        };
+        runWith(true);
+        GLib.file_set_contents(GLib.build_filenamev([stateDir, name, 'CURRENT']), 'garbage');
+        const [, failed] = runWith(false);
+        assertError(failed.error, Paperboy.Error, Paperboy.Error.STORE_CORRUPT, 'a damaged store, not wiped');
+        const [table] = runWith(true);
+        assertEqual(table.restored_records, 5, 'restored from the changelog');
+    } finally {
+        removeTree(Gio.File.new_for_path(stateDir));
+    }
+});
+
 test('examples/pageviews.js counts page views and resets on a tombstone', async () => {
     const example = Gio.File.new_for_uri(import.meta.url).get_parent()
         .resolve_relative_path('../../examples/pageviews.js');

@@ -767,6 +767,153 @@ class GroupTableTests(unittest.TestCase):
             self.assertEqual(handler.errors, [])
 
 
+def murmur2(data):
+    """Kafka's murmur2 of bytes, as its default partitioner uses it."""
+    m, r = 0x5bd1e995, 24
+    length = len(data)
+    h = (0x9747b28c ^ length) & 0xffffffff
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i:i + 4], 'little')
+        k = (k * m) & 0xffffffff
+        k ^= k >> r
+        k = (k * m) & 0xffffffff
+        h = (h * m) & 0xffffffff
+        h ^= k
+    rest = length % 4
+    tail = data[length - rest:]
+    if rest == 3:
+        h ^= tail[2] << 16
+    if rest >= 2:
+        h ^= tail[1] << 8
+    if rest >= 1:
+        h ^= tail[0]
+        h = (h * m) & 0xffffffff
+    h ^= h >> 13
+    h = (h * m) & 0xffffffff
+    h ^= h >> 15
+    return h
+
+
+class PartitionerTests(unittest.TestCase):
+    """Which partition of a table holds a key."""
+
+    def test_partitioners(self):
+        import zlib
+        topic = unique('py-partitioner')
+        CLUSTER.create_topic(topic, 4)
+        CLUSTER.produce(topic, 0, 'k', 'v')
+        tables = {}
+        for partitioner in (None, Paperboy.TablePartitioner.CONSISTENT):
+            table = Paperboy.Table.new(unique('py-partitioned'), 'memory://')
+            self.assertEqual(table.get_partition_for_key('x'), -1)
+            if partitioner is not None:
+                table.props.partitioner = partitioner
+            engine = make_engine(unique('py-group'))
+            engine.add_handler(Counter(topic))
+            engine.register_table(table)
+            run_until(engine, lambda: len(table.get_partitions()) == 4)
+            tables[partitioner] = table
+        self.assertEqual(tables[None].props.partitioner, Paperboy.TablePartitioner.MURMUR2)
+        for key in ('a', 'page-1', 'héllo', 'longer key of the table'):
+            data = key.encode()
+            self.assertEqual(tables[None].get_partition_for_key(key),
+                             (murmur2(data) & 0x7fffffff) % 4, key)
+            self.assertEqual(tables[Paperboy.TablePartitioner.CONSISTENT].get_partition_for_key(key),
+                             zlib.crc32(data) % 4, key)
+
+
+class GlobalTableTests(unittest.TestCase):
+    """A global table: restored in full, read-only, following its changelog."""
+
+    def test_global(self):
+        topic = unique('py-global-src')
+        changelog = unique('py-rates-changelog')
+        CLUSTER.create_topic(topic, 2)
+        CLUSTER.create_topic(changelog, 3)
+        headers = [('paperboy.type', b's'), ('paperboy.encoding', b'json/1')]
+        CLUSTER.produce(changelog, 0, 'usd', '"1.10"', headers)
+
+        table = Paperboy.Table.new(unique('py-rates'), 'memory://')
+        table.set_global(True)
+        table.props.changelog_topic_name = changelog
+        self.assertTrue(table.get_global())
+        changes = []
+        table.connect('changed', lambda t, key, old, new: changes.append(
+            (key, old and old.unpack(), new and new.unpack())))
+
+        class Reader(Paperboy.Handler):
+            def __init__(self):
+                super().__init__(topic=topic)
+                self.seen = []
+                self.refused = []
+
+            def do_on_message(self, msg, ctx):
+                self.seen.append(table.get_value(msg.key.decode(), 'none'))
+                try:
+                    table.set('usd', '0')
+                except GLib.Error as error:
+                    self.refused.append(error.code)
+
+        reader = Reader()
+        engine = make_engine(unique('py-group'))
+        engine.add_handler(reader)
+        engine.register_table(table)
+        result = []
+        engine.run_async(None, lambda source, res: result.append(res))
+        iterate_until(lambda: engine.props.state == Paperboy.EngineState.RUNNING)
+        self.assertEqual(table.get_value('usd'), '1.10')
+        self.assertEqual(sorted(table.get_partitions()), [0, 1, 2])
+
+        CLUSTER.produce(changelog, 2, 'usd', '"1.20"', headers)
+        iterate_until(lambda: changes)
+        self.assertEqual(changes, [('usd', '1.10', '1.20')])
+        CLUSTER.produce(topic, 1, 'usd', 'x')
+        iterate_until(lambda: reader.seen)
+        engine.stop()
+        iterate_until(lambda: result)
+        engine.run_finish(result[0])
+        self.assertEqual(reader.seen, ['1.20'])
+        self.assertEqual(reader.refused, [Paperboy.Error.FAILED])
+
+
+class DamagedStoreTests(unittest.TestCase):
+    def test_wipe_damaged_store(self):
+        with tempfile.TemporaryDirectory() as state_dir:
+            topic = unique('py-damaged-src')
+            group = unique('py-group')
+            name = unique('py-damaged')
+            CLUSTER.create_topic(topic, 1)
+            for i in range(20):
+                CLUSTER.produce(topic, 0, 'k%d' % i, 'v')
+
+            class Writer(Paperboy.Handler):
+                def do_on_message(self, msg, ctx):
+                    self.table.set(msg.key.decode(), 1)
+
+            def run(wipe=True):
+                table = Paperboy.Table.new(name, 'rocksdb://')
+                self.assertTrue(table.props.wipe_damaged_store)
+                table.props.wipe_damaged_store = wipe
+                writer = Writer(topic=topic)
+                writer.table = table
+                engine = make_engine(group, state_dir=state_dir)
+                engine.add_handler(writer)
+                engine.register_table(table)
+                run_until(engine, lambda: (CLUSTER.get_committed_offset(group, topic, 0) == 20 and
+                                           engine.props.state == Paperboy.EngineState.RUNNING))
+                return table
+
+            table = run()
+            table.close()
+            with open(os.path.join(state_dir, name, 'CURRENT'), 'wb') as current:
+                current.write(b'garbage')
+            message = assertPbError(self, Paperboy.Error.STORE_CORRUPT, run, False)
+            self.assertIn('CURRENT', message)
+            table = run()
+            self.assertEqual(table.props.restored_records, 20)
+            self.assertEqual(table.get_value('k7'), 1)
+
+
 class PageViewsExampleTests(unittest.TestCase):
     def test_counts(self):
         env = dict(os.environ)
