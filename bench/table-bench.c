@@ -386,7 +386,8 @@ engine_sets (PbMockCluster *cluster,
   g_autoptr(GError) error = NULL;
   SetRun run = { 0, };
 
-  pb_mock_cluster_create_topic (cluster, source, 1, &error);
+  /* A table has as many partitions as its input. */
+  pb_mock_cluster_create_topic (cluster, source, n_partitions, &error);
   g_assert_no_error (error);
 
   run.n = n;

@@ -438,8 +438,8 @@ typedef struct
 {
   ShardRestore *restore;
   PbTable      *table;
-  PbStoreBatch *batch;       /* nullable */
-  const int    *wipe;        /* nullable */
+  PbStoreBatch *batch;       /* nullable: a wipe */
+  const int    *wipe;        /* nullable: all partitions */
   int           n_wipe;
   gboolean      done;
   gboolean      ok;
@@ -482,7 +482,9 @@ store_call_cb (gpointer user_data)
   /* Tables that went away take no more. */
   if (restore->tables == NULL)
     call->ok = FALSE;
-  else if (call->wipe != NULL)
+  else if (call->batch == NULL && call->wipe == NULL)
+    call->ok = pb_store_wipe (store, &call->error);
+  else if (call->batch == NULL)
     call->ok = _pb_table_drop_partitions (call->table, call->wipe, call->n_wipe, &call->error);
   else if (restore->follow)
     {

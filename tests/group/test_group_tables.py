@@ -68,6 +68,7 @@ class Life:
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE)
         self.lines = []
+        self.times = []     # when each line came
         self.stderr = b''
         self.ended = False
         self._partial = b''
@@ -86,6 +87,7 @@ class Life:
                 return False
             *complete, self._partial = (self._partial + chunk).split(b'\n')
             self.lines.extend(line.decode().split() for line in complete)
+            self.times.extend([time.monotonic()] * len(complete))
 
     def wait_for(self, word, seconds=TIMEOUT):
         """Reads until a line starting with @word; returns its index."""
@@ -257,19 +259,30 @@ class GroupTableTests(unittest.TestCase):
         print('%s: %d records, %d handled, %d counted beyond them' % (
             language, sum(sent.values()), sum(handled.values()), extra), file=sys.stderr)
 
-        # No record of a partition before its table partition was restored.
+        # No record of a partition before its table partition was restored;
+        # how long from an assignment to the restore of its partitions.
+        waits = []
         for m in members:
             for life in m.lives:
                 ready = set()
-                for words in life.lines:
+                assigned = {}
+                for words, when in zip(life.lines, life.times):
                     if not words:
                         continue
                     if words[0] == 'assigned':
                         ready.discard(int(words[2]))
+                        assigned[int(words[2])] = when
                     elif words[0] == 'restored':
-                        ready.update(int(p) for p in words[1:])
+                        new = {int(p) for p in words[1:]} - ready
+                        waits.extend(when - assigned[p] for p in new if p in assigned)
+                        ready.update(new)
                     elif words[0] == 'handled':
                         self.assertIn(int(words[1]), ready, words)
+        waits.sort()
+        print('%s: %d partitions restored after their assignment in %.0f ms (median), '
+              '%.0f ms (max), as the test reads the lines' % (
+                  language, len(waits), 1000 * waits[len(waits) // 2], 1000 * waits[-1]),
+              file=sys.stderr)
 
         for m in members:
             self.assertEqual(m.life.end(signal.SIGTERM), 0, m.lives[-1].stderr)
