@@ -13,7 +13,8 @@
  *
  * KEY=VALUE are librdkafka properties. Prints, one line each:
  *   assigned TOPIC P | revoked TOPIC P [lost]
- *   restored P...        the table partitions it holds, once restored
+ *   restored MS P...     once partitions were restored, MS milliseconds
+ *                        after the last assignment: those it holds
  *   handled P OFFSET     for every record, once counted
  *   holds P...          on SIGUSR1: the table partitions it holds,
  *   shard P KEY COUNT    then each key of them, then "dumped"
@@ -74,6 +75,8 @@ test_views_init (TestViews *self)
 {
 }
 
+static gint64 last_assigned;
+
 static void
 partitions_cb (PbEngine *engine,
                GVariant *partitions,
@@ -83,6 +86,8 @@ partitions_cb (PbEngine *engine,
   const char *topic;
   gint32 partition;
 
+  if (g_str_equal (user_data, "assigned"))
+    last_assigned = g_get_monotonic_time ();
   g_variant_iter_init (&iter, partitions);
   while (g_variant_iter_next (&iter, "(&si)", &topic, &partition))
     g_print ("%s %s %d\n", (const char *)user_data, topic, partition);
@@ -105,6 +110,8 @@ restored_cb (PbTable  *table,
   g_autofree int *partitions = NULL;
   gsize n = 0;
 
+  g_string_append_printf (line, " %" G_GINT64_FORMAT,
+                          (g_get_monotonic_time () - last_assigned) / 1000);
   partitions = pb_table_get_partitions (table, &n);
   for (gsize i = 0; i < n; i++)
     g_string_append_printf (line, " %d", partitions[i]);

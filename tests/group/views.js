@@ -45,13 +45,17 @@ const views = new Views({topic});
 views.table = table;
 engine.add_handler(views);
 
+let lastAssigned = 0;
 const printPartitions = what => (e, partitions, lost) => {
+    if (what === 'assigned')
+        lastAssigned = GLib.get_monotonic_time();
     for (const [t, p] of partitions.recursiveUnpack())
         print(`${lost ? 'revoked-lost' : what} ${t} ${p}`);
 };
 engine.connect('partitions-assigned', printPartitions('assigned'));
 engine.connect('partitions-revoked', printPartitions('revoked'));
-table.connect('restored', t => print(['restored', ...t.get_partitions()].join(' ')));
+table.connect('restored', t => print(['restored', Math.round((GLib.get_monotonic_time() - lastAssigned) / 1000),
+    ...t.get_partitions()].join(' ')));
 
 GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, SIGUSR1, () => {
     print(['holds', ...table.get_partitions()].join(' '));

@@ -11,6 +11,7 @@ Usage: views.py BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
 
 import signal
 import sys
+import time
 
 import gi
 gi.require_version('Paperboy', '1')
@@ -39,15 +40,22 @@ def main(bootstrap, group, topic, state_dir, *config):
     engine.register_table(table)
     engine.add_handler(Views(topic, table))
 
+    assigned = [0.0]
+
+    def on_assigned(engine, parts):
+        assigned[0] = time.monotonic()
+        partitions('assigned')(engine, parts)
+
     def partitions(what):
         return lambda engine, parts, *lost: print('\n'.join(
             '%s %s %d' % ('revoked-lost' if lost and lost[0] else what, t, p) for t, p in parts),
             flush=True)
 
-    engine.connect('partitions-assigned', partitions('assigned'))
+    engine.connect('partitions-assigned', on_assigned)
     engine.connect('partitions-revoked', partitions('revoked'))
     table.connect('restored', lambda t: print(
-        ' '.join(['restored'] + [str(p) for p in t.get_partitions()]), flush=True))
+        ' '.join(['restored', '%d' % (1000 * (time.monotonic() - assigned[0]))] +
+                 [str(p) for p in t.get_partitions()]), flush=True))
 
     def dump():
         def line(key, value):
