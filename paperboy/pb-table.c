@@ -1248,10 +1248,12 @@ _pb_table_set_registered (PbTable *self)
 }
 
 /* Writes a change of @key to @value (encoded, or NULL to delete): to the
- * pending changes at once, and to the changelog. Reads nothing. */
+ * pending changes at once, and to the changelog, in @partition (or where
+ * the producer puts it, before the partitions are known). Reads nothing. */
 static gboolean
 write_change (PbTable     *self,
               const char  *key,
+              int          partition,
               GVariant    *value,
               const char  *json,
               gsize        json_len,
@@ -1268,9 +1270,7 @@ write_change (PbTable     *self,
   /* A key always goes to its partition, whatever partitioner the
    * producer has: the order of a key's changes is the order of its
    * partition. */
-  if (_pb_producer_produce (self->producer, self->changelog_topic_name,
-                            self->n_partitions_seen > 0 ? partition_for_key (self, key)
-                                                        : RD_KAFKA_PARTITION_UA,
+  if (_pb_producer_produce (self->producer, self->changelog_topic_name, partition,
                             key, strlen (key), json, json_len,
                             value != NULL ? _pb_codec_headers_new (value) : NULL,
                             delivered_cb, write, error) == 0)
@@ -1306,6 +1306,7 @@ change (PbTable     *self,
   g_autoptr(GVariant) old = NULL;
   g_autofree char *json = NULL;
   gsize json_len = 0;
+  int partition = RD_KAFKA_PARTITION_UA;
   gboolean notify;
 
   if (!g_utf8_validate (key, -1, NULL))
@@ -1336,8 +1337,12 @@ change (PbTable     *self,
       return FALSE;
     }
 
-  if (!check_owner (self, key, error))
-    return FALSE;
+  if (self->n_partitions_seen > 0)
+    {
+      partition = partition_for_key (self, key);
+      if (self->owned != NULL && !self->owned[partition])
+        return check_owner (self, key, error);
+    }
 
   notify = has_listener (self, key);
   if (notify)
@@ -1346,7 +1351,7 @@ change (PbTable     *self,
       notify = encoded != NULL || old != NULL;
     }
 
-  if (!write_change (self, key, encoded, json, json_len, error))
+  if (!write_change (self, key, partition, encoded, json, json_len, error))
     return FALSE;
 
   if (notify)
