@@ -51,6 +51,8 @@ struct _PbTables
   PbKafkaSettings          settings;   /* its strings are owned */
   int                      n_partitions;
   guint8                  *shards;     /* ShardState by partition */
+  ShardRestore           **owners;     /* by partition: the restore that
+                                        * restores it now, or NULL */
   GList                   *restores;   /* ShardRestore, in flight */
   GList                   *followers;  /* ShardRestore of global tables */
   PbRestoreResult         *global_results;  /* of the preparation, by table */
@@ -127,6 +129,7 @@ _pb_tables_free (PbTables *self)
   _pb_kafka_config_free (self->config);
   clear_settings (&self->settings);
   g_free (self->shards);
+  g_free (self->owners);
   g_free (self->global_results);
   g_object_unref (self->cancellable);
   g_free (self);
@@ -369,6 +372,8 @@ _pb_tables_restore_finish (PbTables      *self,
   self->global_results = g_steal_pointer (&op->results);
   g_free (self->shards);
   self->shards = g_new0 (guint8, MAX (self->n_partitions, 1));
+  g_free (self->owners);
+  self->owners = g_new0 (ShardRestore *, MAX (self->n_partitions, 1));
 
   return TRUE;
 }
@@ -471,6 +476,20 @@ shard_restore_unref (ShardRestore *restore)
   g_free (restore);
 }
 
+/* Whether a later restore took one of @restore's partitions over (they
+ * were revoked and assigned again meanwhile): @restore must write nothing
+ * more, or it would mix older changes with the newer one's. */
+static gboolean
+is_superseded (PbTables     *self,
+               ShardRestore *restore)
+{
+  for (guint i = 0; !restore->follow && i < restore->partitions->len; i++)
+    if (self->owners[g_array_index (restore->partitions, int, i)] != restore)
+      return TRUE;
+
+  return FALSE;
+}
+
 /* On the engine's context: the store call of the worker. */
 static gboolean
 store_call_cb (gpointer user_data)
@@ -479,8 +498,8 @@ store_call_cb (gpointer user_data)
   ShardRestore *restore = call->restore;
   PbStore *store = _pb_table_peek_store (call->table);
 
-  /* Tables that went away take no more. */
-  if (restore->tables == NULL)
+  /* Tables that went away, or a later restore, take no more. */
+  if (restore->tables == NULL || is_superseded (restore->tables, restore))
     call->ok = FALSE;
   else if (call->batch == NULL && call->wipe == NULL)
     call->ok = pb_store_wipe (store, &call->error);
@@ -621,7 +640,9 @@ shard_restored_cb (GObject      *source_object,
   PbTables *self = restore->tables;
   g_autoptr(GArray) held = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (int));
+  GArray *again = NULL;
   GError *error = NULL;
+  gboolean ok;
 
   if (self == NULL)
     return;
@@ -633,32 +654,59 @@ shard_restored_cb (GObject      *source_object,
   restore->tables = NULL;
   shard_restore_unref (restore);
 
+  ok = g_task_propagate_boolean (G_TASK (result), &error);
+
   /* A follower ends when the run stops. */
-  if (!g_task_propagate_boolean (G_TASK (result), &error) || restore->follow)
+  if (restore->follow)
     {
       if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        _pb_host_fail (self->host, error);
+      g_clear_error (&error);
+      _pb_host_kick (self->host);
+      return;
+    }
+
+  /* Its partitions that a later restore took over are that one's; those
+   * revoked meanwhile are not held; the others are, or, when it was
+   * superseded, are restored again. */
+  if (!ok && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+      !g_cancellable_is_cancelled (self->cancellable))
+    again = g_array_new (FALSE, FALSE, sizeof (int));
+
+  for (guint i = 0; i < restore->partitions->len; i++)
+    {
+      int p = g_array_index (restore->partitions, int, i);
+
+      if (self->owners[p] != restore)
+        continue;
+      self->owners[p] = NULL;
+
+      if (self->shards[p] != SHARD_RESTORING)
+        g_array_append_val (gone, p);
+      else if (ok)
+        {
+          self->shards[p] = SHARD_HELD;
+          g_array_append_val (held, p);
+        }
+      else if (again != NULL)
+        g_array_append_val (again, p);
+    }
+
+  drop (self, (const int *)gone->data, gone->len);
+
+  if (!ok)
+    {
+      if (again != NULL && again->len > 0)
+        start_restore (self, restore->table_list, g_steal_pointer (&again), FALSE);
+      if (again != NULL)
+        g_array_unref (again);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         _pb_host_fail (self->host, error);
       else
         g_clear_error (&error);
       _pb_host_kick (self->host);
       return;
     }
-
-  /* The partitions revoked meanwhile are not held. */
-  for (guint i = 0; i < restore->partitions->len; i++)
-    {
-      int p = g_array_index (restore->partitions, int, i);
-
-      if (self->shards[p] == SHARD_RESTORING)
-        {
-          self->shards[p] = SHARD_HELD;
-          g_array_append_val (held, p);
-        }
-      else
-        g_array_append_val (gone, p);
-    }
-
-  drop (self, (const int *)gone->data, gone->len);
 
   for (guint i = 0; i < restore->table_list->len; i++)
     for (guint j = 0; j < held->len; j++)
@@ -722,6 +770,10 @@ start_restore (PbTables  *self,
     self->followers = g_list_prepend (self->followers, restore);
   else
     self->restores = g_list_prepend (self->restores, restore);
+
+  /* It supersedes any restore of its partitions still in flight. */
+  for (guint i = 0; !follow && i < partitions->len; i++)
+    self->owners[g_array_index (partitions, int, i)] = restore;
 
   task = g_task_new (NULL, self->cancellable, shard_restored_cb, NULL);
   g_task_set_source_tag (task, start_restore);
