@@ -2207,7 +2207,9 @@ pb_engine_set_state_dir (PbEngine   *self,
  * @error: return location for a #GError
  *
  * Registers @table: each run of the engine creates its changelog topic if
- * it is missing and restores it before any handler runs.
+ * it is missing, and restores the partitions of the table that go with the
+ * input partitions the group assigns it before it handles their records
+ * (a global table: all of it, before it joins the group).
  *
  * A second table with the same name or the same changelog topic, a
  * changelog topic that a handler consumes, and a bad store URI are

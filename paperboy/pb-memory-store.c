@@ -18,7 +18,8 @@
  *
  * A [iface@Paperboy.Store] in memory: a hash table of values and the
  * changelog offsets. Nothing survives the process, so a table with this
- * store restores its whole changelog at each start.
+ * store restores the whole changelog of the partitions it holds in each
+ * new process.
  *
  * [method@Paperboy.Store.close] keeps the data; only finalizing the store
  * frees it.

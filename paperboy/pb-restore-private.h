@@ -58,8 +58,9 @@ void _pb_restore_target_init_store (PbRestoreTarget *target,
  * the @n_partitions @partitions of the changelog, or all of them when
  * @partitions is NULL.
  * A bad record fails the restore when @strict, and is skipped and counted
- * otherwise. @name names what is restored in messages. Blocks: any thread
- * but the engine's; emits nothing. */
+ * otherwise. @name names what is restored in messages. Blocks (until
+ * cancelled, for a @target that follows): any thread but the engine's;
+ * emits nothing itself. */
 gboolean _pb_restore (const PbRestoreTarget *target,
                       const char       *topic,
                       const char       *name,

@@ -33,6 +33,7 @@ typedef struct
   gboolean          strict;
   const int        *only;       /* the partitions to read, or NULL: all */
   int               n_only;
+  GCancellable     *cancellable;
   rd_kafka_t       *rk;
   rd_kafka_queue_t *queue;
   int               n_partitions;
@@ -123,6 +124,10 @@ plan (Restore  *restore,
       restore->start[i] = -1;
       if (!is_wanted (restore, i))
         continue;
+
+      /* Each query may wait for a broker: a stop does not. */
+      if (g_cancellable_set_error_if_cancelled (restore->cancellable, error))
+        return FALSE;
 
       err = rd_kafka_query_watermark_offsets (restore->rk, restore->topic, i,
                                               &restore->low[i], &restore->high[i],
@@ -263,6 +268,23 @@ take (Restore                   *restore,
 
   if (restore->batch == NULL)
     restore->batch = pb_store_batch_new ();
+
+  if ((value != NULL || deleted) && !g_utf8_validate_len (rkm->key, rkm->key_len, NULL))
+    {
+      g_clear_pointer (&value, g_variant_unref);
+      deleted = FALSE;
+      if (restore->strict)
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
+                       _("Table “%s”: the key of the changelog record %s[%d]@%" G_GINT64_FORMAT
+                         " is not valid UTF-8"),
+                       restore->name, restore->topic, p, (gint64)rkm->offset);
+          return FALSE;
+        }
+      restore->bad++;
+      g_warning ("Table “%s”: skipped a bad changelog record: its key is not valid UTF-8",
+                 restore->name);
+    }
 
   if (value != NULL || deleted)
     {
@@ -439,7 +461,7 @@ _pb_restore (const PbRestoreTarget *target,
              PbRestoreResult  *result,
              GError          **error)
 {
-  Restore restore = { target, topic, name, strict, partitions, n_partitions, NULL };
+  Restore restore = { target, topic, name, strict, partitions, n_partitions, cancellable, NULL };
   char errstr[512];
   gint64 began = g_get_monotonic_time ();
   gboolean ok;

@@ -207,11 +207,15 @@ check_damage (PbRocksdbStore  *self,
   options = rocksdb_readoptions_create ();
   rocksdb_readoptions_set_verify_checksums (options, 1);
   rocksdb_readoptions_set_fill_cache (options, 0);
-  iter = rocksdb_create_iterator_cf (self->db, options, self->values_cf);
-  for (rocksdb_iter_seek_to_first (iter); rocksdb_iter_valid (iter); rocksdb_iter_next (iter))
-    ;
-  rocksdb_iter_get_error (iter, &err);
-  rocksdb_iter_destroy (iter);
+  for (guint i = 0; i < 2 && err == NULL; i++)
+    {
+      iter = rocksdb_create_iterator_cf (self->db, options,
+                                         i == 0 ? self->values_cf : self->offsets_cf);
+      for (rocksdb_iter_seek_to_first (iter); rocksdb_iter_valid (iter); rocksdb_iter_next (iter))
+        ;
+      rocksdb_iter_get_error (iter, &err);
+      rocksdb_iter_destroy (iter);
+    }
   rocksdb_readoptions_destroy (options);
 
   if (err != NULL)

@@ -18,9 +18,11 @@
 G_BEGIN_DECLS
 
 /* Opens the table's store, made from its URI the first time, with
- * rocksdb:// under @state_dir. Any thread. */
+ * rocksdb:// under @state_dir. When @restoring (the store is read from
+ * the changelog next), a damaged store is wiped. Any thread. */
 gboolean  _pb_table_open           (PbTable               *self,
                                     const char            *state_dir,
+                                    gboolean               restoring,
                                     GError               **error);
 PbStore  *_pb_table_peek_store     (PbTable               *self);
 void      _pb_table_close_store    (PbTable               *self);

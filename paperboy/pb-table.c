@@ -57,7 +57,8 @@
  * `changed`.
  *
  * The table's stores: `memory://` keeps the table in memory and restores
- * it from the whole changelog at every start; `rocksdb://` keeps it in a
+ * the partitions it holds from their whole changelog in each new process,
+ * and again when they come back after a revocation; `rocksdb://` keeps it in a
  * RocksDB database under the engine's [property@Paperboy.Engine:state-dir],
  * and `rocksdb:///absolute/path` in the one at that path. A RocksDB store
  * keeps the changelog offsets it holds beside the data and restores only
@@ -547,8 +548,9 @@ pb_table_class_init (PbTableClass *klass)
    * @new_value: (nullable): its value now, %NULL after a delete
    *
    * Emitted on the engine's main context when a set or a delete changes
-   * the table. Connect to `changed::KEY` to hear about one key. The old
-   * value is looked up only when someone listens.
+   * the table, and, for a global table, when a change written elsewhere
+   * reaches it through its changelog. Connect to `changed::KEY` to hear
+   * about one key. The old value is looked up only when someone listens.
    */
   signals[CHANGED] =
     g_signal_new ("changed",
@@ -645,6 +647,7 @@ pb_table_new_with_store (const char *name,
 gboolean
 _pb_table_open (PbTable     *self,
                 const char  *state_dir,
+                gboolean     restoring,
                 GError     **error)
 {
   g_autoptr(GError) local_error = NULL;
@@ -665,7 +668,7 @@ _pb_table_open (PbTable     *self,
   if (!pb_store_open (self->store, &local_error))
     {
       /* The changelog is the durable copy. */
-      if (!g_error_matches (local_error, PB_ERROR, PB_ERROR_STORE_CORRUPT) ||
+      if (!g_error_matches (local_error, PB_ERROR, PB_ERROR_STORE_CORRUPT) || !restoring ||
           !self->wipe_damaged_store || !PB_IS_ROCKSDB_STORE (self->store))
         {
           g_propagate_error (error, g_steal_pointer (&local_error));
@@ -770,7 +773,7 @@ check_owner (PbTable     *self,
  * @key: a key
  *
  * Gets the partition of the table's changelog that holds @key: the one
- * Kafka's default partitioner gives a record keyed by @key. A service
+ * [property@Paperboy.Table:partitioner] gives a record keyed by @key. A service
  * whose members share a table routes a query for @key to the member that
  * owns that partition of its input topics.
  *
@@ -797,7 +800,10 @@ pb_table_get_partition_for_key (PbTable    *self,
  *
  * Gets the partitions of the table that this member holds: while its
  * engine runs, those whose input partitions the group assigned to it and
- * whose restore ended; otherwise every partition of its changelog.
+ * whose restore ended; otherwise every partition of its changelog, as
+ * far as its store has them (a `memory://` store keeps those it held
+ * when the engine stopped, a `rocksdb://` one also those it held
+ * before).
  *
  * Returns: (array length=n_partitions) (transfer full) (nullable): the
  *   partitions, in increasing order
@@ -857,17 +863,26 @@ _pb_table_apply_followed (PbTable       *self,
 {
   guint n = pb_store_batch_get_n_changes (batch);
   g_autoptr(GPtrArray) olds = g_ptr_array_new_with_free_func (variant_unref0);
+  g_autoptr(GHashTable) latest = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                        variant_unref0);
   gboolean listened = FALSE;
 
-  /* The values before, for those who listen. */
+  /* The values before, for those who listen: a key changed twice in the
+   * batch had the first change's value before the second. */
   for (guint i = 0; i < n; i++)
     {
-      const char *key = pb_store_batch_get_change (batch, i, NULL);
+      GVariant *value = NULL;
+      const char *key = pb_store_batch_get_change (batch, i, &value);
       GVariant *old = NULL;
+      gpointer seen;
 
       if (has_listener (self, key))
         {
-          old = pb_store_lookup (self->store, key, NULL);
+          if (g_hash_table_lookup_extended (latest, key, NULL, &seen))
+            old = seen != NULL ? g_variant_ref (seen) : NULL;
+          else
+            old = pb_store_lookup (self->store, key, NULL);
+          g_hash_table_insert (latest, (gpointer) key, value != NULL ? g_variant_ref (value) : NULL);
           listened = TRUE;
         }
       g_ptr_array_add (olds, old);
@@ -1021,7 +1036,7 @@ pb_table_get (PbTable     *self,
     return NULL;
 
   /* A store closed when its engine stopped opens again to be read. */
-  if (!_pb_table_open (self, NULL, &local_error))
+  if (!_pb_table_open (self, NULL, FALSE, &local_error))
     {
       g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
                                   _("Table “%s”: "), self->name);
@@ -1097,7 +1112,7 @@ pb_table_foreach (PbTable             *self,
 
   if (self->store != NULL)
     {
-      if (!_pb_table_open (self, NULL, error))
+      if (!_pb_table_open (self, NULL, FALSE, error))
         {
           g_prefix_error (error, _("Table “%s”: "), self->name);
           return FALSE;
@@ -1143,10 +1158,18 @@ delivered_cb (gpointer             data,
     {
       PbPending *pending = g_hash_table_lookup (self->pending, write->key);
 
-      if (self->delivered == NULL)
-        self->delivered = pb_store_batch_new ();
-      pb_store_batch_put (self->delivered, write->key, write->value);
-      pb_store_batch_set_offset (self->delivered, partition, offset + 1);
+      /* A partition given up before its changes were delivered (lost):
+       * its next holder reads them from the changelog, and this store,
+       * which may lack changes that came before them, does not claim
+       * them. */
+      if (self->owned == NULL || partition < 0 || partition >= self->n_partitions_seen ||
+          self->owned[partition])
+        {
+          if (self->delivered == NULL)
+            self->delivered = pb_store_batch_new ();
+          pb_store_batch_put (self->delivered, write->key, write->value);
+          pb_store_batch_set_offset (self->delivered, partition, offset + 1);
+        }
 
       if (pending != NULL && --pending->pending == 0)
         g_ptr_array_add (self->settled, g_steal_pointer (&write->key));
@@ -1485,7 +1508,7 @@ pb_table_load (PbTable       *self,
       return FALSE;
     }
 
-  if (!_pb_table_open (self, NULL, error))
+  if (!_pb_table_open (self, NULL, TRUE, error))
     return FALSE;
 
   config = _pb_kafka_config_new ();

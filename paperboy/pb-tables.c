@@ -251,7 +251,7 @@ prepare_thread (GTask        *task,
       GError *error = NULL;
       int n;
 
-      if (!_pb_table_open (table, op->state_dir, &error) ||
+      if (!_pb_table_open (table, op->state_dir, TRUE, &error) ||
           !ensure_changelog (op, table, &error))
         {
           g_prefix_error (&error, _("Table “%s”: "), pb_table_get_name (table));
@@ -418,6 +418,7 @@ struct _ShardRestore
   gatomicrefcount  ref;
   PbTables        *tables;      /* NULL once they went away */
   GMainContext    *context;
+  int              priority;
   GPtrArray       *table_list;  /* PbTable */
   GPtrArray       *offsets;     /* GVariant a{ix}, by table, read before */
   PbKafkaConfig   *config;
@@ -532,8 +533,15 @@ call_store (StoreCall  *call,
             GError    **error)
 {
   ShardRestore *restore = call->restore;
+  GSource *source = g_idle_source_new ();
 
-  g_main_context_invoke (restore->context, store_call_cb, call);
+  /* Not g_main_context_invoke(), which runs the call in this thread when
+   * no one owns the context at that moment. */
+  g_source_set_priority (source, restore->priority);
+  g_source_set_static_name (source, "[paperboy] table restore");
+  g_source_set_callback (source, store_call_cb, call, NULL);
+  g_source_attach (source, restore->context);
+  g_source_unref (source);
 
   g_mutex_lock (&restore->lock);
   while (!call->done)
@@ -596,6 +604,9 @@ shard_restore_thread (GTask        *task,
       PbRestoreTarget target = { shard_get_offsets, shard_wipe, shard_apply, &data, restore->follow };
       GError *error = NULL;
       rd_kafka_conf_t *conf;
+
+      if (g_task_return_error_if_cancelled (task))
+        return;
 
       conf = _pb_kafka_config_build (restore->config, PB_KAFKA_CLIENT_RESTORE,
                                      &restore->settings, &error);
@@ -716,10 +727,13 @@ shard_restored_cb (GObject      *source_object,
   g_info ("Restored %u table partitions in %.3f s", held->len,
           (g_get_monotonic_time () - restore->began) / (double)G_USEC_PER_SEC);
 
-  _pb_host_enter (self->host);
-  for (guint i = 0; i < restore->table_list->len; i++)
-    _pb_table_restored (g_ptr_array_index (restore->table_list, i), &restore->results[i]);
-  _pb_host_leave (self->host);
+  if (held->len > 0)
+    {
+      _pb_host_enter (self->host);
+      for (guint i = 0; i < restore->table_list->len; i++)
+        _pb_table_restored (g_ptr_array_index (restore->table_list, i), &restore->results[i]);
+      _pb_host_leave (self->host);
+    }
 
   self->callbacks->restored (self->user_data, (const int *)held->data, held->len);
   _pb_host_kick (self->host);
@@ -741,6 +755,7 @@ start_restore (PbTables  *self,
   restore->follow = follow;
   restore->tables = self;
   restore->context = g_main_context_ref (_pb_host_get_context (self->host));
+  restore->priority = _pb_host_get_priority (self->host);
   restore->table_list = g_ptr_array_new_with_free_func (g_object_unref);
   restore->offsets = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
   restore->config = _pb_kafka_config_copy (self->config);
@@ -775,7 +790,9 @@ start_restore (PbTables  *self,
   for (guint i = 0; !follow && i < partitions->len; i++)
     self->owners[g_array_index (partitions, int, i)] = restore;
 
+  g_main_context_push_thread_default (restore->context);
   task = g_task_new (NULL, self->cancellable, shard_restored_cb, NULL);
+  g_main_context_pop_thread_default (restore->context);
   g_task_set_source_tag (task, start_restore);
   g_task_set_task_data (task, shard_restore_ref (restore), (GDestroyNotify) shard_restore_unref);
   g_task_run_in_thread (task, shard_restore_thread);
