@@ -269,23 +269,6 @@ take (Restore                   *restore,
   if (restore->batch == NULL)
     restore->batch = pb_store_batch_new ();
 
-  if ((value != NULL || deleted) && !g_utf8_validate_len (rkm->key, rkm->key_len, NULL))
-    {
-      g_clear_pointer (&value, g_variant_unref);
-      deleted = FALSE;
-      if (restore->strict)
-        {
-          g_set_error (error, PB_ERROR, PB_ERROR_CHANGELOG,
-                       _("Table “%s”: the key of the changelog record %s[%d]@%" G_GINT64_FORMAT
-                         " is not valid UTF-8"),
-                       restore->name, restore->topic, p, (gint64)rkm->offset);
-          return FALSE;
-        }
-      restore->bad++;
-      g_warning ("Table “%s”: skipped a bad changelog record: its key is not valid UTF-8",
-                 restore->name);
-    }
-
   if (value != NULL || deleted)
     {
       g_autofree char *key = g_strndup (rkm->key, rkm->key_len);

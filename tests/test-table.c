@@ -958,7 +958,8 @@ test_bad_records (Fixture       *f,
   g_autoptr(GError) error = NULL;
 
   g_test_summary ("Changelog records that are not the table's (not JSON, not of their "
-                  "type, an invalid type, no key) are skipped and counted; a strict table "
+                  "type, an invalid type, no key, a key that is not UTF-8) are skipped "
+                  "and counted; a strict table "
                   "fails its run with PB_ERROR_CHANGELOG instead");
 
   pb_test_create_topic (changelog, 1);
@@ -968,8 +969,10 @@ test_bad_records (Fixture       *f,
   produce_changelog (changelog, "bad-type", "1", "not a type");
   produce_changelog (changelog, NULL, "1", "x");
   produce_changelog (changelog, "untyped", "[1, 2]", NULL);
+  produce_changelog (changelog, "bad-\xff-key", "3", "x");
   produce_changelog (changelog, "good", "2", "x");
 
+  g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
   g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
   g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
   g_test_expect_message ("Paperboy", G_LOG_LEVEL_WARNING, "*skipped a bad changelog record*");
@@ -978,8 +981,8 @@ test_bad_records (Fixture       *f,
   fixture_restart (f);
   g_test_assert_expected_messages ();
 
-  g_assert_cmpuint (pb_table_get_restored_records (f->table), ==, 7);
-  g_assert_cmpuint (pb_table_get_bad_records (f->table), ==, 4);
+  g_assert_cmpuint (pb_table_get_restored_records (f->table), ==, 8);
+  g_assert_cmpuint (pb_table_get_bad_records (f->table), ==, 5);
   assert_value (f->table, "good", "int64 2");
   assert_value (f->table, "untyped", "[<int64 1>, <int64 2>]");
   assert_value (f->table, "not-json", NULL);
