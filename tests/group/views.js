@@ -19,8 +19,10 @@ const Views = GObject.registerClass({
 }, class Views extends Paperboy.Handler {
     vfunc_on_message(message) {
         const key = decoder.decode(message.get_key().toArray());
-        this.table.set(key, this.table.getValue(key, 0) + 1);
+        const count = this.table.getValue(key, 0);
+        // Before the count changes: a kill between the two leaves a line.
         print(`handled ${message.get_partition()} ${message.get_offset()}`);
+        this.table.set(key, count + 1);
         return true;
     }
 });

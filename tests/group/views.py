@@ -25,8 +25,10 @@ class Views(Paperboy.Handler):
 
     def do_on_message(self, msg, ctx):
         key = msg.key.decode()
-        self.table.set(key, self.table.get_value(key, 0) + 1)
+        count = self.table.get_value(key, 0)
+        # Before the count changes: a kill between the two leaves a line.
         print('handled %d %d' % (msg.get_partition(), msg.get_offset()), flush=True)
+        self.table.set(key, count + 1)
 
 
 def main(bootstrap, group, topic, state_dir, *config):
