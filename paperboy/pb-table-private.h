@@ -46,6 +46,14 @@ gboolean  _pb_table_is_global      (PbTable               *self);
 gboolean  _pb_table_apply_followed (PbTable               *self,
                                     PbStoreBatch          *batch,
                                     GError               **error);
+/* Whether members keep standby replicas of the partitions they do not
+ * hold. */
+gboolean  _pb_table_has_standby    (PbTable               *self);
+/* A standby replica applies changes its changelog brought to its store;
+ * they stay out of reach until the partition is held. */
+gboolean  _pb_table_apply_standby  (PbTable               *self,
+                                    PbStoreBatch          *batch,
+                                    GError               **error);
 /* While a run owns the table, it holds the partitions it restored, and
  * nothing else: reading or writing a key of another fails. */
 void      _pb_table_set_owned      (PbTable               *self,

@@ -108,6 +108,7 @@ struct _PbTable
   gboolean     strict;
   gboolean     wipe_damaged_store;
   gboolean     global;
+  int          standby_replicas;
   PbTablePartitioner partitioner;
 
   PbStore     *store;
@@ -119,6 +120,7 @@ struct _PbTable
 
   guint64      restored_records;
   guint64      bad_records;
+  guint64      standby_records;
   int          n_partitions_seen;  /* the changelog's, once known */
   guint8      *owned;              /* by changelog partition while a run owns
                                     * the table, or NULL: all are readable */
@@ -142,8 +144,10 @@ enum {
   PROP_PARTITIONER,
   PROP_WIPE_DAMAGED_STORE,
   PROP_GLOBAL,
+  PROP_STANDBY_REPLICAS,
   PROP_RESTORED_RECORDS,
   PROP_BAD_RECORDS,
+  PROP_STANDBY_RECORDS,
   N_PROPS
 };
 
@@ -261,12 +265,20 @@ pb_table_get_property (GObject    *object,
       g_value_set_boolean (value, self->global);
       break;
 
+    case PROP_STANDBY_REPLICAS:
+      g_value_set_int (value, self->standby_replicas);
+      break;
+
     case PROP_RESTORED_RECORDS:
       g_value_set_uint64 (value, self->restored_records);
       break;
 
     case PROP_BAD_RECORDS:
       g_value_set_uint64 (value, self->bad_records);
+      break;
+
+    case PROP_STANDBY_RECORDS:
+      g_value_set_uint64 (value, self->standby_records);
       break;
 
     default:
@@ -334,6 +346,10 @@ pb_table_set_property (GObject      *object,
 
     case PROP_GLOBAL:
       pb_table_set_global (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_STANDBY_REPLICAS:
+      pb_table_set_standby_replicas (self, g_value_get_int (value));
       break;
 
     default:
@@ -517,6 +533,31 @@ pb_table_class_init (PbTableClass *klass)
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
+   * PbTable:standby-replicas:
+   *
+   * How many members of the group, besides the one holding a partition
+   * of the table, keep a copy of it up to date: a standby replica
+   * follows the partition's changelog while another member holds it, so
+   * that when the group gives the partition to it (because its holder
+   * left, or was killed), its restore reads only the last changes
+   * instead of the whole partition.
+   *
+   * 0, the default, keeps no standby replica. The members of a group do
+   * not learn each other's assignments from Kafka, so any number above 0
+   * makes each member a standby replica of every partition of the table
+   * that it does not hold: a partition has as many standby replicas as
+   * the group has other members with the table. A standby replica costs
+   * what the table's store holds (its memory for `memory://`, its disk
+   * for `rocksdb://`) and one changelog consumer per member.
+   *
+   * A global table ignores it: every member holds all of it.
+   */
+  properties[PROP_STANDBY_REPLICAS] =
+    g_param_spec_int ("standby-replicas", NULL, NULL,
+                      0, G_MAXINT, 0,
+                      (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
    * PbTable:restored-records:
    *
    * The number of changelog records the restores of the engine's current
@@ -535,6 +576,18 @@ pb_table_class_init (PbTableClass *klass)
    */
   properties[PROP_BAD_RECORDS] =
     g_param_spec_uint64 ("bad-records", NULL, NULL,
+                         0, G_MAXUINT64, 0,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbTable:standby-records:
+   *
+   * The number of changelog records the standby replicas of the engine's
+   * current (or last) run applied, see
+   * [property@Paperboy.Table:standby-replicas].
+   */
+  properties[PROP_STANDBY_RECORDS] =
+    g_param_spec_uint64 ("standby-records", NULL, NULL,
                          0, G_MAXUINT64, 0,
                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
@@ -1237,6 +1290,7 @@ _pb_table_attach (PbTable    *self,
   self->store_failed = FALSE;
   self->restored_records = 0;
   self->bad_records = 0;
+  self->standby_records = 0;
 
   /* Partitions are held once restored; a global table holds them all. */
   g_clear_pointer (&self->owned, g_free);
@@ -1459,6 +1513,26 @@ _pb_table_restored (PbTable               *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RESTORED_RECORDS]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BAD_RECORDS]);
   g_signal_emit (self, signals[RESTORED], 0);
+}
+
+gboolean
+_pb_table_apply_standby (PbTable       *self,
+                         PbStoreBatch  *batch,
+                         GError       **error)
+{
+  if (!pb_store_apply (self->store, batch, error))
+    return FALSE;
+
+  self->standby_records += pb_store_batch_get_n_changes (batch);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STANDBY_RECORDS]);
+
+  return TRUE;
+}
+
+gboolean
+_pb_table_has_standby (PbTable *self)
+{
+  return self->standby_replicas > 0 && !self->global;
 }
 
 /**
@@ -1803,6 +1877,25 @@ ACCESSORS (gboolean, wipe_damaged_store, PROP_WIPE_DAMAGED_STORE,
 ACCESSORS (gboolean, global, PROP_GLOBAL, pb_table_get_global, pb_table_set_global)
 
 /**
+ * pb_table_get_standby_replicas:
+ * @self: a table
+ *
+ * Gets [property@Paperboy.Table:standby-replicas].
+ *
+ * Returns: the number of standby replicas
+ */
+/**
+ * pb_table_set_standby_replicas:
+ * @self: a table
+ * @standby_replicas: the number of standby replicas, 0 for none
+ *
+ * Sets [property@Paperboy.Table:standby-replicas], before the table is
+ * registered.
+ */
+ACCESSORS (int, standby_replicas, PROP_STANDBY_REPLICAS,
+           pb_table_get_standby_replicas, pb_table_set_standby_replicas)
+
+/**
  * pb_table_get_restored_records:
  * @self: a table
  *
@@ -1833,4 +1926,20 @@ pb_table_get_bad_records (PbTable *self)
   g_return_val_if_fail (PB_IS_TABLE (self), 0);
 
   return self->bad_records;
+}
+
+/**
+ * pb_table_get_standby_records:
+ * @self: a table
+ *
+ * Gets [property@Paperboy.Table:standby-records].
+ *
+ * Returns: the number of records
+ */
+guint64
+pb_table_get_standby_records (PbTable *self)
+{
+  g_return_val_if_fail (PB_IS_TABLE (self), 0);
+
+  return self->standby_records;
 }

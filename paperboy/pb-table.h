@@ -134,6 +134,11 @@ PB_AVAILABLE_IN_ALL
 void        pb_table_set_global                           (PbTable     *self,
                                                            gboolean     global);
 PB_AVAILABLE_IN_ALL
+int         pb_table_get_standby_replicas                 (PbTable     *self);
+PB_AVAILABLE_IN_ALL
+void        pb_table_set_standby_replicas                 (PbTable     *self,
+                                                           int          standby_replicas);
+PB_AVAILABLE_IN_ALL
 gboolean    pb_table_get_strict                           (PbTable     *self);
 PB_AVAILABLE_IN_ALL
 void        pb_table_set_strict                           (PbTable     *self,
@@ -142,5 +147,7 @@ PB_AVAILABLE_IN_ALL
 guint64     pb_table_get_restored_records                 (PbTable     *self);
 PB_AVAILABLE_IN_ALL
 guint64     pb_table_get_bad_records                      (PbTable     *self);
+PB_AVAILABLE_IN_ALL
+guint64     pb_table_get_standby_records                  (PbTable     *self);
 
 G_END_DECLS

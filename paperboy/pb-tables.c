@@ -28,6 +28,14 @@ typedef struct _ShardRestore ShardRestore;
 static void flush (PbTables *self,
                    gboolean  force);
 
+/* What a restore is for. */
+typedef enum
+{
+  RESTORE_HELD,     /* partitions the member is given */
+  RESTORE_GLOBAL,   /* global tables, followed while the run lasts */
+  RESTORE_STANDBY,  /* partitions the member does not hold, followed */
+} RestoreKind;
+
 typedef enum
 {
   SHARD_NONE,
@@ -54,7 +62,9 @@ struct _PbTables
   ShardRestore           **owners;     /* by partition: the restore that
                                         * restores it now, or NULL */
   GList                   *restores;   /* ShardRestore, in flight */
-  GList                   *followers;  /* ShardRestore of global tables */
+  GList                   *followers;  /* ShardRestore of global tables
+                                        * and standby replicas */
+  ShardRestore            *standby;    /* the current standby replicas */
   PbRestoreResult         *global_results;  /* of the preparation, by table */
   GCancellable            *cancellable;
 };
@@ -153,10 +163,14 @@ _pb_tables_is_busy (PbTables *self)
   return _pb_tables_is_restoring (self) || self->followers != NULL;
 }
 
+static void cancel_restores (GList *restores);
+
 void
 _pb_tables_cancel (PbTables *self)
 {
   g_cancellable_cancel (self->cancellable);
+  cancel_restores (self->restores);
+  cancel_restores (self->followers);
 }
 
 /* Preparing */
@@ -378,10 +392,10 @@ _pb_tables_restore_finish (PbTables      *self,
   return TRUE;
 }
 
-static void start_restore (PbTables  *self,
-                           GPtrArray *tables,
-                           GArray    *partitions,
-                           gboolean   follow);
+static void start_restore (PbTables    *self,
+                           GPtrArray   *tables,
+                           GArray      *partitions,
+                           RestoreKind  kind);
 static GPtrArray *select_tables (PbTables *self,
                                  gboolean  global);
 
@@ -404,7 +418,7 @@ _pb_tables_attach (PbTables   *self,
       _pb_table_restored (g_ptr_array_index (self->tables, i), &self->global_results[i]);
   _pb_host_leave (self->host);
 
-  start_restore (self, global, g_array_new (FALSE, FALSE, sizeof (int)), TRUE);
+  start_restore (self, global, g_array_new (FALSE, FALSE, sizeof (int)), RESTORE_GLOBAL);
 }
 
 /* Restoring the partitions of an assignment
@@ -424,7 +438,8 @@ struct _ShardRestore
   PbKafkaConfig   *config;
   PbKafkaSettings  settings;
   GArray          *partitions;  /* int, or empty: all */
-  gboolean         follow;      /* a global table's follower */
+  RestoreKind      kind;
+  GCancellable    *cancellable;
   PbRestoreResult *results;     /* by table */
   gint64           began;
 
@@ -452,6 +467,13 @@ typedef struct
   GError       *error;
 } StoreCall;
 
+static void
+cancel_restores (GList *restores)
+{
+  for (GList *l = restores; l != NULL; l = l->next)
+    g_cancellable_cancel (((ShardRestore *)l->data)->cancellable);
+}
+
 static ShardRestore *
 shard_restore_ref (ShardRestore *restore)
 {
@@ -471,6 +493,7 @@ shard_restore_unref (ShardRestore *restore)
   _pb_kafka_config_free (restore->config);
   clear_settings (&restore->settings);
   g_array_unref (restore->partitions);
+  g_object_unref (restore->cancellable);
   g_free (restore->results);
   g_mutex_clear (&restore->lock);
   g_cond_clear (&restore->cond);
@@ -478,13 +501,17 @@ shard_restore_unref (ShardRestore *restore)
 }
 
 /* Whether a later restore took one of @restore's partitions over (they
- * were revoked and assigned again meanwhile): @restore must write nothing
- * more, or it would mix older changes with the newer one's. */
+ * were revoked and assigned again meanwhile, or a standby's partition was
+ * assigned): @restore must write nothing more, or it would mix older
+ * changes with the newer one's. */
 static gboolean
 is_superseded (PbTables     *self,
                ShardRestore *restore)
 {
-  for (guint i = 0; !restore->follow && i < restore->partitions->len; i++)
+  if (restore->kind == RESTORE_STANDBY)
+    return self->standby != restore;
+
+  for (guint i = 0; restore->kind == RESTORE_HELD && i < restore->partitions->len; i++)
     if (self->owners[g_array_index (restore->partitions, int, i)] != restore)
       return TRUE;
 
@@ -506,7 +533,9 @@ store_call_cb (gpointer user_data)
     call->ok = pb_store_wipe (store, &call->error);
   else if (call->batch == NULL)
     call->ok = _pb_table_drop_partitions (call->table, call->wipe, call->n_wipe, &call->error);
-  else if (restore->follow)
+  else if (restore->kind == RESTORE_STANDBY)
+    call->ok = _pb_table_apply_standby (call->table, call->batch, &call->error);
+  else if (restore->kind == RESTORE_GLOBAL)
     {
       _pb_host_enter (restore->tables->host);
       call->ok = _pb_table_apply_followed (call->table, call->batch, &call->error);
@@ -601,7 +630,8 @@ shard_restore_thread (GTask        *task,
     {
       PbTable *table = g_ptr_array_index (restore->table_list, i);
       ShardTarget data = { restore, table, g_ptr_array_index (restore->offsets, i) };
-      PbRestoreTarget target = { shard_get_offsets, shard_wipe, shard_apply, &data, restore->follow };
+      PbRestoreTarget target = { shard_get_offsets, shard_wipe, shard_apply, &data,
+                                 restore->kind != RESTORE_HELD };
       GError *error = NULL;
       rd_kafka_conf_t *conf;
 
@@ -636,7 +666,9 @@ drop (PbTables  *self,
       PbTable *table = g_ptr_array_index (self->tables, i);
       GError *error = NULL;
 
+      /* A standby replica keeps them. */
       if (!_pb_table_is_global (table) && _pb_table_drops_revoked (table) &&
+          !_pb_table_has_standby (table) &&
           !_pb_table_drop_partitions (table, partitions, n_partitions, &error))
         _pb_host_fail (self->host, error);
     }
@@ -658,17 +690,20 @@ shard_restored_cb (GObject      *source_object,
   if (self == NULL)
     return;
 
-  if (restore->follow)
+  if (restore->kind != RESTORE_HELD)
     self->followers = g_list_remove (self->followers, restore);
   else
     self->restores = g_list_remove (self->restores, restore);
+  if (self->standby == restore)
+    self->standby = NULL;
   restore->tables = NULL;
   shard_restore_unref (restore);
 
   ok = g_task_propagate_boolean (G_TASK (result), &error);
 
-  /* A follower ends when the run stops. */
-  if (restore->follow)
+  /* A follower ends when the run stops, a standby replica also when
+   * the member's partitions change. */
+  if (restore->kind != RESTORE_HELD)
     {
       if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         _pb_host_fail (self->host, error);
@@ -708,7 +743,7 @@ shard_restored_cb (GObject      *source_object,
   if (!ok)
     {
       if (again != NULL && again->len > 0)
-        start_restore (self, restore->table_list, g_steal_pointer (&again), FALSE);
+        start_restore (self, restore->table_list, g_steal_pointer (&again), RESTORE_HELD);
       if (again != NULL)
         g_array_unref (again);
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -742,17 +777,20 @@ shard_restored_cb (GObject      *source_object,
 /* Starts restoring @partitions (all when empty) of @tables, or following
  * them; takes @partitions. */
 static void
-start_restore (PbTables  *self,
-               GPtrArray *tables,
-               GArray    *partitions,
-               gboolean   follow)
+start_restore (PbTables    *self,
+               GPtrArray   *tables,
+               GArray      *partitions,
+               RestoreKind  kind)
 {
   g_autoptr(GTask) task = NULL;
   ShardRestore *restore = g_new0 (ShardRestore, 1);
 
   g_atomic_ref_count_init (&restore->ref);
   restore->partitions = partitions;
-  restore->follow = follow;
+  restore->kind = kind;
+  restore->cancellable = g_cancellable_new ();
+  if (g_cancellable_is_cancelled (self->cancellable))
+    g_cancellable_cancel (restore->cancellable);
   restore->tables = self;
   restore->context = g_main_context_ref (_pb_host_get_context (self->host));
   restore->priority = _pb_host_get_priority (self->host);
@@ -781,17 +819,19 @@ start_restore (PbTables  *self,
       g_ptr_array_add (restore->offsets, offsets);
     }
 
-  if (follow)
+  if (kind != RESTORE_HELD)
     self->followers = g_list_prepend (self->followers, restore);
   else
     self->restores = g_list_prepend (self->restores, restore);
 
   /* It supersedes any restore of its partitions still in flight. */
-  for (guint i = 0; !follow && i < partitions->len; i++)
+  for (guint i = 0; kind == RESTORE_HELD && i < partitions->len; i++)
     self->owners[g_array_index (partitions, int, i)] = restore;
+  if (kind == RESTORE_STANDBY)
+    self->standby = restore;
 
   g_main_context_push_thread_default (restore->context);
-  task = g_task_new (NULL, self->cancellable, shard_restored_cb, NULL);
+  task = g_task_new (NULL, restore->cancellable, shard_restored_cb, NULL);
   g_main_context_pop_thread_default (restore->context);
   g_task_set_source_tag (task, start_restore);
   g_task_set_task_data (task, shard_restore_ref (restore), (GDestroyNotify) shard_restore_unref);
@@ -810,6 +850,41 @@ select_tables (PbTables *self,
       g_ptr_array_add (tables, g_ptr_array_index (self->tables, i));
 
   return tables;
+}
+
+/* The standby replicas follow the partitions the member does not hold
+ * now; the ones before, which followed others, write nothing more. */
+static void
+restart_standby (PbTables *self)
+{
+  g_autoptr(GPtrArray) tables = g_ptr_array_new ();
+  GArray *partitions;
+
+  if (self->standby != NULL)
+    {
+      g_cancellable_cancel (self->standby->cancellable);
+      self->standby = NULL;
+    }
+
+  for (guint i = 0; i < self->tables->len; i++)
+    if (_pb_table_has_standby (g_ptr_array_index (self->tables, i)))
+      g_ptr_array_add (tables, g_ptr_array_index (self->tables, i));
+
+  if (tables->len == 0 || g_cancellable_is_cancelled (self->cancellable))
+    return;
+
+  partitions = g_array_new (FALSE, FALSE, sizeof (int));
+  for (int p = 0; p < self->n_partitions; p++)
+    if (self->shards[p] == SHARD_NONE)
+      g_array_append_val (partitions, p);
+
+  if (partitions->len == 0)
+    {
+      g_array_unref (partitions);
+      return;
+    }
+
+  start_restore (self, tables, partitions, RESTORE_STANDBY);
 }
 
 void
@@ -841,7 +916,9 @@ _pb_tables_assigned (PbTables  *self,
       return;
     }
 
-  start_restore (self, tables, restored, FALSE);
+  /* Before the restore reads where the store stands. */
+  restart_standby (self);
+  start_restore (self, tables, restored, RESTORE_HELD);
 }
 
 gboolean
@@ -877,9 +954,10 @@ _pb_tables_revoked (PbTables  *self,
       if (p < 0 || p >= self->n_partitions || self->shards[p] == SHARD_NONE)
         continue;
 
-      /* A restore in flight drops it when it ends. */
-      if (self->shards[p] == SHARD_HELD)
-        g_array_append_val (gone, p);
+      /* A restore in flight writes nothing more (its other partitions
+       * are restored again). */
+      self->owners[p] = NULL;
+      g_array_append_val (gone, p);
       self->shards[p] = SHARD_NONE;
 
       for (guint j = 0; j < self->tables->len; j++)
@@ -888,6 +966,9 @@ _pb_tables_revoked (PbTables  *self,
     }
 
   drop (self, (const int *)gone->data, gone->len);
+
+  if (n_partitions > 0)
+    restart_standby (self);
 }
 
 /* Writing */

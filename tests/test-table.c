@@ -1437,10 +1437,11 @@ typedef struct
 /* Each member has a state directory of its own, as on a machine of its
  * own. */
 static void
-member_start (Member     *m,
-              Fixture    *f,
-              const char *uri,
-              guint       n)
+member_start_full (Member     *m,
+                   Fixture    *f,
+                   const char *uri,
+                   guint       n,
+                   int         standby_replicas)
 {
   g_autofree char *dir = g_strdup_printf ("%s/member-%u", f->dir, n);
   g_autoptr(GError) error = NULL;
@@ -1448,6 +1449,7 @@ member_start (Member     *m,
   m->engine = pb_test_engine_new (f->group);
   pb_engine_set_state_dir (m->engine, dir);
   m->table = pb_table_new (f->table_name, uri);
+  pb_table_set_standby_replicas (m->table, standby_replicas);
   pb_engine_register_table (m->engine, m->table, &error);
   g_assert_no_error (error);
   m->counter = g_object_new (TEST_TYPE_VIEW_COUNTER, "topic", f->topic, NULL);
@@ -1455,6 +1457,15 @@ member_start (Member     *m,
   pb_engine_add_handler (m->engine, PB_HANDLER (m->counter), &error);
   g_assert_no_error (error);
   m->run = pb_test_start (m->engine);
+}
+
+static void
+member_start (Member     *m,
+              Fixture    *f,
+              const char *uri,
+              guint       n)
+{
+  member_start_full (m, f, uri, n, 0);
 }
 
 static void
@@ -1690,6 +1701,94 @@ test_group (Fixture       *f,
   pb_test_wait_until (group_caught_up, &g, 60000);
   g_assert_cmpuint (pb_table_get_restored_records (members[0].table) - restored, ==,
                     rocksdb ? taken : 3 * taken);
+  produce_keys (&g);
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  assert_counts (&g, 4);
+
+  member_stop (&members[0]);
+}
+
+typedef struct
+{
+  Member  *member;
+  guint64  records;
+} StandbyWait;
+
+static gboolean
+standby_caught_up (gpointer user_data)
+{
+  StandbyWait *w = user_data;
+
+  return pb_table_get_standby_records (w->member->table) >= w->records;
+}
+
+static void
+wait_standby (Member  *m,
+              guint64  records)
+{
+  StandbyWait w = { m, records };
+
+  pb_test_wait_until (standby_caught_up, &w, 60000);
+}
+
+static void
+test_standby (Fixture       *f,
+              gconstpointer  user_data)
+{
+  const char *uri = user_data;
+  Member members[2] = { { NULL, }, };
+  Group g = { f, members, 1, { 0, } };
+  guint64 restored;
+  guint taken;
+
+  g_test_summary ("With standby-replicas, a member follows the changelog of the table "
+                  "partitions it does not hold, keeping them out of reach; when the "
+                  "holder leaves, the partitions it takes over are restored without "
+                  "reading the changelog again");
+
+  g_free (f->topic);
+  f->topic = pb_test_unique ("table-standby-source");
+  pb_test_create_topic (f->topic, GROUP_PARTITIONS);
+
+  produce_keys (&g);
+  produce_keys (&g);
+
+  member_start_full (&members[0], f, uri, 0, 1);
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  assert_counts (&g, 2);
+  /* Alone, it holds everything and follows nothing. */
+  g_assert_cmpuint (pb_table_get_standby_records (members[0].table), ==, 0);
+
+  /* The second member restores the partitions it takes over, and follows
+   * the others: two changes of each of their keys, which it stores and
+   * does not show. */
+  member_start_full (&members[1], f, uri, 1, 1);
+  g.n_members = 2;
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  taken = keys_held (&members[1]);
+  g_assert_cmpuint (taken, >, 0);
+  g_assert_cmpuint (taken, <, GROUP_KEYS);
+  g_assert_cmpuint (pb_table_get_restored_records (members[1].table), ==, 2 * taken);
+  wait_standby (&members[1], 2 * (GROUP_KEYS - taken));
+  g_assert_cmpuint (keys_stored (&members[1]), ==, GROUP_KEYS);
+  assert_counts (&g, 2);
+
+  /* The first member keeps the partitions it gave up, even in memory, and
+   * follows the second one's changes of them. */
+  g_assert_cmpuint (keys_stored (&members[0]), ==, GROUP_KEYS);
+  produce_keys (&g);
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  wait_standby (&members[0], taken);
+  wait_standby (&members[1], 3 * (GROUP_KEYS - taken));
+  assert_counts (&g, 3);
+
+  /* The second one leaves: the first one's standby replica had every
+   * change, and its restore reads none. */
+  restored = pb_table_get_restored_records (members[0].table);
+  member_stop (&members[1]);
+  g.n_members = 1;
+  pb_test_wait_until (group_caught_up, &g, 60000);
+  g_assert_cmpuint (pb_table_get_restored_records (members[0].table) - restored, ==, 0);
   produce_keys (&g);
   pb_test_wait_until (group_caught_up, &g, 60000);
   assert_counts (&g, 4);
@@ -2108,6 +2207,8 @@ main (int   argc,
   ADD ("independent-reader", test_independent_reader, NULL);
   ADD ("group/memory", test_group, "memory://");
   ADD ("group/rocksdb", test_group, "rocksdb://");
+  ADD ("standby/memory", test_standby, "memory://");
+  ADD ("standby/rocksdb", test_standby, "rocksdb://");
   ADD ("copartitioned", test_copartitioned, NULL);
   ADD ("global", test_global, NULL);
   ADD ("damaged/sst-truncated", test_damaged, "sst-truncated");
