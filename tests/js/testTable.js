@@ -820,6 +820,58 @@ test('two members of a group share a partitioned table: each holds its partition
     }
 });
 
+test('standby replicas: a member follows the partitions it does not hold, and a failover reads nothing', async ({topic, group}) => {
+    const PARTITIONS = 4;
+    const keys = Array.from({length: 16}, (_, i) => `page-${i}`);
+    const name = unique('js-standby-views');
+    cluster.create_topic(topic, PARTITIONS);
+    for (let round = 0; round < 2; round++) {
+        for (const key of keys)
+            produce(topic, -1, key, 'view');
+    }
+    const total = () => Array.from({length: PARTITIONS}, (_, p) => committed(group, topic, p))
+        .reduce((a, b) => a + b, 0);
+
+    const members = [];
+    for (let i = 0; i < 2; i++) {
+        const engine = newEngine(group);
+        const table = Paperboy.Table.new(name, 'memory://');
+        table.standby_replicas = 1;
+        engine.register_table(table);
+        const handler = new ViewCounter({topic});
+        handler.table = table;
+        engine.add_handler(handler);
+        members.push({engine, table, handler, run: engine.run_async(null)});
+        // eslint-disable-next-line no-await-in-loop
+        await waitFor(() => total() === 2 * keys.length, 'every record counted');
+    }
+
+    const [first, second] = members;
+    await waitFor(() => first.table.get_partitions().length > 0 && second.table.get_partitions().length > 0 &&
+        first.table.get_partitions().length + second.table.get_partitions().length === PARTITIONS,
+    'two members holding partitions');
+    const others = keys.filter(key =>
+        !second.table.get_partitions().includes(second.table.get_partition_for_key(key)));
+    await waitFor(() => second.table.standby_records >= 2 * others.length, 'the standby caught up');
+    assertEqual(second.table.standby_records, 2 * others.length, 'two changes of each key followed');
+    assertThrows(() => second.table.get(others[0]), Paperboy.Error, Paperboy.Error.NOT_OWNER,
+        'a followed key is out of reach');
+
+    const restored = second.table.restored_records;
+    first.engine.stop();
+    assertEqual(await finishRun(first.engine, first.run), true, 'run_finish() result');
+    await waitFor(() => second.table.get_partitions().length === PARTITIONS &&
+        second.engine.state === Paperboy.EngineState.RUNNING, 'the second member holding everything');
+    assertEqual(second.table.restored_records, restored, 'nothing read again');
+    for (const key of keys)
+        assertEqual(second.table.getValue(key), 2, `${key} counted`);
+
+    second.engine.stop();
+    assertEqual(await finishRun(second.engine, second.run), true, 'run_finish() result');
+    for (const m of members)
+        assertEqual(m.handler.errors, [], 'no handler errors');
+});
+
 test('a global table: restored in full, read-only for handlers, follows its changelog', async ({topic, group}) => {
     const changelog = unique('js-rates-changelog');
     cluster.create_topic(topic, 2);

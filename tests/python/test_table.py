@@ -766,6 +766,60 @@ class GroupTableTests(unittest.TestCase):
             engine.run_finish(result[0])
             self.assertEqual(handler.errors, [])
 
+    def test_standby_failover(self):
+        topic = unique('py-standby-views')
+        group = unique('py-standby')
+        name = unique('py-standby-views')
+        CLUSTER.create_topic(topic, self.PARTITIONS)
+        for _ in range(2):
+            for key in self.KEYS:
+                CLUSTER.produce(topic, -1, key, 'view')
+
+        members = []
+        for _ in range(2):
+            engine = make_engine(group)
+            table = Paperboy.Table.new(name, 'memory://')
+            table.props.standby_replicas = 1
+            engine.register_table(table)
+            handler = ViewCounter(topic, table)
+            engine.add_handler(handler)
+            result = []
+            engine.run_async(None, lambda source, res, result=result: result.append(res))
+            members.append((engine, table, handler, result))
+            iterate_until(lambda: sum(CLUSTER.get_committed_offset(group, topic, p)
+                                      for p in range(self.PARTITIONS)) == 2 * len(self.KEYS))
+
+        first, second = members[0][1], members[1][1]
+        iterate_until(lambda: len(first.get_partitions()) > 0 and
+                      len(second.get_partitions()) > 0 and
+                      len(first.get_partitions()) + len(second.get_partitions())
+                      == self.PARTITIONS)
+        # The second one follows the first one's partitions: two changes
+        # of each of their keys, which it does not show.
+        others = [key for key in self.KEYS
+                  if second.get_partition_for_key(key) not in second.get_partitions()]
+        iterate_until(lambda: second.props.standby_records >= 2 * len(others))
+        self.assertEqual(second.props.standby_records, 2 * len(others))
+        assertPbError(self, Paperboy.Error.NOT_OWNER, second.get, others[0])
+
+        # The first one leaves; the second one's restore of its partitions
+        # reads nothing, and has every count.
+        restored = second.props.restored_records
+        members[0][0].stop()
+        iterate_until(lambda: members[0][3])
+        members[0][0].run_finish(members[0][3][0])
+        iterate_until(lambda: len(second.get_partitions()) == self.PARTITIONS and
+                      members[1][0].props.state == Paperboy.EngineState.RUNNING)
+        self.assertEqual(second.props.restored_records, restored)
+        for key in self.KEYS:
+            self.assertEqual(second.get_value(key), 2)
+
+        members[1][0].stop()
+        iterate_until(lambda: members[1][3])
+        members[1][0].run_finish(members[1][3][0])
+        for _, _, handler, _ in members:
+            self.assertEqual(handler.errors, [])
+
 
 def murmur2(data):
     """Kafka's murmur2 of bytes, as its default partitioner uses it."""
