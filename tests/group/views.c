@@ -11,10 +11,15 @@
  *
  *   pb-views BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
  *
- * KEY=VALUE are librdkafka properties. Prints, one line each:
+ * KEY=VALUE are librdkafka properties. PB_VIEWS_STORE_URI (rocksdb://)
+ * and PB_VIEWS_STANDBY_REPLICAS (0) in the environment set the table's.
+ * Prints, one line each:
  *   assigned TOPIC P | revoked TOPIC P [lost]
  *   restored MS P...     once partitions were restored, MS milliseconds
  *                        after the last assignment: those it holds
+ *   read N STANDBY       then the changelog records its restores read, and
+ *                        those its standby replicas applied, since it
+ *                        started
  *   handled P OFFSET     for every record, before its count changes (a
  *                        kill between the two leaves a line and no count)
  *   holds P...          on SIGUSR1: the table partitions it holds,
@@ -27,6 +32,7 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <paperboy.h>
 
 #define TEST_TYPE_VIEWS (test_views_get_type ())
@@ -114,6 +120,8 @@ restored_cb (PbTable  *table,
   for (gsize i = 0; i < n; i++)
     g_string_append_printf (line, " %d", partitions[i]);
   g_print ("%s\n", line->str);
+  g_print ("read %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+           pb_table_get_restored_records (table), pb_table_get_standby_records (table));
 }
 
 static gboolean
@@ -179,7 +187,10 @@ main (int   argc,
         }
     }
 
-  table = pb_table_new ("views", "rocksdb://");
+  table = pb_table_new ("views", g_getenv ("PB_VIEWS_STORE_URI") != NULL
+                                   ? g_getenv ("PB_VIEWS_STORE_URI") : "rocksdb://");
+  if (g_getenv ("PB_VIEWS_STANDBY_REPLICAS") != NULL)
+    pb_table_set_standby_replicas (table, atoi (g_getenv ("PB_VIEWS_STANDBY_REPLICAS")));
   views = g_object_new (TEST_TYPE_VIEWS, "topic", argv[3], NULL);
   views->table = table;
   if (!pb_engine_register_table (engine, table, &error) ||
