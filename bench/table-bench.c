@@ -16,6 +16,11 @@
  *   batch    RocksDB WriteBatch puts of the same entries (type + GVariant
  *            bytes), one batch per 1000 entries.
  *
+ *   set, N members
+ *            the same sets by the N members of one group (--members, 3),
+ *            each on a thread of its own and setting the keys of the
+ *            partitions it holds, against one member: aggregate sets/s.
+ *
  *   restore  a changelog of --entries entries on --partitions partitions:
  *            memory:// replays it all; rocksdb:// reads it once, then,
  *            after --delta new entries, only those.
@@ -39,6 +44,7 @@ static int n_entries = 1000000;
 static int n_delta = 1000;
 static int n_partitions = 32;
 static int repeat = 3;
+static int group_members = 3;
 static char *only = NULL;
 
 typedef struct
@@ -104,10 +110,10 @@ report (const char *name,
   double rate = n / m.seconds;
 
   if (limit.seconds > 0)
-    g_print ("%-22s %10.0f /s  %7.2f µs CPU/record  %5.1f %% of %s\n", name, rate,
+    g_print ("%-28s %10.0f /s  %7.2f µs CPU/record  %5.1f %% of %s\n", name, rate,
              m.cpu / n * 1e6, 100.0 * limit.seconds / m.seconds, limit_name);
   else
-    g_print ("%-22s %10.0f /s  %7.2f µs CPU/record\n", name, rate, m.cpu / n * 1e6);
+    g_print ("%-28s %10.0f /s  %7.2f µs CPU/record\n", name, rate, m.cpu / n * 1e6);
 }
 
 /* Whether an item of --only names @method or a group of it ("set"). */
@@ -425,6 +431,281 @@ engine_sets (PbMockCluster *cluster,
   return run.measure;
 }
 
+/* Sets by the members of a group, each on a thread of its own */
+
+typedef struct _SetGroup SetGroup;
+
+typedef struct
+{
+  SetGroup     *group;
+  guint         index;
+  GThread      *thread;
+  GMainContext *context;
+  PbEngine     *engine;
+  PbTable      *table;
+  guint8       *owned;       /* by partition, once started */
+  GArray       *mine;        /* int: the sets of its keys */
+  guint         next;
+  gint64        base;
+  int           held;        /* atomic: the table partitions it holds */
+} GroupMember;
+
+struct _SetGroup
+{
+  PbMockCluster *cluster;
+  const char    *uri;
+  const char    *dir;
+  char          *name;
+  char          *source;
+  char         **keys;
+  GVariant     **values;
+  int            n;
+  GroupMember   *members;
+  guint          n_members;
+  int            done;       /* atomic: members whose sets were all stored */
+};
+
+/* The changelog offsets its store holds, for the partitions it holds. */
+static gint64
+stored_owned (GroupMember *m)
+{
+  g_autoptr(GVariant) offsets = pb_store_get_offsets (pb_table_get_store (m->table), NULL);
+  GVariantIter iter;
+  gint64 sum = 0, offset;
+  int partition;
+
+  g_variant_iter_init (&iter, offsets);
+  while (g_variant_iter_next (&iter, "{ix}", &partition, &offset))
+    if (partition >= 0 && partition < n_partitions && m->owned[partition])
+      sum += offset;
+
+  return sum;
+}
+
+/* A source on the member's context (g_timeout_add() would use the
+ * global default one). */
+static void
+member_add (GroupMember *m,
+            guint        interval_ms,
+            GSourceFunc  func)
+{
+  GSource *source = interval_ms > 0 ? g_timeout_source_new (interval_ms) : g_idle_source_new ();
+
+  g_source_set_callback (source, func, m, NULL);
+  g_source_attach (source, m->context);
+  g_source_unref (source);
+}
+
+static gboolean
+member_held_cb (gpointer user_data)
+{
+  GroupMember *m = user_data;
+  g_autofree int *held = NULL;
+  gsize n = 0;
+
+  if (pb_engine_get_state (m->engine) == PB_ENGINE_STATE_RUNNING)
+    held = pb_table_get_partitions (m->table, &n);
+  g_atomic_int_set (&m->held, (int)n);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+member_check_done_cb (gpointer user_data)
+{
+  GroupMember *m = user_data;
+
+  if (stored_owned (m) < m->base + (gint64)m->mine->len)
+    return G_SOURCE_CONTINUE;
+
+  g_atomic_int_inc (&m->group->done);
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+member_set_some_cb (gpointer user_data)
+{
+  GroupMember *m = user_data;
+  SetGroup *g = m->group;
+  g_autoptr(GError) error = NULL;
+
+  for (guint end = MIN (m->next + 5000, m->mine->len); m->next < end; m->next++)
+    {
+      int i = g_array_index (m->mine, int, m->next);
+
+      if (!pb_table_set (m->table, g->keys[i], g->values[i], &error))
+        g_error ("%s", error->message);
+    }
+
+  if (m->next < m->mine->len)
+    return G_SOURCE_CONTINUE;
+
+  member_add (m, 10, member_check_done_cb);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Sets the keys of the partitions it holds. */
+static gboolean
+member_start_cb (gpointer user_data)
+{
+  GroupMember *m = user_data;
+  SetGroup *g = m->group;
+  g_autofree int *held = NULL;
+  gsize n = 0;
+
+  held = pb_table_get_partitions (m->table, &n);
+  for (gsize i = 0; i < n; i++)
+    m->owned[held[i]] = 1;
+  for (int i = 0; i < g->n; i++)
+    if (m->owned[pb_table_get_partition_for_key (m->table, g->keys[i])])
+      g_array_append_val (m->mine, i);
+  m->base = stored_owned (m);
+  member_add (m, 0, member_set_some_cb);
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+member_stop_cb (gpointer user_data)
+{
+  pb_engine_stop (((GroupMember *)user_data)->engine);
+
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+member_thread (gpointer user_data)
+{
+  GroupMember *m = user_data;
+  SetGroup *g = m->group;
+  g_autofree char *dir = g_strdup_printf ("%s/%s-member-%u", g->dir, g->name, m->index);
+  g_autoptr(PbHandler) handler = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_main_context_push_thread_default (m->context);
+
+  m->engine = g_object_new (PB_TYPE_ENGINE, "mock-cluster", g->cluster, "group-id", g->name,
+                            "state-dir", dir, NULL);
+  pb_engine_set_config (m->engine, "session.timeout.ms", "6000", NULL);
+  m->table = pb_table_new (g->name, g->uri);
+  pb_engine_register_table (m->engine, m->table, &error);
+  g_assert_no_error (error);
+  handler = g_object_new (PB_TYPE_HANDLER, "topic", g->source, NULL);
+  pb_engine_add_handler (m->engine, handler, &error);
+  g_assert_no_error (error);
+  member_add (m, 50, member_held_cb);
+
+  pb_engine_run (m->engine, NULL, &error);
+  g_assert_no_error (error);
+
+  g_clear_object (&m->table);
+  g_clear_object (&m->engine);
+  g_main_context_pop_thread_default (m->context);
+
+  return NULL;
+}
+
+/* Whether every partition is held by one member, each holding some. */
+static gboolean
+group_settled (SetGroup *g)
+{
+  int sum = 0;
+
+  for (guint i = 0; i < g->n_members; i++)
+    {
+      int held = g_atomic_int_get (&g->members[i].held);
+
+      if (held == 0)
+        return FALSE;
+      sum += held;
+    }
+
+  return sum == n_partitions;
+}
+
+static Measure
+group_sets (PbMockCluster *cluster,
+            const char    *uri,
+            const char    *dir,
+            int            n,
+            guint          n_members)
+{
+  g_autoptr(GError) error = NULL;
+  SetGroup g = { cluster, uri, dir, };
+  gint64 settled_since = 0;
+  Clock clock;
+  Measure m;
+
+  g.name = g_strdup_printf ("bench-group-%d", g_random_int_range (0, G_MAXINT));
+  g.source = g_strconcat (g.name, "-source", NULL);
+  pb_mock_cluster_create_topic (cluster, g.source, n_partitions, &error);
+  g_assert_no_error (error);
+
+  g.n = n;
+  g.keys = g_new (char *, n + 1);
+  g.values = g_new (GVariant *, n);
+  for (int i = 0; i < n; i++)
+    {
+      g.keys[i] = key_of (i);
+      g.values[i] = g_variant_ref_sink (value_of (i));
+    }
+  g.keys[n] = NULL;
+
+  g.n_members = n_members;
+  g.members = g_new0 (GroupMember, n_members);
+  for (guint i = 0; i < n_members; i++)
+    {
+      GroupMember *member = &g.members[i];
+
+      member->group = &g;
+      member->index = i;
+      member->context = g_main_context_new ();
+      member->owned = g_new0 (guint8, n_partitions);
+      member->mine = g_array_new (FALSE, FALSE, sizeof (int));
+      member->thread = g_thread_new ("bench-member", member_thread, member);
+    }
+
+  /* The group settled: the same assignment for a second. */
+  while (settled_since == 0 || g_get_monotonic_time () - settled_since < G_USEC_PER_SEC)
+    {
+      g_usleep (20000);
+      if (!group_settled (&g))
+        settled_since = 0;
+      else if (settled_since == 0)
+        settled_since = g_get_monotonic_time ();
+    }
+
+  clock_start (&clock);
+  for (guint i = 0; i < n_members; i++)
+    member_add (&g.members[i], 0, member_start_cb);
+  while (g_atomic_int_get (&g.done) < (int)n_members)
+    g_usleep (1000);
+  m = clock_stop (&clock);
+
+  for (guint i = 0; i < n_members; i++)
+    member_add (&g.members[i], 0, member_stop_cb);
+  for (guint i = 0; i < n_members; i++)
+    {
+      GroupMember *member = &g.members[i];
+
+      g_thread_join (member->thread);
+      g_main_context_unref (member->context);
+      g_free (member->owned);
+      g_array_unref (member->mine);
+    }
+  g_free (g.members);
+  g_strfreev (g.keys);
+  for (int i = 0; i < n; i++)
+    g_variant_unref (g.values[i]);
+  g_free (g.values);
+  g_free (g.source);
+  g_free (g.name);
+
+  return m;
+}
+
 /* Restore */
 
 static void
@@ -552,8 +833,10 @@ main (int   argc,
     { "delta", 0, 0, G_OPTION_ARG_INT, &n_delta, "New entries before the delta restore (1000)", "N" },
     { "partitions", 0, 0, G_OPTION_ARG_INT, &n_partitions, "Changelog partitions (32)", "N" },
     { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat, "Runs per method; medians are reported (3)", "N" },
+    { "members", 0, 0, G_OPTION_ARG_INT, &group_members, "Members of the group of set-group-* (3)", "N" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only,
-      "Only the methods named (set-raw,set-memory,set-rocksdb,restore)", "LIST" },
+      "Only the methods named (set-raw,set-memory,set-rocksdb,set-group-memory,"
+      "set-group-rocksdb,restore)", "LIST" },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
@@ -572,12 +855,15 @@ main (int   argc,
   cluster = pb_mock_cluster_new (1, &error);
   g_assert_no_error (error);
 
-  if (wanted ("set-raw") || wanted ("set-memory") || wanted ("set-rocksdb"))
+  if (wanted ("set-raw") || wanted ("set-memory") || wanted ("set-rocksdb") ||
+      wanted ("set-group-memory") || wanted ("set-group-rocksdb"))
     {
       g_autoptr(GArray) produce = g_array_new (FALSE, FALSE, sizeof (Measure));
       g_autoptr(GArray) batch = g_array_new (FALSE, FALSE, sizeof (Measure));
       g_autoptr(GArray) memory = g_array_new (FALSE, FALSE, sizeof (Measure));
       g_autoptr(GArray) rocksdb = g_array_new (FALSE, FALSE, sizeof (Measure));
+      g_autoptr(GArray) group_memory = g_array_new (FALSE, FALSE, sizeof (Measure));
+      g_autoptr(GArray) group_rocksdb = g_array_new (FALSE, FALSE, sizeof (Measure));
 
       g_print ("set(): %d sets per run, %d changelog partitions, medians of %d runs\n",
                n_sets, n_partitions, repeat);
@@ -608,6 +894,16 @@ main (int   argc,
               m = engine_sets (cluster, "rocksdb://", dir, n_sets);
               g_array_append_val (rocksdb, m);
             }
+          if (wanted ("set-group-memory"))
+            {
+              m = group_sets (cluster, "memory://", dir, n_sets, group_members);
+              g_array_append_val (group_memory, m);
+            }
+          if (wanted ("set-group-rocksdb"))
+            {
+              m = group_sets (cluster, "rocksdb://", dir, n_sets, group_members);
+              g_array_append_val (group_rocksdb, m);
+            }
         }
 
       if (produce->len > 0)
@@ -624,6 +920,20 @@ main (int   argc,
                 produce->len > 0 ? (Measure) { median (produce).seconds + median (batch).seconds, 0 }
                                  : (Measure) { 0 },
                 "produce + WriteBatch");
+      if (group_memory->len > 0)
+        {
+          g_autofree char *name = g_strdup_printf ("set memory://, %d members", group_members);
+
+          report (name, median (group_memory), n_sets,
+                  memory->len > 0 ? median (memory) : (Measure) { 0 }, "one member");
+        }
+      if (group_rocksdb->len > 0)
+        {
+          g_autofree char *name = g_strdup_printf ("set rocksdb://, %d members", group_members);
+
+          report (name, median (group_rocksdb), n_sets,
+                  rocksdb->len > 0 ? median (rocksdb) : (Measure) { 0 }, "one member");
+        }
     }
 
   if (wanted ("restore"))
