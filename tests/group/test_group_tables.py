@@ -14,7 +14,8 @@ no key is in two members' shards, that every count is at least the number
 of records of its key and at most the number of times they were handled
 (the duplicates at-least-once allows), and that no record of a newly
 assigned partition was handled before its partition of the table was
-restored.
+restored. The C member runs it again with standby replicas, with a
+rocksdb:// and with a memory:// table.
 
 Usage: test_group_tables.py [unittest arguments], with PAPERBOY_TOOL,
 PB_VIEWS, GJS and PYTHON set.
@@ -64,9 +65,10 @@ def command(language):
 class Life:
     """One process of a member: its lines, read as they come."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, env=None):
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE,
+                                        env=dict(os.environ, **(env or {})))
         self.lines = []
         self.stderr = b''
         self.ended = False
@@ -114,9 +116,10 @@ class Life:
 
 
 class Member:
-    def __init__(self, argv, state_dir):
+    def __init__(self, argv, state_dir, env=None):
         self.argv = argv
         self.state_dir = state_dir
+        self.env = env
         self.lives = []
 
     @property
@@ -124,7 +127,7 @@ class Member:
         return self.lives[-1] if self.lives and not self.lives[-1].ended else None
 
     def start(self):
-        self.lives.append(Life(self.argv + [self.state_dir] + GROUP_CONF))
+        self.lives.append(Life(self.argv + [self.state_dir] + GROUP_CONF, self.env))
 
     def read(self):
         for life in self.lives:
@@ -134,17 +137,18 @@ class Member:
 
 class GroupTableTests(unittest.TestCase):
 
-    def run_group(self, language):
+    def run_group(self, language, env=None):
         broker = MockBroker('--topic', '%s:%d' % (TOPIC, PARTITIONS),
                             '--topic', '%s:%d' % (CHANGELOG, PARTITIONS))
         self.addCleanup(broker.close)
         bootstrap = broker.bootstrap_servers
         group = 'views-%s' % language
+        name = ' '.join([language] + ['%s=%s' % item for item in sorted((env or {}).items())])
         root = tempfile.mkdtemp(prefix='pb-group-tables-')
         self.addCleanup(shutil.rmtree, root, True)
         argv = command(language) + [bootstrap, group, TOPIC]
-        members = [Member(argv, os.path.join(root, 'member-%d' % i)) for i in range(3)]
-        rng = random.Random(os.environ.get('PB_TEST_SEED', language))
+        members = [Member(argv, os.path.join(root, 'member-%d' % i), env) for i in range(3)]
+        rng = random.Random(os.environ.get('PB_TEST_SEED', name))
 
         # The records, and which key each (partition, offset) has.
         records = {}
@@ -198,7 +202,7 @@ class GroupTableTests(unittest.TestCase):
         producer.join()
         self.assertEqual(errors, [])
         self.assertEqual(len(records), RATE * SECONDS)
-        print('%s: %s' % (language, ', '.join(events)), file=sys.stderr)
+        print('%s: %s' % (name, ', '.join(events)), file=sys.stderr)
 
         # Everything handled and committed, every partition held.
         consumer = Consumer({'bootstrap.servers': bootstrap, 'group.id': group, 'log_level': 3})
@@ -255,7 +259,7 @@ class GroupTableTests(unittest.TestCase):
             self.assertLessEqual(counts[key], handled[key], key)
         extra = sum(counts.values()) - sum(sent.values())
         print('%s: %d records, %d handled, %d counted beyond them' % (
-            language, sum(sent.values()), sum(handled.values()), extra), file=sys.stderr)
+            name, sum(sent.values()), sum(handled.values()), extra), file=sys.stderr)
 
         # No record of a partition before its table partition was restored;
         # how long from an assignment to the restore of its partitions.
@@ -276,7 +280,7 @@ class GroupTableTests(unittest.TestCase):
                         self.assertIn(int(words[1]), ready, words)
         waits.sort()
         print('%s: %d restores, %d ms (median) and %d ms (max) after their assignment' % (
-            language, len(waits), waits[len(waits) // 2], waits[-1]), file=sys.stderr)
+            name, len(waits), waits[len(waits) // 2], waits[-1]), file=sys.stderr)
 
         for m in members:
             self.assertEqual(m.life.end(signal.SIGTERM), 0, m.lives[-1].stderr)
@@ -290,6 +294,14 @@ class GroupTableTests(unittest.TestCase):
 
     def test_c(self):
         self.run_group('c')
+
+    def test_c_standby(self):
+        # Standby replicas follow what the others hold, on disk and in
+        # memory, through the same kills.
+        self.run_group('c', {'PB_VIEWS_STANDBY_REPLICAS': '1'})
+
+    def test_c_standby_memory(self):
+        self.run_group('c', {'PB_VIEWS_STANDBY_REPLICAS': '1', 'PB_VIEWS_STORE_URI': 'memory://'})
 
     def test_python(self):
         self.run_group('python')
