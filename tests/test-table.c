@@ -1436,18 +1436,25 @@ typedef struct
 
 /* Each member has a state directory of its own, as on a machine of its
  * own. */
+/* @config: key and value pairs of the engine's configuration. */
 static void
-member_start_full (Member     *m,
-                   Fixture    *f,
-                   const char *uri,
-                   guint       n,
-                   int         standby_replicas)
+member_start_full (Member             *m,
+                   Fixture            *f,
+                   const char         *uri,
+                   guint               n,
+                   int                 standby_replicas,
+                   const char * const *config)
 {
   g_autofree char *dir = g_strdup_printf ("%s/member-%u", f->dir, n);
   g_autoptr(GError) error = NULL;
 
   m->engine = pb_test_engine_new (f->group);
   pb_engine_set_state_dir (m->engine, dir);
+  for (guint i = 0; config != NULL && config[i] != NULL; i += 2)
+    {
+      pb_engine_set_config (m->engine, config[i], config[i + 1], &error);
+      g_assert_no_error (error);
+    }
   m->table = pb_table_new (f->table_name, uri);
   pb_table_set_standby_replicas (m->table, standby_replicas);
   pb_engine_register_table (m->engine, m->table, &error);
@@ -1465,7 +1472,7 @@ member_start (Member     *m,
               const char *uri,
               guint       n)
 {
-  member_start_full (m, f, uri, n, 0);
+  member_start_full (m, f, uri, n, 0, NULL);
 }
 
 static void
@@ -1753,7 +1760,7 @@ test_standby (Fixture       *f,
   produce_keys (&g);
   produce_keys (&g);
 
-  member_start_full (&members[0], f, uri, 0, 1);
+  member_start_full (&members[0], f, uri, 0, 1, NULL);
   pb_test_wait_until (group_caught_up, &g, 60000);
   assert_counts (&g, 2);
   /* Alone, it holds everything and follows nothing. */
@@ -1762,7 +1769,7 @@ test_standby (Fixture       *f,
   /* The second member restores the partitions it takes over, and follows
    * the others: two changes of each of their keys, which it stores and
    * does not show. */
-  member_start_full (&members[1], f, uri, 1, 1);
+  member_start_full (&members[1], f, uri, 1, 1, NULL);
   g.n_members = 2;
   pb_test_wait_until (group_caught_up, &g, 60000);
   taken = keys_held (&members[1]);
@@ -1793,6 +1800,89 @@ test_standby (Fixture       *f,
   pb_test_wait_until (group_caught_up, &g, 60000);
   assert_counts (&g, 4);
 
+  member_stop (&members[0]);
+}
+
+#define SLOW_ROUNDS 20
+#define SLOW_RTT_MS 50
+
+static void
+revoked_while_restoring_cb (PbEngine *engine,
+                            GVariant *partitions,
+                            gboolean  lost,
+                            gpointer  user_data)
+{
+  if (pb_engine_get_state (engine) == PB_ENGINE_STATE_RESTORING)
+    *(gboolean *)user_data = TRUE;
+}
+
+static void
+assigned_cb (PbEngine *engine,
+             GVariant *partitions,
+             gpointer  user_data)
+{
+  *(gboolean *)user_data = TRUE;
+}
+
+static gboolean
+flag_set (gpointer user_data)
+{
+  return *(gboolean *)user_data;
+}
+
+static void
+test_revoked_restoring (Fixture       *f,
+                        gconstpointer  user_data)
+{
+  const char *slow[] = { "restore.max.partition.fetch.bytes", "1", NULL };
+  rd_kafka_mock_cluster_t *mcluster = _pb_mock_cluster_get_mock (pb_test_mock_cluster ());
+  g_autofree char *changelog = g_strconcat (f->table_name, "-changelog", NULL);
+  Member members[2] = { { NULL, }, };
+  Group g = { f, members, 1, { 0, } };
+  gboolean revoked_while_restoring = FALSE;
+  gboolean assigned = FALSE;
+
+  g_test_summary ("Partitions revoked while their restore runs: it writes nothing more of "
+                  "them, the member's other partitions are restored again from where they "
+                  "stood, and the member that takes them over restores them whole");
+
+  g_free (f->topic);
+  f->topic = pb_test_unique ("table-revoked-restoring-source");
+  pb_test_create_topic (f->topic, GROUP_PARTITIONS);
+  pb_test_create_topic (changelog, GROUP_PARTITIONS);
+
+  /* Each key counted SLOW_ROUNDS times, one record a batch. */
+  for (int round = 1; round <= SLOW_ROUNDS; round++)
+    for (guint i = 0; i < GROUP_KEYS; i++)
+      {
+        g_autofree char *key = g_strdup_printf ("page-%u", i);
+        g_autofree char *count = g_strdup_printf ("%d", round);
+        rd_kafka_headers_t *headers = rd_kafka_headers_new (2);
+
+        rd_kafka_header_add (headers, "paperboy.type", -1, "x", -1);
+        rd_kafka_header_add (headers, "paperboy.encoding", -1, "json/1", -1);
+        pb_test_produce_full (changelog, key_partition (key), key, count, headers);
+      }
+  produce_keys (&g);
+
+  /* The first member reads a record of each partition a request, each
+   * answered SLOW_RTT_MS late: the second one joins meanwhile. */
+  rd_kafka_mock_broker_set_rtt (mcluster, 1, SLOW_RTT_MS);
+  member_start_full (&members[0], f, "memory://", 0, 0, slow);
+  g_signal_connect (members[0].engine, "partitions-revoked",
+                    G_CALLBACK (revoked_while_restoring_cb), &revoked_while_restoring);
+  g_signal_connect (members[0].engine, "partitions-assigned", G_CALLBACK (assigned_cb), &assigned);
+  pb_test_wait_until (flag_set, &assigned, 60000);
+  g_assert_cmpint (pb_engine_get_state (members[0].engine), ==, PB_ENGINE_STATE_RESTORING);
+  member_start (&members[1], f, "memory://", 1);
+  g.n_members = 2;
+  pb_test_wait_until (group_caught_up, &g, 120000);
+  rd_kafka_mock_broker_set_rtt (mcluster, 1, 0);
+
+  g_assert_true (revoked_while_restoring);
+  assert_counts (&g, SLOW_ROUNDS + 1);
+
+  member_stop (&members[1]);
   member_stop (&members[0]);
 }
 
@@ -2209,6 +2299,7 @@ main (int   argc,
   ADD ("group/rocksdb", test_group, "rocksdb://");
   ADD ("standby/memory", test_standby, "memory://");
   ADD ("standby/rocksdb", test_standby, "rocksdb://");
+  ADD ("revoked-restoring", test_revoked_restoring, NULL);
   ADD ("copartitioned", test_copartitioned, NULL);
   ADD ("global", test_global, NULL);
   ADD ("damaged/sst-truncated", test_damaged, "sst-truncated");
