@@ -64,7 +64,8 @@ struct _PbTables
   GList                   *restores;   /* ShardRestore, in flight */
   GList                   *followers;  /* ShardRestore of global tables
                                         * and standby replicas */
-  ShardRestore            *standby;    /* the current standby replicas */
+  guint                    standby_generation;  /* of the current standby
+                                                 * replicas */
   PbRestoreResult         *global_results;  /* of the preparation, by table */
   GCancellable            *cancellable;
 };
@@ -404,6 +405,7 @@ _pb_tables_attach (PbTables   *self,
                    PbProducer *producer)
 {
   g_autoptr(GPtrArray) global = select_tables (self, TRUE);
+  g_autoptr(GPtrArray) one = g_ptr_array_new ();
 
   for (guint i = 0; i < self->tables->len; i++)
     _pb_table_attach (g_ptr_array_index (self->tables, i), producer);
@@ -418,7 +420,13 @@ _pb_tables_attach (PbTables   *self,
       _pb_table_restored (g_ptr_array_index (self->tables, i), &self->global_results[i]);
   _pb_host_leave (self->host);
 
-  start_restore (self, global, g_array_new (FALSE, FALSE, sizeof (int)), RESTORE_GLOBAL);
+  /* One follower each: it reads its table's changelog until cancelled. */
+  for (guint i = 0; i < global->len; i++)
+    {
+      g_ptr_array_set_size (one, 0);
+      g_ptr_array_add (one, g_ptr_array_index (global, i));
+      start_restore (self, one, g_array_new (FALSE, FALSE, sizeof (int)), RESTORE_GLOBAL);
+    }
 }
 
 /* Restoring the partitions of an assignment
@@ -439,6 +447,7 @@ struct _ShardRestore
   PbKafkaSettings  settings;
   GArray          *partitions;  /* int, or empty: all */
   RestoreKind      kind;
+  guint            generation;  /* of a standby replica */
   GCancellable    *cancellable;
   PbRestoreResult *results;     /* by table */
   gint64           began;
@@ -509,7 +518,7 @@ is_superseded (PbTables     *self,
                ShardRestore *restore)
 {
   if (restore->kind == RESTORE_STANDBY)
-    return self->standby != restore;
+    return restore->generation != self->standby_generation;
 
   for (guint i = 0; restore->kind == RESTORE_HELD && i < restore->partitions->len; i++)
     if (self->owners[g_array_index (restore->partitions, int, i)] != restore)
@@ -694,8 +703,6 @@ shard_restored_cb (GObject      *source_object,
     self->followers = g_list_remove (self->followers, restore);
   else
     self->restores = g_list_remove (self->restores, restore);
-  if (self->standby == restore)
-    self->standby = NULL;
   restore->tables = NULL;
   shard_restore_unref (restore);
 
@@ -827,8 +834,7 @@ start_restore (PbTables    *self,
   /* It supersedes any restore of its partitions still in flight. */
   for (guint i = 0; kind == RESTORE_HELD && i < partitions->len; i++)
     self->owners[g_array_index (partitions, int, i)] = restore;
-  if (kind == RESTORE_STANDBY)
-    self->standby = restore;
+  restore->generation = self->standby_generation;
 
   g_main_context_push_thread_default (restore->context);
   task = g_task_new (NULL, restore->cancellable, shard_restored_cb, NULL);
@@ -857,34 +863,33 @@ select_tables (PbTables *self,
 static void
 restart_standby (PbTables *self)
 {
-  g_autoptr(GPtrArray) tables = g_ptr_array_new ();
-  GArray *partitions;
+  g_autoptr(GArray) partitions = g_array_new (FALSE, FALSE, sizeof (int));
 
-  if (self->standby != NULL)
-    {
-      g_cancellable_cancel (self->standby->cancellable);
-      self->standby = NULL;
-    }
+  self->standby_generation++;
+  for (GList *l = self->followers; l != NULL; l = l->next)
+    if (((ShardRestore *)l->data)->kind == RESTORE_STANDBY)
+      g_cancellable_cancel (((ShardRestore *)l->data)->cancellable);
 
-  for (guint i = 0; i < self->tables->len; i++)
-    if (_pb_table_has_standby (g_ptr_array_index (self->tables, i)))
-      g_ptr_array_add (tables, g_ptr_array_index (self->tables, i));
-
-  if (tables->len == 0 || g_cancellable_is_cancelled (self->cancellable))
+  if (g_cancellable_is_cancelled (self->cancellable))
     return;
 
-  partitions = g_array_new (FALSE, FALSE, sizeof (int));
   for (int p = 0; p < self->n_partitions; p++)
     if (self->shards[p] == SHARD_NONE)
       g_array_append_val (partitions, p);
 
   if (partitions->len == 0)
-    {
-      g_array_unref (partitions);
-      return;
-    }
+    return;
 
-  start_restore (self, tables, partitions, RESTORE_STANDBY);
+  /* One each: a follower reads its table's changelog until cancelled. */
+  for (guint i = 0; i < self->tables->len; i++)
+    if (_pb_table_has_standby (g_ptr_array_index (self->tables, i)))
+      {
+        g_autoptr(GPtrArray) table = g_ptr_array_new ();
+
+        g_ptr_array_add (table, g_ptr_array_index (self->tables, i));
+        start_restore (self, table,
+                       g_array_copy (partitions), RESTORE_STANDBY);
+      }
 }
 
 void

@@ -2050,6 +2050,7 @@ typedef struct
 {
   PbEngine       *engine;
   PbTable        *rates;
+  PbTable        *fees;      /* a second global table */
   TestRateReader *reader;
   PbTestRun      *run;
   GPtrArray      *changes;   /* "KEY=NEW" heard through ::changed */
@@ -2085,6 +2086,23 @@ members_heard (gpointer user_data)
   for (guint i = 0; i < GLOBAL_MEMBERS; i++)
     if (members[i].changes->len < 2)
       return FALSE;
+
+  return TRUE;
+}
+
+/* Every member's second global table followed its changelog too. */
+static gboolean
+members_heard_fees (gpointer user_data)
+{
+  GlobalMember *members = user_data;
+
+  for (guint i = 0; i < GLOBAL_MEMBERS; i++)
+    {
+      g_autoptr(GVariant) vat = pb_table_get (members[i].fees, "vat", NULL);
+
+      if (vat == NULL || g_strcmp0 (g_variant_get_string (vat, NULL), "0.25") != 0)
+        return FALSE;
+    }
 
   return TRUE;
 }
@@ -2127,6 +2145,7 @@ test_global (Fixture       *f,
              gconstpointer  user_data)
 {
   g_autofree char *changelog = pb_test_unique ("rates-changelog");
+  g_autofree char *fees_changelog = pb_test_unique ("fees-changelog");
   GlobalMember members[GLOBAL_MEMBERS];
   g_autoptr(GError) error = NULL;
 
@@ -2141,6 +2160,8 @@ test_global (Fixture       *f,
   pb_test_create_topic (changelog, 2);
   produce_changelog (changelog, "eur", "\"1.00\"", "s");
   produce_changelog (changelog, "usd", "\"1.10\"", "s");
+  pb_test_create_topic (fees_changelog, 1);
+  produce_changelog (fees_changelog, "vat", "\"0.20\"", "s");
 
   for (guint i = 0; i < GLOBAL_MEMBERS; i++)
     {
@@ -2153,6 +2174,11 @@ test_global (Fixture       *f,
       pb_table_set_global (m->rates, TRUE);
       pb_table_set_changelog_topic_name (m->rates, changelog);
       pb_engine_register_table (m->engine, m->rates, &error);
+      g_assert_no_error (error);
+      m->fees = pb_table_new ("fees", "memory://");
+      pb_table_set_global (m->fees, TRUE);
+      pb_table_set_changelog_topic_name (m->fees, fees_changelog);
+      pb_engine_register_table (m->engine, m->fees, &error);
       g_assert_no_error (error);
       m->reader = g_object_new (TEST_TYPE_RATE_READER, "topic", f->topic, NULL);
       m->reader->rates = m->rates;
@@ -2180,6 +2206,8 @@ test_global (Fixture       *f,
   produce_changelog (changelog, "usd", "\"1.20\"", "s");
   pb_test_produce_full (changelog, 1, "eur", NULL, NULL);
   pb_test_wait_until (members_heard, members, 60000);
+  produce_changelog (fees_changelog, "vat", "\"0.25\"", "s");
+  pb_test_wait_until (members_heard_fees, members, 60000);
 
   /* Handlers read the new values, and cannot write. */
   pb_test_produce (f->topic, 0, "usd", "x");
@@ -2211,6 +2239,7 @@ test_global (Fixture       *f,
       g_ptr_array_unref (m->changes);
       g_object_unref (m->reader);
       g_object_unref (m->rates);
+      g_object_unref (m->fees);
       g_object_unref (m->engine);
     }
 }
