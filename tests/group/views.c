@@ -12,7 +12,9 @@
  *   pb-views BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
  *
  * KEY=VALUE are librdkafka properties. PB_VIEWS_STORE_URI (rocksdb://)
- * and PB_VIEWS_STANDBY_REPLICAS (0) in the environment set the table's.
+ * and PB_VIEWS_STANDBY_REPLICAS (0) in the environment set the table's;
+ * with PB_VIEWS_QUIET, a line "handled=N" a second replaces the
+ * "handled" lines (for long runs).
  * Prints, one line each:
  *   assigned TOPIC P | revoked TOPIC P [lost]
  *   restored MS P...     once partitions were restored, MS milliseconds
@@ -46,6 +48,9 @@ struct _TestViews
 
 G_DEFINE_FINAL_TYPE (TestViews, test_views, PB_TYPE_HANDLER)
 
+static gboolean quiet;
+static guint64 n_handled;
+
 static gboolean
 test_views_on_message (PbHandler  *handler,
                        PbMessage  *message,
@@ -60,8 +65,11 @@ test_views_on_message (PbHandler  *handler,
   if (count == NULL && *error != NULL)
     return FALSE;
 
-  g_print ("handled %d %" G_GINT64_FORMAT "\n", pb_message_get_partition (message),
-           pb_message_get_offset (message));
+  if (quiet)
+    n_handled++;
+  else
+    g_print ("handled %d %" G_GINT64_FORMAT "\n", pb_message_get_partition (message),
+             pb_message_get_offset (message));
 
   return pb_table_set (self->table, key,
                        g_variant_new_int64 ((count != NULL ? g_variant_get_int64 (count) : 0) + 1),
@@ -136,6 +144,14 @@ print_cb (const char *key,
 }
 
 static gboolean
+print_handled_cb (gpointer user_data)
+{
+  g_print ("handled=%" G_GUINT64_FORMAT "\n", n_handled);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 dump_cb (gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
@@ -204,6 +220,9 @@ main (int   argc,
   g_signal_connect (engine, "partitions-revoked", G_CALLBACK (revoked_cb), NULL);
   g_signal_connect (table, "restored", G_CALLBACK (restored_cb), NULL);
   g_unix_signal_add (SIGUSR1, dump_cb, table);
+  quiet = g_getenv ("PB_VIEWS_QUIET") != NULL;
+  if (quiet)
+    g_timeout_add_seconds (1, print_handled_cb, NULL);
 
   if (!pb_engine_run (engine, NULL, &error))
     {

@@ -14,6 +14,9 @@ import Paperboy from 'gi://Paperboy?version=1';
 const SIGUSR1 = 10;
 const decoder = new TextDecoder();
 
+// With PB_VIEWS_QUIET, a line "handled=N" a second (for long runs).
+const quiet = GLib.getenv('PB_VIEWS_QUIET') !== null;
+
 const Views = GObject.registerClass({
     GTypeName: 'PbViews',
 }, class Views extends Paperboy.Handler {
@@ -21,7 +24,10 @@ const Views = GObject.registerClass({
         const key = decoder.decode(message.get_key().toArray());
         const count = this.table.getValue(key, 0);
         // Before the count changes: a kill between the two leaves a line.
-        print(`handled ${message.get_partition()} ${message.get_offset()}`);
+        if (quiet)
+            this.handled = (this.handled ?? 0) + 1;
+        else
+            print(`handled ${message.get_partition()} ${message.get_offset()}`);
         this.table.set(key, count + 1);
         return true;
     }
@@ -41,11 +47,18 @@ for (const pair of config) {
     const at = pair.indexOf('=');
     engine.set_config(pair.slice(0, at), pair.slice(at + 1));
 }
-const table = Paperboy.Table.new('views', 'rocksdb://');
+const table = Paperboy.Table.new('views', GLib.getenv('PB_VIEWS_STORE_URI') ?? 'rocksdb://');
+table.standby_replicas = Number(GLib.getenv('PB_VIEWS_STANDBY_REPLICAS') ?? '0');
 engine.register_table(table);
 const views = new Views({topic});
 views.table = table;
 engine.add_handler(views);
+if (quiet) {
+    GLib.timeout_add_seconds(GLib.PRIORITY_DEFAULT, 1, () => {
+        print(`handled=${views.handled ?? 0}`);
+        return GLib.SOURCE_CONTINUE;
+    });
+}
 
 let lastAssigned = 0;
 const printPartitions = what => (e, partitions, lost) => {

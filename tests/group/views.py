@@ -7,8 +7,12 @@
 into a partitioned rocksdb:// table "views".
 
 Usage: views.py BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
+
+PB_VIEWS_STORE_URI, PB_VIEWS_STANDBY_REPLICAS and PB_VIEWS_QUIET as for
+views.c.
 """
 
+import os
 import signal
 import sys
 import time
@@ -18,16 +22,24 @@ gi.require_version('Paperboy', '1')
 from gi.repository import GLib, Paperboy  # noqa: E402
 
 
+# With PB_VIEWS_QUIET, a line "handled=N" a second (for long runs).
+QUIET = 'PB_VIEWS_QUIET' in os.environ
+
+
 class Views(Paperboy.Handler):
     def __init__(self, topic, table):
         super().__init__(topic=topic)
         self.table = table
+        self.handled = 0
 
     def do_on_message(self, msg, ctx):
         key = msg.key.decode()
         count = self.table.get_value(key, 0)
         # Before the count changes: a kill between the two leaves a line.
-        print('handled %d %d' % (msg.get_partition(), msg.get_offset()), flush=True)
+        if QUIET:
+            self.handled += 1
+        else:
+            print('handled %d %d' % (msg.get_partition(), msg.get_offset()), flush=True)
         self.table.set(key, count + 1)
 
 
@@ -38,9 +50,13 @@ def main(bootstrap, group, topic, state_dir, *config):
     engine.props.state_dir = state_dir
     for pair in config:
         engine.set_config(*pair.split('=', 1))
-    table = Paperboy.Table.new('views', 'rocksdb://')
+    table = Paperboy.Table.new('views', os.environ.get('PB_VIEWS_STORE_URI', 'rocksdb://'))
+    table.props.standby_replicas = int(os.environ.get('PB_VIEWS_STANDBY_REPLICAS', '0'))
     engine.register_table(table)
-    engine.add_handler(Views(topic, table))
+    views = Views(topic, table)
+    engine.add_handler(views)
+    if QUIET:
+        GLib.timeout_add_seconds(1, lambda: print('handled=%d' % views.handled, flush=True) or True)
 
     assigned = [0.0]
 
