@@ -4,6 +4,9 @@
 // into a partitioned rocksdb:// table "views".
 //
 // Usage: gjs -m views.js BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
+//
+// PB_VIEWS_STORE_URI, PB_VIEWS_STANDBY_REPLICAS and PB_VIEWS_QUIET as for
+// views.c.
 
 import GLib from 'gi://GLib';
 import GObject from 'gi://GObject';
