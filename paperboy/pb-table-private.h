@@ -59,6 +59,12 @@ gboolean  _pb_table_apply_standby  (PbTable               *self,
 void      _pb_table_set_owned      (PbTable               *self,
                                     int                    partition,
                                     gboolean               owned);
+/* Forgets the pending changes of @partitions: those delivered after the
+ * partitions were given up are not this store's (their next holder reads
+ * them from the changelog). */
+void      _pb_table_forget_pending (PbTable               *self,
+                                    const int             *partitions,
+                                    int                    n_partitions);
 /* Deletes the keys of @partitions from the store and the pending changes,
  * and the store's offsets of them. */
 gboolean  _pb_table_drop_partitions (PbTable              *self,

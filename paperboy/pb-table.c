@@ -1011,6 +1011,24 @@ drop_cb (const char *key,
   return TRUE;
 }
 
+void
+_pb_table_forget_pending (PbTable   *self,
+                          const int *partitions,
+                          int        n_partitions)
+{
+  DropData data = { self, partitions, n_partitions, NULL };
+  GHashTableIter iter;
+  gpointer key;
+
+  if (n_partitions == 0 || self->n_partitions_seen <= 0)
+    return;
+
+  g_hash_table_iter_init (&iter, self->pending);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (is_dropped (&data, key))
+      g_hash_table_iter_remove (&iter);
+}
+
 gboolean
 _pb_table_drop_partitions (PbTable    *self,
                            const int  *partitions,
@@ -1019,16 +1037,11 @@ _pb_table_drop_partitions (PbTable    *self,
 {
   g_autoptr(PbStoreBatch) batch = pb_store_batch_new ();
   DropData data = { self, partitions, n_partitions, batch };
-  GHashTableIter iter;
-  gpointer key;
 
   if (n_partitions == 0 || self->n_partitions_seen <= 0)
     return TRUE;
 
-  g_hash_table_iter_init (&iter, self->pending);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    if (is_dropped (&data, key))
-      g_hash_table_iter_remove (&iter);
+  _pb_table_forget_pending (self, partitions, n_partitions);
 
   if (self->store == NULL)
     return TRUE;

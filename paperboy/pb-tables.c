@@ -19,6 +19,9 @@
 
 /* Delivered changes wait at most this long for a flush to their store. */
 #define FLUSH_INTERVAL_MS    5
+/* Standby replicas start again this long after the member's partitions
+ * changed: once for the revocations and assignments of a rebalance. */
+#define STANDBY_DELAY_MS     100
 #define METADATA_TIMEOUT_MS  5000
 
 typedef struct _ShardRestore ShardRestore;
@@ -66,6 +69,7 @@ struct _PbTables
                                         * and standby replicas */
   guint                    standby_generation;  /* of the current standby
                                                  * replicas */
+  GSource                 *standby_timer;  /* starts the next ones */
   PbRestoreResult         *global_results;  /* of the preparation, by table */
   GCancellable            *cancellable;
 };
@@ -135,6 +139,7 @@ _pb_tables_free (PbTables *self)
   g_assert (!_pb_tables_is_busy (self));
 
   _pb_clear_source (&self->flush_timer);
+  _pb_clear_source (&self->standby_timer);
   g_ptr_array_unref (self->tables);
   g_free (self->state_dir);
   _pb_kafka_config_free (self->config);
@@ -543,7 +548,11 @@ store_call_cb (gpointer user_data)
   else if (call->batch == NULL)
     call->ok = _pb_table_drop_partitions (call->table, call->wipe, call->n_wipe, &call->error);
   else if (restore->kind == RESTORE_STANDBY)
-    call->ok = _pb_table_apply_standby (call->table, call->batch, &call->error);
+    {
+      _pb_host_enter (restore->tables->host);
+      call->ok = _pb_table_apply_standby (call->table, call->batch, &call->error);
+      _pb_host_leave (restore->tables->host);
+    }
   else if (restore->kind == RESTORE_GLOBAL)
     {
       _pb_host_enter (restore->tables->host);
@@ -675,11 +684,17 @@ drop (PbTables  *self,
       PbTable *table = g_ptr_array_index (self->tables, i);
       GError *error = NULL;
 
-      /* A standby replica keeps them. */
-      if (!_pb_table_is_global (table) && _pb_table_drops_revoked (table) &&
-          !_pb_table_has_standby (table) &&
-          !_pb_table_drop_partitions (table, partitions, n_partitions, &error))
-        _pb_host_fail (self->host, error);
+      if (_pb_table_is_global (table))
+        continue;
+
+      /* A standby replica keeps them in its store. */
+      if (_pb_table_drops_revoked (table) && !_pb_table_has_standby (table))
+        {
+          if (!_pb_table_drop_partitions (table, partitions, n_partitions, &error))
+            _pb_host_fail (self->host, error);
+        }
+      else
+        _pb_table_forget_pending (table, partitions, n_partitions);
     }
 }
 
@@ -712,9 +727,20 @@ shard_restored_cb (GObject      *source_object,
    * the member's partitions change. */
   if (restore->kind != RESTORE_HELD)
     {
-      if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      /* A standby replica is a spare: when it fails, the partitions it
+       * followed are restored in full if they come, and it starts again at
+       * the next rebalance. */
+      if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_clear_error (&error);
+      else if (error != NULL && restore->kind == RESTORE_STANDBY)
+        {
+          g_warning (_("Table “%s”: its standby replica stopped, until the next rebalance: %s"),
+                     pb_table_get_name (g_ptr_array_index (restore->table_list, 0)),
+                     error->message);
+          g_clear_error (&error);
+        }
+      else if (error != NULL)
         _pb_host_fail (self->host, error);
-      g_clear_error (&error);
       _pb_host_kick (self->host);
       return;
     }
@@ -751,6 +777,10 @@ shard_restored_cb (GObject      *source_object,
     {
       if (again != NULL && again->len > 0)
         start_restore (self, restore->table_list, g_steal_pointer (&again), RESTORE_HELD);
+      /* Superseded with nothing left to restore: it ended, holding
+       * nothing (the run may wait for its restores to end). */
+      else if (again != NULL)
+        self->callbacks->restored (self->user_data, NULL, 0);
       if (again != NULL)
         g_array_unref (again);
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -858,27 +888,23 @@ select_tables (PbTables *self,
   return tables;
 }
 
-/* The standby replicas follow the partitions the member does not hold
- * now; the ones before, which followed others, write nothing more. */
-static void
-restart_standby (PbTables *self)
+static gboolean
+standby_timer_cb (gpointer user_data)
 {
+  PbTables *self = user_data;
   g_autoptr(GArray) partitions = g_array_new (FALSE, FALSE, sizeof (int));
 
-  self->standby_generation++;
-  for (GList *l = self->followers; l != NULL; l = l->next)
-    if (((ShardRestore *)l->data)->kind == RESTORE_STANDBY)
-      g_cancellable_cancel (((ShardRestore *)l->data)->cancellable);
+  g_clear_pointer (&self->standby_timer, g_source_unref);
 
   if (g_cancellable_is_cancelled (self->cancellable))
-    return;
+    return G_SOURCE_REMOVE;
 
   for (int p = 0; p < self->n_partitions; p++)
     if (self->shards[p] == SHARD_NONE)
       g_array_append_val (partitions, p);
 
   if (partitions->len == 0)
-    return;
+    return G_SOURCE_REMOVE;
 
   /* One each: a follower reads its table's changelog until cancelled. */
   for (guint i = 0; i < self->tables->len; i++)
@@ -887,9 +913,36 @@ restart_standby (PbTables *self)
         g_autoptr(GPtrArray) table = g_ptr_array_new ();
 
         g_ptr_array_add (table, g_ptr_array_index (self->tables, i));
-        start_restore (self, table,
-                       g_array_copy (partitions), RESTORE_STANDBY);
+        start_restore (self, table, g_array_copy (partitions), RESTORE_STANDBY);
       }
+
+  return G_SOURCE_REMOVE;
+}
+
+/* The standby replicas, which followed the partitions the member did not
+ * hold, write nothing more from now on; new ones follow those it does not
+ * hold once the rebalance is over. */
+static void
+restart_standby (PbTables *self)
+{
+  gboolean any = FALSE;
+
+  for (guint i = 0; i < self->tables->len; i++)
+    any |= _pb_table_has_standby (g_ptr_array_index (self->tables, i));
+  if (!any)
+    return;
+
+  self->standby_generation++;
+  for (GList *l = self->followers; l != NULL; l = l->next)
+    if (((ShardRestore *)l->data)->kind == RESTORE_STANDBY)
+      g_cancellable_cancel (((ShardRestore *)l->data)->cancellable);
+
+  if (self->standby_timer == NULL && !g_cancellable_is_cancelled (self->cancellable))
+    self->standby_timer = _pb_timeout_source_new (_pb_host_get_context (self->host),
+                                                  STANDBY_DELAY_MS,
+                                                  _pb_host_get_priority (self->host),
+                                                  "[paperboy] table standby",
+                                                  standby_timer_cb, self, NULL);
 }
 
 void
@@ -917,6 +970,9 @@ _pb_tables_assigned (PbTables  *self,
 
   if (restored->len == 0)
     {
+      /* A member given nothing is a spare: its standby replicas start. */
+      if (self->standby_generation == 0)
+        restart_standby (self);
       g_array_unref (restored);
       return;
     }
@@ -940,6 +996,7 @@ _pb_tables_revoked (PbTables  *self,
                     int        n_partitions)
 {
   g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (int));
+  gboolean changed = FALSE;
 
   if (self->tables->len == 0 || self->shards == NULL)
     return;
@@ -961,6 +1018,7 @@ _pb_tables_revoked (PbTables  *self,
 
       /* A restore in flight writes nothing more (its other partitions
        * are restored again). */
+      changed = TRUE;
       self->owners[p] = NULL;
       g_array_append_val (gone, p);
       self->shards[p] = SHARD_NONE;
@@ -972,7 +1030,7 @@ _pb_tables_revoked (PbTables  *self,
 
   drop (self, (const int *)gone->data, gone->len);
 
-  if (n_partitions > 0)
+  if (changed)
     restart_standby (self);
 }
 
@@ -1041,6 +1099,7 @@ _pb_tables_close (PbTables *self)
   g_assert (!_pb_tables_is_busy (self));
 
   _pb_clear_source (&self->flush_timer);
+  _pb_clear_source (&self->standby_timer);
   flush (self, TRUE);
   _pb_clear_source (&self->flush_timer);
 

@@ -1721,21 +1721,30 @@ typedef struct
   guint64  records;
 } StandbyWait;
 
+/* The changelog records a member's restores and standby replicas read. */
+static guint64
+records_read (Member *m)
+{
+  return pb_table_get_restored_records (m->table) + pb_table_get_standby_records (m->table);
+}
+
 static gboolean
 standby_caught_up (gpointer user_data)
 {
   StandbyWait *w = user_data;
 
-  return pb_table_get_standby_records (w->member->table) >= w->records;
+  return records_read (w->member) >= w->records;
 }
 
+/* Until @m read @records changelog records, restored or followed. */
 static void
-wait_standby (Member  *m,
-              guint64  records)
+wait_read (Member  *m,
+           guint64  records)
 {
   StandbyWait w = { m, records };
 
   pb_test_wait_until (standby_caught_up, &w, 60000);
+  g_assert_cmpuint (records_read (m), ==, records);
 }
 
 static void
@@ -1766,27 +1775,28 @@ test_standby (Fixture       *f,
   /* Alone, it holds everything and follows nothing. */
   g_assert_cmpuint (pb_table_get_standby_records (members[0].table), ==, 0);
 
-  /* The second member restores the partitions it takes over, and follows
-   * the others: two changes of each of their keys, which it stores and
-   * does not show. */
+  /* The second member follows the partitions it does not hold (all of
+   * them, while the group gives it nothing yet), and restores those it
+   * takes over from where its standby replica stood: two changes of each
+   * key, read once, which it stores and shows for its partitions only. */
   member_start_full (&members[1], f, uri, 1, 1, NULL);
   g.n_members = 2;
   pb_test_wait_until (group_caught_up, &g, 60000);
   taken = keys_held (&members[1]);
   g_assert_cmpuint (taken, >, 0);
   g_assert_cmpuint (taken, <, GROUP_KEYS);
-  g_assert_cmpuint (pb_table_get_restored_records (members[1].table), ==, 2 * taken);
-  wait_standby (&members[1], 2 * (GROUP_KEYS - taken));
+  wait_read (&members[1], 2 * GROUP_KEYS);
   g_assert_cmpuint (keys_stored (&members[1]), ==, GROUP_KEYS);
   assert_counts (&g, 2);
 
   /* The first member keeps the partitions it gave up, even in memory, and
    * follows the second one's changes of them. */
   g_assert_cmpuint (keys_stored (&members[0]), ==, GROUP_KEYS);
+  restored = records_read (&members[0]);
   produce_keys (&g);
   pb_test_wait_until (group_caught_up, &g, 60000);
-  wait_standby (&members[0], taken);
-  wait_standby (&members[1], 3 * (GROUP_KEYS - taken));
+  wait_read (&members[0], restored + taken);
+  wait_read (&members[1], 2 * GROUP_KEYS + (GROUP_KEYS - taken));
   assert_counts (&g, 3);
 
   /* The second one leaves: the first one's standby replica had every

@@ -762,9 +762,12 @@ const ViewCounter = GObject.registerClass({
     }
 });
 
-test('two members of a group share a partitioned table: each holds its partitions, NOT_OWNER for the others', async ({topic, group}) => {
-    const PARTITIONS = 4;
-    const keys = Array.from({length: 16}, (_, i) => `page-${i}`);
+const PARTITIONS = 4;
+const keys = Array.from({length: 16}, (_, i) => `page-${i}`);
+
+/* Two members counting two records of each key, the second one started
+ * once the first one counted them. */
+async function startMembers(topic, group, standbyReplicas = 0) {
     const name = unique('js-views');
     cluster.create_topic(topic, PARTITIONS);
     for (let round = 0; round < 2; round++) {
@@ -778,6 +781,7 @@ test('two members of a group share a partitioned table: each holds its partition
     for (let i = 0; i < 2; i++) {
         const engine = newEngine(group);
         const table = Paperboy.Table.new(name, 'memory://');
+        table.standby_replicas = standbyReplicas;
         engine.register_table(table);
         const handler = new ViewCounter({topic});
         handler.table = table;
@@ -786,6 +790,11 @@ test('two members of a group share a partitioned table: each holds its partition
         // eslint-disable-next-line no-await-in-loop
         await waitFor(() => total() === 2 * keys.length, 'every record counted');
     }
+    return members;
+}
+
+test('two members of a group share a partitioned table: each holds its partitions, NOT_OWNER for the others', async ({topic, group}) => {
+    const members = await startMembers(topic, group);
 
     const held = () => members.map(m => m.table.get_partitions());
     await waitFor(() => members.every(m => m.engine.state === Paperboy.EngineState.RUNNING) &&
@@ -821,39 +830,19 @@ test('two members of a group share a partitioned table: each holds its partition
 });
 
 test('standby replicas: a member follows the partitions it does not hold, and a failover reads nothing', async ({topic, group}) => {
-    const PARTITIONS = 4;
-    const keys = Array.from({length: 16}, (_, i) => `page-${i}`);
-    const name = unique('js-standby-views');
-    cluster.create_topic(topic, PARTITIONS);
-    for (let round = 0; round < 2; round++) {
-        for (const key of keys)
-            produce(topic, -1, key, 'view');
-    }
-    const total = () => Array.from({length: PARTITIONS}, (_, p) => committed(group, topic, p))
-        .reduce((a, b) => a + b, 0);
-
-    const members = [];
-    for (let i = 0; i < 2; i++) {
-        const engine = newEngine(group);
-        const table = Paperboy.Table.new(name, 'memory://');
-        table.standby_replicas = 1;
-        engine.register_table(table);
-        const handler = new ViewCounter({topic});
-        handler.table = table;
-        engine.add_handler(handler);
-        members.push({engine, table, handler, run: engine.run_async(null)});
-        // eslint-disable-next-line no-await-in-loop
-        await waitFor(() => total() === 2 * keys.length, 'every record counted');
-    }
-
+    const members = await startMembers(topic, group, 1);
     const [first, second] = members;
     await waitFor(() => first.table.get_partitions().length > 0 && second.table.get_partitions().length > 0 &&
         first.table.get_partitions().length + second.table.get_partitions().length === PARTITIONS,
     'two members holding partitions');
     const others = keys.filter(key =>
         !second.table.get_partitions().includes(second.table.get_partition_for_key(key)));
-    await waitFor(() => second.table.standby_records >= 2 * others.length, 'the standby caught up');
-    assertEqual(second.table.standby_records, 2 * others.length, 'two changes of each key followed');
+    // Its own partitions restored from where its standby replica stood:
+    // two changes of each key, read once.
+    const read = () => second.table.restored_records + second.table.standby_records;
+    await waitFor(() => read() >= 2 * keys.length, 'the standby caught up');
+    assertEqual(read(), 2 * keys.length, 'two changes of each key read once');
+    assert(second.table.standby_records > 0, 'the standby replica followed');
     assertThrows(() => second.table.get(others[0]), Paperboy.Error, Paperboy.Error.NOT_OWNER,
         'a followed key is out of reach');
 
