@@ -674,6 +674,16 @@ shard_restore_thread (GTask        *task,
   g_task_return_boolean (task, TRUE);
 }
 
+static gpointer
+follower_thread (gpointer data)
+{
+  g_autoptr(GTask) task = data;
+
+  shard_restore_thread (task, NULL, g_task_get_task_data (task), g_task_get_cancellable (task));
+
+  return NULL;
+}
+
 static void
 drop (PbTables  *self,
       const int *partitions,
@@ -871,7 +881,13 @@ start_restore (PbTables    *self,
   g_main_context_pop_thread_default (restore->context);
   g_task_set_source_tag (task, start_restore);
   g_task_set_task_data (task, shard_restore_ref (restore), (GDestroyNotify) shard_restore_unref);
-  g_task_run_in_thread (task, shard_restore_thread);
+
+  /* A follower reads until the run ends: a thread of its own, not one of
+   * the pool's that restores and other tasks wait for. */
+  if (kind == RESTORE_HELD)
+    g_task_run_in_thread (task, shard_restore_thread);
+  else
+    g_thread_unref (g_thread_new ("pb-table-follow", follower_thread, g_steal_pointer (&task)));
 }
 
 /* The tables that are partitioned (@global FALSE) or global. */
