@@ -169,14 +169,15 @@ _pb_tables_is_busy (PbTables *self)
   return _pb_tables_is_restoring (self) || self->followers != NULL;
 }
 
-static void cancel_restores (GList *restores);
+static void cancel_restores (GList *restores,
+                             int    kind);
 
 void
 _pb_tables_cancel (PbTables *self)
 {
   g_cancellable_cancel (self->cancellable);
-  cancel_restores (self->restores);
-  cancel_restores (self->followers);
+  cancel_restores (self->restores, -1);
+  cancel_restores (self->followers, -1);
 }
 
 /* Preparing */
@@ -402,6 +403,10 @@ static void start_restore (PbTables    *self,
                            GPtrArray   *tables,
                            GArray      *partitions,
                            RestoreKind  kind);
+static void start_follower (PbTables    *self,
+                            PbTable     *table,
+                            GArray      *partitions,
+                            RestoreKind  kind);
 static GPtrArray *select_tables (PbTables *self,
                                  gboolean  global);
 
@@ -410,7 +415,6 @@ _pb_tables_attach (PbTables   *self,
                    PbProducer *producer)
 {
   g_autoptr(GPtrArray) global = select_tables (self, TRUE);
-  g_autoptr(GPtrArray) one = g_ptr_array_new ();
 
   for (guint i = 0; i < self->tables->len; i++)
     _pb_table_attach (g_ptr_array_index (self->tables, i), producer);
@@ -425,13 +429,9 @@ _pb_tables_attach (PbTables   *self,
       _pb_table_restored (g_ptr_array_index (self->tables, i), &self->global_results[i]);
   _pb_host_leave (self->host);
 
-  /* One follower each: it reads its table's changelog until cancelled. */
   for (guint i = 0; i < global->len; i++)
-    {
-      g_ptr_array_set_size (one, 0);
-      g_ptr_array_add (one, g_ptr_array_index (global, i));
-      start_restore (self, one, g_array_new (FALSE, FALSE, sizeof (int)), RESTORE_GLOBAL);
-    }
+    start_follower (self, g_ptr_array_index (global, i),
+                    g_array_new (FALSE, FALSE, sizeof (int)), RESTORE_GLOBAL);
 }
 
 /* Restoring the partitions of an assignment
@@ -481,11 +481,18 @@ typedef struct
   GError       *error;
 } StoreCall;
 
+/* Cancels @restores, or those of them of @kind when it is not -1. */
 static void
-cancel_restores (GList *restores)
+cancel_restores (GList *restores,
+                 int    kind)
 {
   for (GList *l = restores; l != NULL; l = l->next)
-    g_cancellable_cancel (((ShardRestore *)l->data)->cancellable);
+    {
+      ShardRestore *restore = l->data;
+
+      if (kind == -1 || restore->kind == (RestoreKind)kind)
+        g_cancellable_cancel (restore->cancellable);
+    }
 }
 
 static ShardRestore *
@@ -716,7 +723,6 @@ shard_restored_cb (GObject      *source_object,
   ShardRestore *restore = g_task_get_task_data (G_TASK (result));
   PbTables *self = restore->tables;
   g_autoptr(GArray) held = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (int));
   GArray *again = NULL;
   GError *error = NULL;
   gboolean ok;
@@ -755,9 +761,9 @@ shard_restored_cb (GObject      *source_object,
       return;
     }
 
-  /* Its partitions that a later restore took over are that one's; those
-   * revoked meanwhile are not held; the others are, or, when it was
-   * superseded, are restored again. */
+  /* Its partitions that a later restore took over are that one's, those
+   * revoked meanwhile were dropped then; the others are held, or, when it
+   * was superseded, are restored again. */
   if (!ok && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
       !g_cancellable_is_cancelled (self->cancellable))
     again = g_array_new (FALSE, FALSE, sizeof (int));
@@ -770,9 +776,7 @@ shard_restored_cb (GObject      *source_object,
         continue;
       self->owners[p] = NULL;
 
-      if (self->shards[p] != SHARD_RESTORING)
-        g_array_append_val (gone, p);
-      else if (ok)
+      if (ok)
         {
           self->shards[p] = SHARD_HELD;
           g_array_append_val (held, p);
@@ -780,8 +784,6 @@ shard_restored_cb (GObject      *source_object,
       else if (again != NULL)
         g_array_append_val (again, p);
     }
-
-  drop (self, (const int *)gone->data, gone->len);
 
   if (!ok)
     {
@@ -890,6 +892,20 @@ start_restore (PbTables    *self,
     g_thread_unref (g_thread_new ("pb-table-follow", follower_thread, g_steal_pointer (&task)));
 }
 
+/* Starts following @partitions of @table alone: a follower reads its
+ * table's changelog until cancelled. Takes @partitions. */
+static void
+start_follower (PbTables    *self,
+                PbTable     *table,
+                GArray      *partitions,
+                RestoreKind  kind)
+{
+  g_autoptr(GPtrArray) tables = g_ptr_array_new ();
+
+  g_ptr_array_add (tables, table);
+  start_restore (self, tables, partitions, kind);
+}
+
 /* The tables that are partitioned (@global FALSE) or global. */
 static GPtrArray *
 select_tables (PbTables *self,
@@ -922,15 +938,10 @@ standby_timer_cb (gpointer user_data)
   if (partitions->len == 0)
     return G_SOURCE_REMOVE;
 
-  /* One each: a follower reads its table's changelog until cancelled. */
   for (guint i = 0; i < self->tables->len; i++)
     if (_pb_table_has_standby (g_ptr_array_index (self->tables, i)))
-      {
-        g_autoptr(GPtrArray) table = g_ptr_array_new ();
-
-        g_ptr_array_add (table, g_ptr_array_index (self->tables, i));
-        start_restore (self, table, g_array_copy (partitions), RESTORE_STANDBY);
-      }
+      start_follower (self, g_ptr_array_index (self->tables, i),
+                      g_array_copy (partitions), RESTORE_STANDBY);
 
   return G_SOURCE_REMOVE;
 }
@@ -949,9 +960,7 @@ restart_standby (PbTables *self)
     return;
 
   self->standby_generation++;
-  for (GList *l = self->followers; l != NULL; l = l->next)
-    if (((ShardRestore *)l->data)->kind == RESTORE_STANDBY)
-      g_cancellable_cancel (((ShardRestore *)l->data)->cancellable);
+  cancel_restores (self->followers, RESTORE_STANDBY);
 
   if (self->standby_timer == NULL && !g_cancellable_is_cancelled (self->cancellable))
     self->standby_timer = _pb_timeout_source_new (_pb_host_get_context (self->host),
