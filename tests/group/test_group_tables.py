@@ -224,6 +224,8 @@ class GroupTableTests(unittest.TestCase):
         while True:
             dumps = []
             for m in members:
+                # SIGUSR1 kills a member that does not answer it yet.
+                m.life.wait_for('ready')
                 start = len(m.life.lines)
                 m.life.process.send_signal(signal.SIGUSR1)
                 m.life.wait_for('dumped')

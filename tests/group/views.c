@@ -24,6 +24,7 @@
  *                        started
  *   handled P OFFSET     for every record, before its count changes (a
  *                        kill between the two leaves a line and no count)
+ *   ready                once it answers SIGUSR1, which kills it before
  *   holds P...          on SIGUSR1: the table partitions it holds,
  *   shard P KEY COUNT    then each key of them, then "dumped"
  *   stopped              when the run ended well (SIGTERM, SIGINT)
@@ -220,6 +221,7 @@ main (int   argc,
   g_signal_connect (engine, "partitions-revoked", G_CALLBACK (revoked_cb), NULL);
   g_signal_connect (table, "restored", G_CALLBACK (restored_cb), NULL);
   g_unix_signal_add (SIGUSR1, dump_cb, table);
+  g_print ("ready\n");
   quiet = g_getenv ("PB_VIEWS_QUIET") != NULL;
   if (quiet)
     g_timeout_add_seconds (1, print_handled_cb, NULL);

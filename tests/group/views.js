@@ -84,6 +84,7 @@ GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, SIGUSR1, () => {
     print('dumped');
     return GLib.SOURCE_CONTINUE;
 });
+print('ready');
 
 try {
     engine.run(null);

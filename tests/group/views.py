@@ -85,6 +85,7 @@ def main(bootstrap, group, topic, state_dir, *config):
         return GLib.SOURCE_CONTINUE
 
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, dump)
+    print('ready', flush=True)
     engine.run()
     print('stopped', flush=True)
 
