@@ -116,6 +116,19 @@ report (const char *name,
     g_print ("%-28s %10.0f /s  %7.2f µs CPU/record\n", name, rate, m.cpu / n * 1e6);
 }
 
+/* Adds @m to @measures; each run's figures are logged, for
+ * G_MESSAGES_DEBUG=all. */
+static void
+keep (GArray     *measures,
+      const char *name,
+      Measure     m,
+      int         n)
+{
+  g_array_append_val (measures, m);
+  g_debug ("%s, run %u: %.0f /s, %.2f µs CPU/record", name, measures->len,
+           n / m.seconds, m.cpu / n * 1e6);
+}
+
 /* Whether an item of --only names @method or a group of it ("set"). */
 static gboolean
 wanted (const char *method)
@@ -880,29 +893,29 @@ main (int   argc,
           if (wanted ("set-raw"))
             {
               m = raw_produce (cluster, topic, n_sets);
-              g_array_append_val (produce, m);
+              keep (produce, "raw produce", m, n_sets);
               m = raw_batch (path, n_sets);
-              g_array_append_val (batch, m);
+              keep (batch, "raw WriteBatch", m, n_sets);
             }
           if (wanted ("set-memory"))
             {
               m = engine_sets (cluster, "memory://", dir, n_sets);
-              g_array_append_val (memory, m);
+              keep (memory, "set memory://", m, n_sets);
             }
           if (wanted ("set-rocksdb"))
             {
               m = engine_sets (cluster, "rocksdb://", dir, n_sets);
-              g_array_append_val (rocksdb, m);
+              keep (rocksdb, "set rocksdb://", m, n_sets);
             }
           if (wanted ("set-group-memory"))
             {
               m = group_sets (cluster, "memory://", dir, n_sets, group_members);
-              g_array_append_val (group_memory, m);
+              keep (group_memory, "set group memory://", m, n_sets);
             }
           if (wanted ("set-group-rocksdb"))
             {
               m = group_sets (cluster, "rocksdb://", dir, n_sets, group_members);
-              g_array_append_val (group_rocksdb, m);
+              keep (group_rocksdb, "set group rocksdb://", m, n_sets);
             }
         }
 
