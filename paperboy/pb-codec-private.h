@@ -25,15 +25,14 @@ G_BEGIN_DECLS
 #define PB_CODEC_ENCODING_HEADER "paperboy.encoding"
 #define PB_CODEC_ENCODING        "json/1"
 
-/* The value as a table holds it, and its JSON: values whose type JSON
+/* The value as a table holds it, its JSON appended to @json: values whose type JSON
  * cannot carry exactly (a `v`, a maybe of a maybe, a dictionary) are
  * normalized through one JSON round trip, so that what is read back equals
  * what was written. Refuses doubles that are not finite and dictionaries
  * keyed by object paths or signatures. A floating @value is sunk; the
  * caller keeps any other reference. */
 GVariant           *_pb_codec_encode        (GVariant                  *value,
-                                             char                     **json,
-                                             gsize                     *json_len,
+                                             GString                   *json,
                                              GError                   **error);
 /* The value of @json, of @type (NULL: the type JSON suggests). */
 GVariant           *_pb_codec_decode        (const char                *json,

@@ -57,6 +57,24 @@ is_finite (GVariant *value)
   return TRUE;
 }
 
+/* @v in decimal, as printf's %lld. */
+static void
+append_integer (GString *json,
+                gint64   v)
+{
+  char buffer[24];
+  char *end = buffer + sizeof buffer, *p = end;
+  guint64 magnitude = v < 0 ? -(guint64)v : (guint64)v;
+
+  do
+    *--p = '0' + magnitude % 10;
+  while ((magnitude /= 10) != 0);
+  if (v < 0)
+    *--p = '-';
+
+  g_string_append_len (json, p, end - p);
+}
+
 /* JSON for the common types, as json-glib writes it and reads it back with
  * the type, without building a JsonNode tree; FALSE for the others. */
 static gboolean
@@ -71,26 +89,26 @@ append_json (GString  *json,
       g_string_append (json, g_variant_get_boolean (value) ? "true" : "false");
       return TRUE;
     case 'y':
-      g_string_append_printf (json, "%u", (guint)g_variant_get_byte (value));
+      append_integer (json, g_variant_get_byte (value));
       return TRUE;
     case 'n':
-      g_string_append_printf (json, "%d", (int)g_variant_get_int16 (value));
+      append_integer (json, g_variant_get_int16 (value));
       return TRUE;
     case 'q':
-      g_string_append_printf (json, "%u", (guint)g_variant_get_uint16 (value));
+      append_integer (json, g_variant_get_uint16 (value));
       return TRUE;
     case 'i':
-      g_string_append_printf (json, "%d", (int)g_variant_get_int32 (value));
+      append_integer (json, g_variant_get_int32 (value));
       return TRUE;
     case 'u':
-      g_string_append_printf (json, "%u", (guint)g_variant_get_uint32 (value));
+      append_integer (json, g_variant_get_uint32 (value));
       return TRUE;
     case 'x':
-      g_string_append_printf (json, "%" G_GINT64_FORMAT, g_variant_get_int64 (value));
+      append_integer (json, g_variant_get_int64 (value));
       return TRUE;
     case 't':
       /* As json-glib: the bits of an int64. */
-      g_string_append_printf (json, "%" G_GINT64_FORMAT, (gint64)g_variant_get_uint64 (value));
+      append_integer (json, (gint64)g_variant_get_uint64 (value));
       return TRUE;
     case 'd':
       {
@@ -108,20 +126,28 @@ append_json (GString  *json,
     case 'o':
     case 'g':
       {
-        const char *text = g_variant_get_string (value, NULL);
+        const guchar *c = (const guchar *)g_variant_get_string (value, NULL);
 
         g_string_append_c (json, '"');
-        for (const guchar *c = (const guchar *)text; *c != '\0'; c++)
+        for (;;)
           {
+            const guchar *run = c;
+
+            /* What needs no escape, at once. */
+            while (*c >= 0x20 && *c != '"' && *c != '\\')
+              c++;
+            g_string_append_len (json, (const char *)run, c - run);
+
+            if (*c == '\0')
+              break;
             if (*c == '"' || *c == '\\')
               {
                 g_string_append_c (json, '\\');
                 g_string_append_c (json, *c);
               }
-            else if (*c < 0x20)
-              g_string_append_printf (json, "\\u%04x", *c);
             else
-              g_string_append_c (json, *c);
+              g_string_append_printf (json, "\\u%04x", *c);
+            c++;
           }
         g_string_append_c (json, '"');
         return TRUE;
@@ -177,27 +203,26 @@ append_json (GString  *json,
     }
 }
 
-static char *
+/* Appends the JSON of @value to @json. */
+static void
 serialize (GVariant *value,
-           gsize    *length)
+           GString  *json)
 {
-  GString *json = g_string_sized_new (64);
+  gsize start = json->len;
+  g_autofree char *text = NULL;
+  gsize length;
 
-  if (!append_json (json, value))
-    {
-      g_string_free (json, TRUE);
-      return json_gvariant_serialize_data (value, length);
-    }
+  if (append_json (json, value))
+    return;
 
-  *length = json->len;
-
-  return g_string_free (json, FALSE);
+  g_string_truncate (json, start);
+  text = json_gvariant_serialize_data (value, &length);
+  g_string_append_len (json, text, length);
 }
 
 GVariant *
 _pb_codec_encode (GVariant  *value,
-                  char     **json,
-                  gsize     *json_len,
+                  GString   *json,
                   GError   **error)
 {
   g_autoptr(GVariant) owned = g_variant_ref_sink (value);
@@ -205,6 +230,7 @@ _pb_codec_encode (GVariant  *value,
   g_autoptr(GVariant) normal = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autofree char *text = NULL;
+  gsize length;
 
   /* json-glib writes them, but cannot read them back. */
   if (strstr (type, "{o") != NULL || strstr (type, "{g") != NULL)
@@ -224,11 +250,11 @@ _pb_codec_encode (GVariant  *value,
 
   if (type_is_json_exact (type))
     {
-      *json = serialize (value, json_len);
+      serialize (value, json);
       return g_steal_pointer (&owned);
     }
 
-  text = json_gvariant_serialize_data (value, json_len);
+  text = json_gvariant_serialize_data (value, &length);
   normal = json_gvariant_deserialize_data (text, -1, type, &local_error);
   if (normal == NULL)
     {
@@ -239,7 +265,7 @@ _pb_codec_encode (GVariant  *value,
     }
 
   g_variant_ref_sink (normal);
-  *json = json_gvariant_serialize_data (normal, json_len);
+  serialize (normal, json);
 
   return g_steal_pointer (&normal);
 }

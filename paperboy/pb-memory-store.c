@@ -7,9 +7,10 @@
 
 #include "config.h"
 
-#include "pb-store.h"
+#include "pb-memory-store-private.h"
 
 #include <glib/gi18n-lib.h>
+#include <string.h>
 
 #include "pb-error.h"
 
@@ -29,9 +30,17 @@ struct _PbMemoryStore
 {
   GObject     parent_instance;
 
-  GHashTable *values;   /* char * → GVariant * */
+  GHashTable *values;   /* its key → Entry */
   GArray     *offsets;  /* gint64 by partition, -1 for none */
 };
+
+/* A value and its key, which is the map's: a new value of the key takes
+ * its place without a lookup more. */
+typedef struct
+{
+  GVariant *value;
+  char      key[];
+} Entry;
 
 static void pb_memory_store_iface_init (PbStoreInterface *iface);
 
@@ -39,21 +48,61 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (PbMemoryStore, pb_memory_store, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (PB_TYPE_STORE,
                                                       pb_memory_store_iface_init))
 
+static void
+entry_free (gpointer data)
+{
+  Entry *entry = data;
+
+  g_variant_unref (entry->value);
+  g_free (entry);
+}
+
 static GVariant *
 pb_memory_store_lookup (PbStore     *store,
                         const char  *key,
                         GError     **error)
 {
   PbMemoryStore *self = PB_MEMORY_STORE (store);
-  GVariant *value = g_hash_table_lookup (self->values, key);
+  Entry *entry = g_hash_table_lookup (self->values, key);
 
-  return value != NULL ? g_variant_ref (value) : NULL;
+  return entry != NULL ? g_variant_ref (entry->value) : NULL;
 }
 
-static void
-set_offset (PbMemoryStore *self,
-            int            partition,
-            gint64         next_offset)
+void
+_pb_memory_store_put (PbMemoryStore *self,
+                      const char    *key,
+                      GVariant      *value)
+{
+  Entry *entry;
+  gsize len;
+
+  if (value == NULL)
+    {
+      g_hash_table_remove (self->values, key);
+      return;
+    }
+
+  entry = g_hash_table_lookup (self->values, key);
+  if (entry != NULL)
+    {
+      GVariant *old = entry->value;
+
+      entry->value = g_variant_ref (value);
+      g_variant_unref (old);
+      return;
+    }
+
+  len = strlen (key);
+  entry = g_malloc (sizeof (Entry) + len + 1);
+  entry->value = g_variant_ref (value);
+  memcpy (entry->key, key, len + 1);
+  g_hash_table_insert (self->values, entry->key, entry);
+}
+
+void
+_pb_memory_store_set_offset (PbMemoryStore *self,
+                             int            partition,
+                             gint64         next_offset)
 {
   static const gint64 none = -1;
 
@@ -78,10 +127,7 @@ pb_memory_store_apply (PbStore       *store,
       GVariant *value;
       const char *key = pb_store_batch_get_change (batch, i, &value);
 
-      if (value != NULL)
-        g_hash_table_insert (self->values, g_strdup (key), g_variant_ref (value));
-      else
-        g_hash_table_remove (self->values, key);
+      _pb_memory_store_put (self, key, value);
     }
 
   for (guint i = 0; i < n_offsets; i++)
@@ -89,7 +135,7 @@ pb_memory_store_apply (PbStore       *store,
       gint64 next_offset;
       int partition = pb_store_batch_get_offset (batch, i, &next_offset);
 
-      set_offset (self, partition, next_offset);
+      _pb_memory_store_set_offset (self, partition, next_offset);
     }
 
   return TRUE;
@@ -108,7 +154,7 @@ pb_memory_store_foreach (PbStore             *store,
   g_hash_table_iter_init (&iter, self->values);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      if (!func (key, value, user_data))
+      if (!func (key, ((Entry *)value)->value, user_data))
         break;
     }
 
@@ -178,8 +224,7 @@ pb_memory_store_class_init (PbMemoryStoreClass *klass)
 static void
 pb_memory_store_init (PbMemoryStore *self)
 {
-  self->values = g_hash_table_new_full (g_str_hash, g_str_equal,
-                                        g_free, (GDestroyNotify)g_variant_unref);
+  self->values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, entry_free);
   self->offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
 }
 

@@ -28,12 +28,23 @@ G_BEGIN_DECLS
  * librdkafka returned, never inside it. */
 typedef struct _PbProducer PbProducer;
 
-/* Called for each delivery report, before the barrier moves; @err is the
+typedef struct _PbDelivery PbDelivery;
+
+/* Called for each delivery report, before the barrier moves, with the
+ * delivery given to _pb_producer_produce(), which it may free; @err is the
  * delivery's error, @partition and @offset where the record went. */
-typedef void (*PbDeliveryFunc) (gpointer             data,
+typedef void (*PbDeliveryFunc) (PbDelivery          *delivery,
                                 rd_kafka_resp_err_t  err,
                                 int                  partition,
                                 gint64               offset);
+
+/* What hears of a record's delivery: the first member of the caller's own
+ * structure, which the caller allocates and @func frees. */
+struct _PbDelivery
+{
+  PbDeliveryFunc func;
+  guint64        seq;     /* set by the producer */
+};
 
 typedef struct
 {
@@ -61,7 +72,9 @@ void        _pb_producer_drain          (PbProducer                *self);
 void        _pb_producer_free           (PbProducer                *self);
 
 /* Produces one record; @headers (owned, nullable) is taken in every case.
- * @func, when not NULL, hears of its delivery. Returns the record's
+ * @delivery, when not NULL, hears of its delivery report, and is the
+ * producer's until then; when the record cannot be produced, it stays the
+ * caller's. Returns the record's
  * sequence number, or 0 with @error set. Blocks while librdkafka's queue
  * is full, serving delivery reports meanwhile. */
 guint64     _pb_producer_produce        (PbProducer                *self,
@@ -72,8 +85,7 @@ guint64     _pb_producer_produce        (PbProducer                *self,
                                          const void                *value,
                                          gsize                      value_len,
                                          rd_kafka_headers_t        *headers,
-                                         PbDeliveryFunc             func,
-                                         gpointer                   data,
+                                         PbDelivery                *delivery,
                                          GError                   **error);
 
 rd_kafka_t *_pb_producer_get_client     (PbProducer                *self);

@@ -20,13 +20,6 @@
 /* How long the last reports of purged records may take. */
 #define DRAIN_TIMEOUT_US (2 * G_USEC_PER_SEC)
 
-typedef struct
-{
-  guint64         seq;
-  PbDeliveryFunc  func;
-  gpointer        data;
-} PbDelivery;
-
 /* A delivery report, as librdkafka gave it. */
 typedef struct
 {
@@ -101,6 +94,16 @@ error_cb (rd_kafka_t *rk,
   g_debug ("Producer: %s (%s)", reason, rd_kafka_err2name (err));
 }
 
+/* Hands a report to its delivery, which is gone then. */
+static void
+deliver (PbReport *r)
+{
+  if (r->delivery->func != NULL)
+    r->delivery->func (r->delivery, r->err, r->partition, r->offset);
+  else
+    g_free (r->delivery);
+}
+
 /* Serves the reports librdkafka gave during its last poll, once it
  * returned: the callers' functions, the barrier, then the callbacks. */
 static void
@@ -109,12 +112,11 @@ report (PbProducer *self)
   for (guint i = 0; i < self->reports->len; i++)
     {
       PbReport *r = &g_array_index (self->reports, PbReport, i);
+      guint64 seq = r->delivery->seq;
 
-      if (r->delivery->func != NULL)
-        r->delivery->func (r->delivery->data, r->err, r->partition, r->offset);
+      deliver (r);
       if (r->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        _pb_barrier_mark (self->barrier, r->delivery->seq);
-      g_free (r->delivery);
+        _pb_barrier_mark (self->barrier, seq);
     }
   g_array_set_size (self->reports, 0);
 
@@ -228,13 +230,7 @@ _pb_producer_free (PbProducer *self)
                             RD_KAFKA_PURGE_F_NON_BLOCKING);
   rd_kafka_poll (self->rk, 0);
   for (guint i = 0; i < self->reports->len; i++)
-    {
-      PbReport *r = &g_array_index (self->reports, PbReport, i);
-
-      if (r->delivery->func != NULL)
-        r->delivery->func (r->delivery->data, r->err, r->partition, r->offset);
-      g_free (r->delivery);
-    }
+    deliver (&g_array_index (self->reports, PbReport, i));
   _pb_kafka_handle_unref_async (_pb_kafka_handle_new (g_steal_pointer (&self->rk)), NULL, NULL);
 
   g_array_unref (self->reports);
@@ -252,19 +248,17 @@ _pb_producer_produce (PbProducer          *self,
                       const void          *value,
                       gsize                value_len,
                       rd_kafka_headers_t  *headers,
-                      PbDeliveryFunc       func,
-                      gpointer             data,
+                      PbDelivery          *delivery,
                       GError             **error)
 {
-  PbDelivery *delivery;
+  PbDelivery *own = NULL;
   rd_kafka_resp_err_t err;
   gint64 deadline = 0;
   gboolean polled = FALSE;
 
-  delivery = g_new (PbDelivery, 1);
+  if (delivery == NULL)
+    delivery = own = g_new0 (PbDelivery, 1);
   delivery->seq = self->barrier->issued + 1;
-  delivery->func = func;
-  delivery->data = data;
 
   for (;;)
     {
@@ -298,7 +292,7 @@ _pb_producer_produce (PbProducer          *self,
     {
       if (headers != NULL)
         rd_kafka_headers_destroy (headers);
-      g_free (delivery);
+      g_free (own);
       g_set_error (error, PB_ERROR, PB_ERROR_KAFKA,
                    _("Could not produce a record to “%s”: %s"),
                    topic, rd_kafka_err2str (err));

@@ -851,7 +851,7 @@ _pb_run_produce (PbRun       *self,
                                partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
                                key_data, key_len, value_data, value_len,
                                _pb_kafka_headers_from_variant (headers),
-                               NULL, NULL, error) != 0;
+                               NULL, error) != 0;
 }
 
 /* Live settings */

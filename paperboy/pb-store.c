@@ -7,7 +7,7 @@
 
 #include "config.h"
 
-#include "pb-store.h"
+#include "pb-store-private.h"
 
 #include <glib/gi18n-lib.h>
 
@@ -29,8 +29,8 @@
 
 typedef struct
 {
-  const char *key;      /* in key_chunk */
-  GVariant   *value;    /* owned; NULL deletes */
+  char     *key;        /* owned */
+  GVariant *value;      /* owned; NULL deletes */
 } PbStoreChange;
 
 typedef struct
@@ -44,7 +44,6 @@ struct _PbStoreBatch
   gatomicrefcount ref_count;
   GArray         *changes;   /* of PbStoreChange */
   GArray         *offsets;   /* of PbStoreOffset */
-  GStringChunk   *keys;      /* NULL until the first change */
 };
 
 G_DEFINE_BOXED_TYPE (PbStoreBatch, pb_store_batch,
@@ -55,6 +54,7 @@ pb_store_change_clear (gpointer data)
 {
   PbStoreChange *change = data;
 
+  g_free (change->key);
   g_clear_pointer (&change->value, g_variant_unref);
 }
 
@@ -68,10 +68,16 @@ pb_store_change_clear (gpointer data)
 PbStoreBatch *
 pb_store_batch_new (void)
 {
+  return _pb_store_batch_new_sized (0);
+}
+
+PbStoreBatch *
+_pb_store_batch_new_sized (guint n_changes)
+{
   PbStoreBatch *self = g_new0 (PbStoreBatch, 1);
 
   g_atomic_ref_count_init (&self->ref_count);
-  self->changes = g_array_new (FALSE, FALSE, sizeof (PbStoreChange));
+  self->changes = g_array_sized_new (FALSE, FALSE, sizeof (PbStoreChange), n_changes);
   g_array_set_clear_func (self->changes, pb_store_change_clear);
   self->offsets = g_array_new (FALSE, FALSE, sizeof (PbStoreOffset));
 
@@ -112,7 +118,6 @@ pb_store_batch_unref (PbStoreBatch *self)
 
   g_array_unref (self->changes);
   g_array_unref (self->offsets);
-  g_clear_pointer (&self->keys, g_string_chunk_free);
   g_free (self);
 }
 
@@ -131,17 +136,23 @@ pb_store_batch_put (PbStoreBatch *self,
                     const char   *key,
                     GVariant     *value)
 {
-  PbStoreChange change;
-
   g_return_if_fail (self != NULL);
   g_return_if_fail (key != NULL);
 
-  if (self->keys == NULL)
-    self->keys = g_string_chunk_new (4096);
+  _pb_store_batch_take (self, g_strdup (key),
+                        value != NULL ? g_variant_ref_sink (value) : NULL);
+}
 
-  change.key = g_string_chunk_insert (self->keys, key);
-  change.value = value != NULL ? g_variant_ref_sink (value) : NULL;
+guint
+_pb_store_batch_take (PbStoreBatch *self,
+                      char         *key,
+                      GVariant     *value)
+{
+  PbStoreChange change = { key, value };
+
   g_array_append_val (self->changes, change);
+
+  return self->changes->len - 1;
 }
 
 /**

@@ -61,7 +61,8 @@ void      _pb_table_set_owned      (PbTable               *self,
                                     gboolean               owned);
 /* Forgets the pending changes of @partitions: those delivered after the
  * partitions were given up are not this store's (their next holder reads
- * them from the changelog). */
+ * them from the changelog). A memory store, which takes writes before
+ * their delivery, drops those of @partitions with undelivered writes. */
 void      _pb_table_forget_pending (PbTable               *self,
                                     const int             *partitions,
                                     int                    n_partitions);
@@ -86,6 +87,26 @@ void      _pb_table_detach         (PbTable               *self);
 gboolean  _pb_table_flush          (PbTable               *self,
                                     gboolean               force,
                                     GError               **error);
+/* Takes the delivered changes due for the store, all of them with
+ * @force, and in @settled the pending entries they settle; NULL when none
+ * is due. */
+PbStoreBatch *_pb_table_take_delivered (PbTable          *self,
+                                        gboolean          force,
+                                        GPtrArray       **settled);
+/* Writes @batch, taken from the table, to its store: from any thread, one
+ * at a time, in the order they were taken. After a failure, writes
+ * nothing more, and returns FALSE without an error. */
+gboolean  _pb_table_write          (PbTable               *self,
+                                    PbStoreBatch          *batch,
+                                    GError               **error);
+/* On the engine's context, once the batch that settles @settled was
+ * written (or not). */
+void      _pb_table_written        (PbTable               *self,
+                                    GPtrArray             *settled,
+                                    gboolean               written);
+/* Whether the table's store is written by a thread of its own (RocksDB),
+ * while the engine goes on. */
+gboolean  _pb_table_writes_apart   (PbTable               *self);
 /* Whether delivered changes wait for a flush. */
 gboolean  _pb_table_has_delivered  (PbTable               *self);
 

@@ -16,7 +16,9 @@
 #include "pb-enum-types.h"
 #include "pb-error.h"
 #include "pb-kafka-config-private.h"
+#include "pb-memory-store-private.h"
 #include "pb-rocksdb-store-private.h"
+#include "pb-store-private.h"
 #include "pb-store-uri-private.h"
 
 /**
@@ -80,17 +82,26 @@
  * later. */
 #define FLUSH_CHANGES 4096
 
+/* A key's latest value until the store has it. The pending map holds a
+ * reference, and so does each of its writes, which need no lookup when
+ * they are delivered. */
 typedef struct
 {
-  GVariant *value;        /* nullable: deleted */
-  guint     pending;      /* undelivered writes of the key */
+  guint      ref_count;
+  guint      pending;     /* undelivered writes of the key */
+  gboolean   in_map;      /* FALSE once the map forgot it */
+  GVariant  *value;       /* nullable: deleted */
+  char       key[];
 } PbPending;
 
 typedef struct
 {
-  PbTable  *table;
-  char     *key;
-  GVariant *value;        /* nullable: deleted */
+  PbDelivery  delivery;
+  PbTable    *table;
+  PbPending  *pending;    /* NULL: written to a memory store at once */
+  char       *key;
+  GVariant   *value;      /* nullable: deleted */
+  int         partition;
 } PbWrite;
 
 struct _PbTable
@@ -116,7 +127,9 @@ struct _PbTable
   GHashTable  *pending;   /* key → PbPending */
   PbProducer  *producer;  /* while a run owns the table */
   PbStoreBatch *delivered;
-  GPtrArray   *settled;   /* keys whose writes all reached `delivered` */
+  GString     *json;      /* the value being written */
+  GPtrArray   *settled;   /* PbPending whose writes all reached
+                           * `delivered` */
 
   guint64      restored_records;
   guint64      bad_records;
@@ -124,9 +137,13 @@ struct _PbTable
   int          n_partitions_seen;  /* the changelog's, once known */
   guint8      *owned;              /* by changelog partition while a run owns
                                     * the table, or NULL: all are readable */
+  guint       *undelivered;        /* by changelog partition: the writes of
+                                    * a memory store not delivered yet */
   gboolean     restoring;          /* a worker thread has the store */
   gboolean     registered;
   gboolean     store_failed;       /* this run's writes stop at the store */
+  int          write_failed;       /* atomic: the same, for the thread that
+                                    * writes */
 };
 
 enum {
@@ -162,13 +179,49 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (PbTable, pb_table, G_TYPE_OBJECT)
 
+static PbPending *
+pending_new (const char *key)
+{
+  gsize len = strlen (key);
+  PbPending *pending = g_malloc (sizeof (PbPending) + len + 1);
+
+  pending->ref_count = 1;
+  pending->pending = 0;
+  pending->in_map = TRUE;
+  pending->value = NULL;
+  memcpy (pending->key, key, len + 1);
+
+  return pending;
+}
+
+static PbPending *
+pending_ref (PbPending *pending)
+{
+  pending->ref_count++;
+
+  return pending;
+}
+
 static void
-pending_free (gpointer data)
+pending_unref (gpointer data)
 {
   PbPending *pending = data;
 
+  if (--pending->ref_count > 0)
+    return;
+
   g_clear_pointer (&pending->value, g_variant_unref);
   g_free (pending);
+}
+
+/* The map's destroy function: its key is the entry's. */
+static void
+pending_forget (gpointer data)
+{
+  PbPending *pending = data;
+
+  pending->in_map = FALSE;
+  pending_unref (pending);
 }
 
 static void
@@ -184,7 +237,9 @@ pb_table_finalize (GObject *object)
   g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_pointer (&self->delivered, pb_store_batch_unref);
   g_clear_pointer (&self->settled, g_ptr_array_unref);
+  g_string_free (self->json, TRUE);
   g_free (self->owned);
+  g_free (self->undelivered);
   g_free (self->name);
   g_free (self->store_uri);
   g_free (self->changelog_topic_name);
@@ -645,8 +700,9 @@ pb_table_init (PbTable *self)
   self->segment_ms = 43200000;
   self->min_cleanable_dirty_ratio = 0.01;
   self->max_compaction_lag_ms = 86400000;
-  self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, pending_free);
-  self->settled = g_ptr_array_new_with_free_func (g_free);
+  self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pending_forget);
+  self->settled = g_ptr_array_new_with_free_func (pending_unref);
+  self->json = g_string_sized_new (256);
 }
 
 /**
@@ -1011,6 +1067,31 @@ drop_cb (const char *key,
   return TRUE;
 }
 
+/* Drops the partitions of a memory store that hold values whose writes
+ * were not delivered: what the changelog lacks is not the table's. */
+static void
+drop_undelivered (PbTable   *self,
+                  const int *partitions,
+                  int        n_partitions)
+{
+  g_autoptr(GArray) dirty = g_array_new (FALSE, FALSE, sizeof (int));
+
+  if (self->undelivered == NULL)
+    return;
+
+  for (int i = 0; i < n_partitions; i++)
+    if (partitions[i] >= 0 && partitions[i] < self->n_partitions_seen &&
+        self->undelivered[partitions[i]] > 0)
+      {
+        self->undelivered[partitions[i]] = 0;
+        g_array_append_val (dirty, partitions[i]);
+      }
+
+  /* Nothing fails in memory. */
+  if (dirty->len > 0)
+    _pb_table_drop_partitions (self, (const int *)dirty->data, dirty->len, NULL);
+}
+
 void
 _pb_table_forget_pending (PbTable   *self,
                           const int *partitions,
@@ -1027,6 +1108,8 @@ _pb_table_forget_pending (PbTable   *self,
   while (g_hash_table_iter_next (&iter, &key, NULL))
     if (is_dropped (&data, key))
       g_hash_table_iter_remove (&iter);
+
+  drop_undelivered (self, partitions, n_partitions);
 }
 
 gboolean
@@ -1204,6 +1287,7 @@ pb_table_foreach (PbTable             *self,
 static void
 write_free (PbWrite *write)
 {
+  g_clear_pointer (&write->pending, pending_unref);
   g_clear_pointer (&write->value, g_variant_unref);
   g_free (write->key);
   g_free (write);
@@ -1212,17 +1296,31 @@ write_free (PbWrite *write)
 /* From the producer's dispatch, after librdkafka returned: the change
  * joins the next store batch with its changelog offset. */
 static void
-delivered_cb (gpointer             data,
+delivered_cb (PbDelivery          *delivery,
               rd_kafka_resp_err_t  err,
               int                  partition,
               gint64               offset)
 {
-  PbWrite *write = data;
+  PbWrite *write = (PbWrite *)delivery;
   PbTable *self = write->table;
 
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+  /* A memory store has the value already: it moves to the record's
+   * offset. A failed write stays undelivered, and its partition is
+   * dropped when the run ends. */
+  if (write->pending == NULL)
     {
-      PbPending *pending = g_hash_table_lookup (self->pending, write->key);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR && self->undelivered != NULL)
+        {
+          self->undelivered[write->partition]--;
+          if (self->owned[write->partition])
+            _pb_memory_store_set_offset (PB_MEMORY_STORE (self->store), write->partition,
+                                         offset + 1);
+        }
+    }
+  else if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+      PbPending *pending = write->pending;
+      gboolean settled = --pending->pending == 0 && pending->in_map;
 
       /* A partition given up before its changes were delivered (lost):
        * its next holder reads them from the changelog, and this store,
@@ -1232,13 +1330,17 @@ delivered_cb (gpointer             data,
           self->owned[partition])
         {
           if (self->delivered == NULL)
-            self->delivered = pb_store_batch_new ();
-          pb_store_batch_put (self->delivered, write->key, write->value);
+            self->delivered = _pb_store_batch_new_sized (FLUSH_CHANGES);
+          _pb_store_batch_take (self->delivered, g_steal_pointer (&write->key),
+                                g_steal_pointer (&write->value));
           pb_store_batch_set_offset (self->delivered, partition, offset + 1);
-        }
 
-      if (pending != NULL && --pending->pending == 0)
-        g_ptr_array_add (self->settled, g_steal_pointer (&write->key));
+          /* Read from the store once the batch is there. */
+          if (settled)
+            g_ptr_array_add (self->settled, pending_ref (pending));
+        }
+      else if (settled)
+        g_hash_table_remove (self->pending, pending->key);
     }
 
   write_free (write);
@@ -1251,48 +1353,100 @@ _pb_table_has_delivered (PbTable *self)
   return self->delivered != NULL;
 }
 
+PbStoreBatch *
+_pb_table_take_delivered (PbTable    *self,
+                          gboolean    force,
+                          GPtrArray **settled)
+{
+  *settled = NULL;
+
+  if (self->delivered == NULL)
+    return NULL;
+
+  /* Stores write large batches best; the pending changes hold the values
+   * meanwhile, and the changelog has them already. */
+  if (!force && pb_store_batch_get_n_changes (self->delivered) < FLUSH_CHANGES)
+    return NULL;
+
+  /* After a failed write, nothing more: the store's offsets never pass a
+   * change it lacks, and the next restore reads them again. */
+  if (self->store_failed)
+    {
+      g_clear_pointer (&self->delivered, pb_store_batch_unref);
+      g_ptr_array_set_size (self->settled, 0);
+      return NULL;
+    }
+
+  *settled = g_steal_pointer (&self->settled);
+  self->settled = g_ptr_array_new_with_free_func (pending_unref);
+
+  return g_steal_pointer (&self->delivered);
+}
+
+gboolean
+_pb_table_write (PbTable       *self,
+                 PbStoreBatch  *batch,
+                 GError       **error)
+{
+  /* Written by a thread of its own, after a failure of which the engine
+   * heard already. */
+  if (g_atomic_int_get (&self->write_failed))
+    return FALSE;
+
+  if (!pb_store_apply (self->store, batch, error))
+    {
+      g_atomic_int_set (&self->write_failed, TRUE);
+      g_prefix_error (error, _("Table “%s”: "), self->name);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+void
+_pb_table_written (PbTable   *self,
+                   GPtrArray *settled,
+                   gboolean   written)
+{
+  if (!written)
+    {
+      self->store_failed = TRUE;
+      return;
+    }
+
+  /* The store has them now: the keys that wait for nothing more are read
+   * from it. */
+  for (guint i = 0; i < settled->len; i++)
+    {
+      PbPending *pending = g_ptr_array_index (settled, i);
+
+      if (pending->pending == 0 && pending->in_map)
+        g_hash_table_remove (self->pending, pending->key);
+    }
+}
+
+gboolean
+_pb_table_writes_apart (PbTable *self)
+{
+  return PB_IS_ROCKSDB_STORE (self->store);
+}
+
 gboolean
 _pb_table_flush (PbTable   *self,
                  gboolean   force,
                  GError   **error)
 {
-  g_autoptr(PbStoreBatch) batch = NULL;
+  g_autoptr(GPtrArray) settled = NULL;
+  g_autoptr(PbStoreBatch) batch = _pb_table_take_delivered (self, force, &settled);
+  gboolean written;
 
-  if (self->delivered == NULL)
+  if (batch == NULL)
     return TRUE;
 
-  /* Stores write large batches best; the pending changes hold the values
-   * meanwhile, and the changelog has them already. */
-  if (!force && pb_store_batch_get_n_changes (self->delivered) < FLUSH_CHANGES)
-    return TRUE;
+  written = _pb_table_write (self, batch, error);
+  _pb_table_written (self, settled, written);
 
-  batch = g_steal_pointer (&self->delivered);
-
-  /* After a failed write, nothing more: the store's offsets never pass a
-   * change it lacks, and the next restore reads them again. */
-  if (self->store_failed)
-    return TRUE;
-
-  if (!pb_store_apply (self->store, batch, error))
-    {
-      self->store_failed = TRUE;
-      g_prefix_error (error, _("Table “%s”: "), self->name);
-      return FALSE;
-    }
-
-  /* The store has them now: the keys that wait for nothing more are read
-   * from it. */
-  for (guint i = 0; i < self->settled->len; i++)
-    {
-      const char *key = g_ptr_array_index (self->settled, i);
-      PbPending *pending = g_hash_table_lookup (self->pending, key);
-
-      if (pending != NULL && pending->pending == 0)
-        g_hash_table_remove (self->pending, key);
-    }
-  g_ptr_array_set_size (self->settled, 0);
-
-  return TRUE;
+  return written;
 }
 
 void
@@ -1301,24 +1455,39 @@ _pb_table_attach (PbTable    *self,
 {
   self->producer = producer;
   self->store_failed = FALSE;
+  self->write_failed = FALSE;
   self->restored_records = 0;
   self->bad_records = 0;
   self->standby_records = 0;
 
   /* Partitions are held once restored; a global table holds them all. */
   g_clear_pointer (&self->owned, g_free);
+  g_clear_pointer (&self->undelivered, g_free);
   if (!self->global)
-    self->owned = g_new0 (guint8, MAX (self->n_partitions_seen, 1));
+    {
+      self->owned = g_new0 (guint8, MAX (self->n_partitions_seen, 1));
+      if (PB_IS_MEMORY_STORE (self->store))
+        self->undelivered = g_new0 (guint, MAX (self->n_partitions_seen, 1));
+    }
 }
 
 void
 _pb_table_detach (PbTable *self)
 {
-  self->producer = NULL;
-  g_clear_pointer (&self->owned, g_free);
-
   /* What was never delivered is not the table's: the records whose
    * handling wrote it were not committed, and come again. */
+  if (self->undelivered != NULL)
+    {
+      g_autoptr(GArray) all = g_array_new (FALSE, FALSE, sizeof (int));
+
+      for (int p = 0; p < self->n_partitions_seen; p++)
+        g_array_append_val (all, p);
+      drop_undelivered (self, (const int *)all->data, all->len);
+    }
+
+  self->producer = NULL;
+  g_clear_pointer (&self->owned, g_free);
+  g_clear_pointer (&self->undelivered, g_free);
   g_hash_table_remove_all (self->pending);
   g_ptr_array_set_size (self->settled, 0);
   g_clear_pointer (&self->delivered, pb_store_batch_unref);
@@ -1349,21 +1518,25 @@ write_change (PbTable     *self,
               gsize        json_len,
               GError     **error)
 {
+  gboolean direct = self->undelivered != NULL && partition >= 0;
   PbPending *pending;
   PbWrite *write;
 
   write = g_new (PbWrite, 1);
+  write->delivery.func = delivered_cb;
   write->table = g_object_ref (self);
-  write->key = g_strdup (key);
-  write->value = value != NULL ? g_variant_ref (value) : NULL;
+  write->pending = NULL;
+  write->partition = partition;
+  write->key = direct ? NULL : g_strdup (key);
+  write->value = value != NULL && !direct ? g_variant_ref (value) : NULL;
 
   /* A key always goes to its partition, whatever partitioner the
    * producer has: the order of a key's changes is the order of its
-   * partition. */
+   * partition. Its report comes from a later dispatch. */
   if (_pb_producer_produce (self->producer, self->changelog_topic_name, partition,
                             key, strlen (key), json, json_len,
                             value != NULL ? _pb_codec_headers_new (value) : NULL,
-                            delivered_cb, write, error) == 0)
+                            &write->delivery, error) == 0)
     {
       g_prefix_error (error, _("Table “%s”: "), self->name);
       g_object_unref (write->table);
@@ -1371,15 +1544,25 @@ write_change (PbTable     *self,
       return FALSE;
     }
 
+  /* A memory store takes it at once; until its delivery, the partition
+   * holds a value the changelog may lack. */
+  if (direct)
+    {
+      self->undelivered[partition]++;
+      _pb_memory_store_put (PB_MEMORY_STORE (self->store), key, value);
+      return TRUE;
+    }
+
   pending = g_hash_table_lookup (self->pending, key);
   if (pending == NULL)
     {
-      pending = g_new0 (PbPending, 1);
-      g_hash_table_insert (self->pending, g_strdup (key), pending);
+      pending = pending_new (key);
+      g_hash_table_insert (self->pending, pending->key, pending);
     }
   g_clear_pointer (&pending->value, g_variant_unref);
   pending->value = value != NULL ? g_variant_ref (value) : NULL;
   pending->pending++;
+  write->pending = pending_ref (pending);
 
   return TRUE;
 }
@@ -1394,8 +1577,6 @@ change (PbTable     *self,
 {
   g_autoptr(GVariant) encoded = NULL;
   g_autoptr(GVariant) old = NULL;
-  g_autofree char *json = NULL;
-  gsize json_len = 0;
   int partition = RD_KAFKA_PARTITION_UA;
   gboolean notify;
 
@@ -1408,7 +1589,8 @@ change (PbTable     *self,
 
   if (value != NULL)
     {
-      encoded = _pb_codec_encode (value, &json, &json_len, error);
+      g_string_truncate (self->json, 0);
+      encoded = _pb_codec_encode (value, self->json, error);
       if (encoded == NULL)
         return FALSE;
     }
@@ -1441,7 +1623,9 @@ change (PbTable     *self,
       notify = encoded != NULL || old != NULL;
     }
 
-  if (!write_change (self, key, partition, encoded, json, json_len, error))
+  if (!write_change (self, key, partition, encoded,
+                     encoded != NULL ? self->json->str : NULL,
+                     encoded != NULL ? self->json->len : 0, error))
     return FALSE;
 
   if (notify)

@@ -72,7 +72,28 @@ struct _PbTables
   GSource                 *standby_timer;  /* starts the next ones */
   PbRestoreResult         *global_results;  /* of the preparation, by table */
   GCancellable            *cancellable;
+
+  /* The thread that writes the stores that are written apart, in the
+   * order of their flushes, and what it wrote. */
+  GThreadPool             *writer;
+  GMutex                   write_lock;
+  GCond                    write_cond;
+  guint                    writes_in_flight;  /* under write_lock */
+  GQueue                   written;           /* StoreWrite, under write_lock */
+  GSource                 *written_source;    /* under write_lock */
 };
+
+/* A batch for the writer. */
+typedef struct
+{
+  PbTable      *table;
+  PbStoreBatch *batch;
+  GPtrArray    *settled;
+  gboolean      ok;
+  GError       *error;
+} StoreWrite;
+
+static void sync_writes (PbTables *self);
 
 /* The preparation of a run's tables, in a worker thread: everything it
  * reads is its own, and what it found comes back with it. */
@@ -126,6 +147,8 @@ _pb_tables_new (PbHost                  *host,
   self->callbacks = callbacks;
   self->user_data = user_data;
   self->cancellable = g_cancellable_new ();
+  g_mutex_init (&self->write_lock);
+  g_cond_init (&self->write_cond);
 
   return self;
 }
@@ -137,6 +160,13 @@ _pb_tables_free (PbTables *self)
     return;
 
   g_assert (!_pb_tables_is_busy (self));
+
+  sync_writes (self);
+  if (self->writer != NULL)
+    g_thread_pool_free (self->writer, FALSE, TRUE);
+  _pb_clear_source (&self->written_source);
+  g_mutex_clear (&self->write_lock);
+  g_cond_clear (&self->write_cond);
 
   _pb_clear_source (&self->flush_timer);
   _pb_clear_source (&self->standby_timer);
@@ -547,6 +577,10 @@ store_call_cb (gpointer user_data)
   ShardRestore *restore = call->restore;
   PbStore *store = _pb_table_peek_store (call->table);
 
+  /* After what the writer has. */
+  if (restore->tables != NULL)
+    sync_writes (restore->tables);
+
   /* Tables that went away, or a later restore, take no more. */
   if (restore->tables == NULL || is_superseded (restore->tables, restore))
     call->ok = FALSE;
@@ -696,6 +730,8 @@ drop (PbTables  *self,
       const int *partitions,
       int        n_partitions)
 {
+  sync_writes (self);
+
   for (guint i = 0; i < self->tables->len; i++)
     {
       PbTable *table = g_ptr_array_index (self->tables, i);
@@ -851,6 +887,9 @@ start_restore (PbTables    *self,
   restore->began = g_get_monotonic_time ();
   g_mutex_init (&restore->lock);
   g_cond_init (&restore->cond);
+
+  /* Where the stores stand, once they have all that was delivered. */
+  sync_writes (self);
 
   for (guint i = 0; i < tables->len; i++)
     {
@@ -1061,6 +1100,115 @@ _pb_tables_revoked (PbTables  *self,
 
 /* Writing */
 
+static void
+store_write_free (StoreWrite *write)
+{
+  g_object_unref (write->table);
+  pb_store_batch_unref (write->batch);
+  g_ptr_array_unref (write->settled);
+  g_clear_error (&write->error);
+  g_free (write);
+}
+
+/* On the engine's context: what the writer wrote settles its keys. */
+static void
+collect_writes (PbTables *self)
+{
+  GQueue written = G_QUEUE_INIT;
+  StoreWrite *write;
+
+  g_mutex_lock (&self->write_lock);
+  written = self->written;
+  g_queue_init (&self->written);
+  g_mutex_unlock (&self->write_lock);
+
+  while ((write = g_queue_pop_head (&written)) != NULL)
+    {
+      _pb_table_written (write->table, write->settled, write->ok);
+      if (write->error != NULL)
+        _pb_host_fail (self->host, g_steal_pointer (&write->error));
+      store_write_free (write);
+    }
+}
+
+static gboolean
+written_cb (gpointer user_data)
+{
+  PbTables *self = user_data;
+
+  g_mutex_lock (&self->write_lock);
+  g_clear_pointer (&self->written_source, g_source_unref);
+  g_mutex_unlock (&self->write_lock);
+
+  collect_writes (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* The writer's thread. */
+static void
+write_thread (gpointer data,
+              gpointer user_data)
+{
+  StoreWrite *write = data;
+  PbTables *self = user_data;
+
+  write->ok = _pb_table_write (write->table, write->batch, &write->error);
+
+  g_mutex_lock (&self->write_lock);
+  g_queue_push_tail (&self->written, write);
+  self->writes_in_flight--;
+  g_cond_broadcast (&self->write_cond);
+  if (self->written_source == NULL)
+    {
+      self->written_source = g_idle_source_new ();
+      g_source_set_static_name (self->written_source, "[paperboy] table written");
+      g_source_set_priority (self->written_source, _pb_host_get_priority (self->host));
+      g_source_set_callback (self->written_source, written_cb, self, NULL);
+      g_source_attach (self->written_source, _pb_host_get_context (self->host));
+    }
+  g_mutex_unlock (&self->write_lock);
+}
+
+/* Waits until the writer wrote all it was given, and settles it: before
+ * anything else writes a store, or reads where it stands. */
+static void
+sync_writes (PbTables *self)
+{
+  if (self->writer == NULL)
+    return;
+
+  g_mutex_lock (&self->write_lock);
+  while (self->writes_in_flight > 0)
+    g_cond_wait (&self->write_cond, &self->write_lock);
+  g_mutex_unlock (&self->write_lock);
+
+  collect_writes (self);
+}
+
+static void
+write_apart (PbTables     *self,
+             PbTable      *table,
+             PbStoreBatch *batch,
+             GPtrArray    *settled)
+{
+  StoreWrite *write = g_new0 (StoreWrite, 1);
+
+  /* One thread: the batches are written in order. */
+  if (self->writer == NULL)
+    self->writer = g_thread_pool_new (write_thread, self, 1, FALSE, NULL);
+
+  write->table = g_object_ref (table);
+  write->batch = batch;
+  write->settled = settled;
+
+  g_mutex_lock (&self->write_lock);
+  self->writes_in_flight++;
+  g_mutex_unlock (&self->write_lock);
+
+  g_thread_pool_push (self->writer, write, NULL);
+}
+
 
 static gboolean
 flush_timer_cb (gpointer user_data)
@@ -1084,7 +1232,15 @@ flush (PbTables *self,
       PbTable *table = g_ptr_array_index (self->tables, i);
       GError *error = NULL;
 
-      if (!_pb_table_flush (table, force, &error))
+      if (_pb_table_writes_apart (table))
+        {
+          GPtrArray *settled;
+          PbStoreBatch *batch = _pb_table_take_delivered (table, force, &settled);
+
+          if (batch != NULL)
+            write_apart (self, table, batch, settled);
+        }
+      else if (!_pb_table_flush (table, force, &error))
         _pb_host_fail (self->host, error);
       waiting |= _pb_table_has_delivered (table);
     }
@@ -1126,6 +1282,7 @@ _pb_tables_close (PbTables *self)
   _pb_clear_source (&self->flush_timer);
   _pb_clear_source (&self->standby_timer);
   flush (self, TRUE);
+  sync_writes (self);
   _pb_clear_source (&self->flush_timer);
 
   for (guint i = 0; i < self->tables->len; i++)

@@ -1023,8 +1023,13 @@ test_delivery_failure (Fixture       *f,
   g_autoptr(GBytes) value = g_bytes_new_static ("1", 1);
   TestWriter *writer;
 
+  g_autoptr(GVariant) offsets = NULL;
+  g_autoptr(GVariant) held = NULL;
+  const char *uri = user_data;
+
   g_test_summary ("A changelog write that cannot be delivered ends the run with "
-                  "PB_ERROR_CHANGELOG, and the record that made it is not committed");
+                  "PB_ERROR_CHANGELOG, the record that made it is not committed, and the "
+                  "table does not keep its value");
 
   if (pb_test_is_external ())
     {
@@ -1044,7 +1049,8 @@ test_delivery_failure (Fixture       *f,
                          "commit-interval-ms", 100, NULL);
   pb_engine_set_config (engine, "session.timeout.ms", "6000", NULL);
   pb_engine_set_config (engine, "fetch.wait.max.ms", "10", NULL);
-  table = pb_table_new (f->table_name, "memory://");
+  pb_engine_set_state_dir (engine, f->dir);
+  table = pb_table_new (f->table_name, uri);
   g_signal_connect (table, "restored", G_CALLBACK (fail_changelog_cb), cluster);
   pb_engine_register_table (engine, table, &error);
   g_assert_no_error (error);
@@ -1057,9 +1063,19 @@ test_delivery_failure (Fixture       *f,
   g_assert_error (error, PB_ERROR, PB_ERROR_CHANGELOG);
   g_test_message ("%s", error->message);
   g_assert_cmpuint (writer->n_handled, ==, 1);
-  /* The record whose write was lost is not committed. */
+  /* The record whose write was lost is not committed... */
   g_assert_cmpint (pb_mock_cluster_get_committed_offset (cluster, f->group, f->topic, 0, NULL), <=, 0);
   g_object_unref (writer);
+
+  /* ...and its value is not the table's, whose store claims no offset of
+   * the changelog (a memory store had taken the value at once). */
+  g_clear_error (&error);
+  held = pb_table_get (table, "a", &error);
+  g_assert_no_error (error);
+  g_assert_null (held);
+  offsets = pb_store_get_offsets (pb_table_get_store (table), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (offsets), ==, 0);
 }
 
 typedef struct
@@ -2330,7 +2346,8 @@ main (int   argc,
   ADD ("register-errors", test_register_errors, NULL);
   ADD ("unopenable", test_unopenable, NULL);
   ADD ("bad-records", test_bad_records, NULL);
-  ADD ("delivery-failure", test_delivery_failure, NULL);
+  ADD ("delivery-failure/memory", test_delivery_failure, "memory://");
+  ADD ("delivery-failure/rocksdb", test_delivery_failure, "rocksdb://");
   ADD ("produce", test_produce, NULL);
   ADD ("kill", test_kill, NULL);
   ADD ("independent-reader", test_independent_reader, NULL);
