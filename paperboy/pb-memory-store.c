@@ -24,6 +24,11 @@
  *
  * [method@Paperboy.Store.close] keeps the data; only finalizing the store
  * frees it.
+ *
+ * While an engine runs, its table writes a set to this store at once, before
+ * the changelog has it, and moves the store's offsets as the changes are
+ * delivered. When the run ends, or gives a partition up, a partition that
+ * holds a change never delivered is dropped from the store.
  */
 
 struct _PbMemoryStore

@@ -88,21 +88,24 @@ gboolean  _pb_table_flush          (PbTable               *self,
                                     gboolean               force,
                                     GError               **error);
 /* Takes the delivered changes due for the store, all of them with
- * @force, and in @settled the pending entries they settle; NULL when none
- * is due. */
+ * @force, in @settled the pending entries they settle, and in @number
+ * the batch's number; NULL when none is due. */
 PbStoreBatch *_pb_table_take_delivered (PbTable          *self,
                                         gboolean          force,
-                                        GPtrArray       **settled);
+                                        GPtrArray       **settled,
+                                        guint64          *number);
 /* Writes @batch, taken from the table, to its store: from any thread, one
  * at a time, in the order they were taken. After a failure, writes
  * nothing more, and returns FALSE without an error. */
 gboolean  _pb_table_write          (PbTable               *self,
                                     PbStoreBatch          *batch,
                                     GError               **error);
-/* On the engine's context, once the batch that settles @settled was
- * written (or not). */
+/* On the engine's context, once batch @number, which settles @settled,
+ * was written (or not): a key leaves the pending changes when no later
+ * batch has it. */
 void      _pb_table_written        (PbTable               *self,
                                     GPtrArray             *settled,
+                                    guint64                number,
                                     gboolean               written);
 /* Whether the table's store is written by a thread of its own (RocksDB),
  * while the engine goes on. */

@@ -90,6 +90,7 @@ typedef struct
   guint      ref_count;
   guint      pending;     /* undelivered writes of the key */
   gboolean   in_map;      /* FALSE once the map forgot it */
+  guint64    batch;       /* the last delivered batch that has the key */
   GVariant  *value;       /* nullable: deleted */
   char       key[];
 } PbPending;
@@ -127,6 +128,7 @@ struct _PbTable
   GHashTable  *pending;   /* key → PbPending */
   PbProducer  *producer;  /* while a run owns the table */
   PbStoreBatch *delivered;
+  guint64      delivered_batch;    /* the number of `delivered`, from 1 */
   GString     *json;      /* the value being written */
   GPtrArray   *settled;   /* PbPending whose writes all reached
                            * `delivered` */
@@ -144,6 +146,7 @@ struct _PbTable
   gboolean     store_failed;       /* this run's writes stop at the store */
   int          write_failed;       /* atomic: the same, for the thread that
                                     * writes */
+  guint        write_delay_ms;     /* tests: each store write waits first */
 };
 
 enum {
@@ -188,6 +191,7 @@ pending_new (const char *key)
   pending->ref_count = 1;
   pending->pending = 0;
   pending->in_map = TRUE;
+  pending->batch = 0;
   pending->value = NULL;
   memcpy (pending->key, key, len + 1);
 
@@ -702,6 +706,7 @@ pb_table_init (PbTable *self)
   self->max_compaction_lag_ms = 86400000;
   self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pending_forget);
   self->settled = g_ptr_array_new_with_free_func (pending_unref);
+  self->delivered_batch = 1;
   self->json = g_string_sized_new (256);
 }
 
@@ -1067,8 +1072,30 @@ drop_cb (const char *key,
   return TRUE;
 }
 
+/* Deletes the keys of @partitions from the store, and its offsets of
+ * them. */
+static gboolean
+drop_stored (PbTable    *self,
+             const int  *partitions,
+             int         n_partitions,
+             GError    **error)
+{
+  g_autoptr(PbStoreBatch) batch = pb_store_batch_new ();
+  DropData data = { self, partitions, n_partitions, batch };
+
+  if (!pb_store_foreach (self->store, drop_cb, &data, error))
+    return FALSE;
+
+  for (int i = 0; i < n_partitions; i++)
+    pb_store_batch_set_offset (batch, partitions[i], -1);
+
+  return pb_store_apply (self->store, batch, error);
+}
+
 /* Drops the partitions of a memory store that hold values whose writes
- * were not delivered: what the changelog lacks is not the table's. */
+ * were not delivered (yet, or ever): what the changelog lacks is not the
+ * table's. Their counts go on: the deliveries still to come bring them
+ * down. */
 static void
 drop_undelivered (PbTable   *self,
                   const int *partitions,
@@ -1082,14 +1109,26 @@ drop_undelivered (PbTable   *self,
   for (int i = 0; i < n_partitions; i++)
     if (partitions[i] >= 0 && partitions[i] < self->n_partitions_seen &&
         self->undelivered[partitions[i]] > 0)
-      {
-        self->undelivered[partitions[i]] = 0;
-        g_array_append_val (dirty, partitions[i]);
-      }
+      g_array_append_val (dirty, partitions[i]);
 
   /* Nothing fails in memory. */
   if (dirty->len > 0)
-    _pb_table_drop_partitions (self, (const int *)dirty->data, dirty->len, NULL);
+    drop_stored (self, (const int *)dirty->data, dirty->len, NULL);
+}
+
+static void
+forget_pending (PbTable   *self,
+                const int *partitions,
+                int        n_partitions)
+{
+  DropData data = { self, partitions, n_partitions, NULL };
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->pending);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (is_dropped (&data, key))
+      g_hash_table_iter_remove (&iter);
 }
 
 void
@@ -1097,18 +1136,10 @@ _pb_table_forget_pending (PbTable   *self,
                           const int *partitions,
                           int        n_partitions)
 {
-  DropData data = { self, partitions, n_partitions, NULL };
-  GHashTableIter iter;
-  gpointer key;
-
   if (n_partitions == 0 || self->n_partitions_seen <= 0)
     return;
 
-  g_hash_table_iter_init (&iter, self->pending);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    if (is_dropped (&data, key))
-      g_hash_table_iter_remove (&iter);
-
+  forget_pending (self, partitions, n_partitions);
   drop_undelivered (self, partitions, n_partitions);
 }
 
@@ -1118,24 +1149,15 @@ _pb_table_drop_partitions (PbTable    *self,
                            int         n_partitions,
                            GError    **error)
 {
-  g_autoptr(PbStoreBatch) batch = pb_store_batch_new ();
-  DropData data = { self, partitions, n_partitions, batch };
-
   if (n_partitions == 0 || self->n_partitions_seen <= 0)
     return TRUE;
 
-  _pb_table_forget_pending (self, partitions, n_partitions);
+  forget_pending (self, partitions, n_partitions);
 
   if (self->store == NULL)
     return TRUE;
 
-  if (!pb_store_foreach (self->store, drop_cb, &data, error))
-    return FALSE;
-
-  for (int i = 0; i < n_partitions; i++)
-    pb_store_batch_set_offset (batch, partitions[i], -1);
-
-  return pb_store_apply (self->store, batch, error);
+  return drop_stored (self, partitions, n_partitions, error);
 }
 
 gboolean
@@ -1334,6 +1356,7 @@ delivered_cb (PbDelivery          *delivery,
           _pb_store_batch_take (self->delivered, g_steal_pointer (&write->key),
                                 g_steal_pointer (&write->value));
           pb_store_batch_set_offset (self->delivered, partition, offset + 1);
+          pending->batch = self->delivered_batch;
 
           /* Read from the store once the batch is there. */
           if (settled)
@@ -1356,9 +1379,11 @@ _pb_table_has_delivered (PbTable *self)
 PbStoreBatch *
 _pb_table_take_delivered (PbTable    *self,
                           gboolean    force,
-                          GPtrArray **settled)
+                          GPtrArray **settled,
+                          guint64    *number)
 {
   *settled = NULL;
+  *number = 0;
 
   if (self->delivered == NULL)
     return NULL;
@@ -1379,6 +1404,7 @@ _pb_table_take_delivered (PbTable    *self,
 
   *settled = g_steal_pointer (&self->settled);
   self->settled = g_ptr_array_new_with_free_func (pending_unref);
+  *number = self->delivered_batch++;
 
   return g_steal_pointer (&self->delivered);
 }
@@ -1393,6 +1419,9 @@ _pb_table_write (PbTable       *self,
   if (g_atomic_int_get (&self->write_failed))
     return FALSE;
 
+  if (self->write_delay_ms > 0)
+    g_usleep (self->write_delay_ms * 1000);
+
   if (!pb_store_apply (self->store, batch, error))
     {
       g_atomic_int_set (&self->write_failed, TRUE);
@@ -1406,6 +1435,7 @@ _pb_table_write (PbTable       *self,
 void
 _pb_table_written (PbTable   *self,
                    GPtrArray *settled,
+                   guint64    number,
                    gboolean   written)
 {
   if (!written)
@@ -1414,13 +1444,13 @@ _pb_table_written (PbTable   *self,
       return;
     }
 
-  /* The store has them now: the keys that wait for nothing more are read
-   * from it. */
+  /* The store has them now: the keys that wait for nothing more, not
+   * even a later batch still being written, are read from it. */
   for (guint i = 0; i < settled->len; i++)
     {
       PbPending *pending = g_ptr_array_index (settled, i);
 
-      if (pending->pending == 0 && pending->in_map)
+      if (pending->pending == 0 && pending->in_map && pending->batch <= number)
         g_hash_table_remove (self->pending, pending->key);
     }
 }
@@ -1437,14 +1467,15 @@ _pb_table_flush (PbTable   *self,
                  GError   **error)
 {
   g_autoptr(GPtrArray) settled = NULL;
-  g_autoptr(PbStoreBatch) batch = _pb_table_take_delivered (self, force, &settled);
+  guint64 number;
+  g_autoptr(PbStoreBatch) batch = _pb_table_take_delivered (self, force, &settled, &number);
   gboolean written;
 
   if (batch == NULL)
     return TRUE;
 
   written = _pb_table_write (self, batch, error);
-  _pb_table_written (self, settled, written);
+  _pb_table_written (self, settled, number, written);
 
   return written;
 }
@@ -1456,6 +1487,9 @@ _pb_table_attach (PbTable    *self,
   self->producer = producer;
   self->store_failed = FALSE;
   self->write_failed = FALSE;
+  /* Tests make the store slow, as a slow disk would. */
+  self->write_delay_ms = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (self),
+                                                              "pb-test-write-delay-ms"));
   self->restored_records = 0;
   self->bad_records = 0;
   self->standby_records = 0;

@@ -89,6 +89,7 @@ typedef struct
   PbTable      *table;
   PbStoreBatch *batch;
   GPtrArray    *settled;
+  guint64       number;
   gboolean      ok;
   GError       *error;
 } StoreWrite;
@@ -1124,7 +1125,7 @@ collect_writes (PbTables *self)
 
   while ((write = g_queue_pop_head (&written)) != NULL)
     {
-      _pb_table_written (write->table, write->settled, write->ok);
+      _pb_table_written (write->table, write->settled, write->number, write->ok);
       if (write->error != NULL)
         _pb_host_fail (self->host, g_steal_pointer (&write->error));
       store_write_free (write);
@@ -1190,7 +1191,8 @@ static void
 write_apart (PbTables     *self,
              PbTable      *table,
              PbStoreBatch *batch,
-             GPtrArray    *settled)
+             GPtrArray    *settled,
+             guint64       number)
 {
   StoreWrite *write = g_new0 (StoreWrite, 1);
 
@@ -1201,6 +1203,7 @@ write_apart (PbTables     *self,
   write->table = g_object_ref (table);
   write->batch = batch;
   write->settled = settled;
+  write->number = number;
 
   g_mutex_lock (&self->write_lock);
   self->writes_in_flight++;
@@ -1235,10 +1238,11 @@ flush (PbTables *self,
       if (_pb_table_writes_apart (table))
         {
           GPtrArray *settled;
-          PbStoreBatch *batch = _pb_table_take_delivered (table, force, &settled);
+          guint64 number;
+          PbStoreBatch *batch = _pb_table_take_delivered (table, force, &settled, &number);
 
           if (batch != NULL)
-            write_apart (self, table, batch, settled);
+            write_apart (self, table, batch, settled, number);
         }
       else if (!_pb_table_flush (table, force, &error))
         _pb_host_fail (self->host, error);

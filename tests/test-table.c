@@ -26,7 +26,8 @@ G_DECLARE_FINAL_TYPE (TestWriter, test_writer, TEST, WRITER, PbHandler)
 
 /* Sets the record's key to the GVariant its value holds as text; a
  * tombstone deletes the key. With `produce_to`, also forwards the record
- * there with pb_engine_produce(). */
+ * there with pb_engine_produce(). With `count`, counts the records
+ * "k-<i>" by i modulo 100 instead, reading each count it increments. */
 struct _TestWriter
 {
   PbHandler  parent_instance;
@@ -36,6 +37,7 @@ struct _TestWriter
   guint      n_handled;
   guint      n_errors;
   guint      delay_ms;
+  gboolean   count;
 };
 
 G_DEFINE_FINAL_TYPE (TestWriter, test_writer, PB_TYPE_HANDLER)
@@ -56,7 +58,17 @@ test_writer_on_message (PbHandler  *handler,
   if (self->delay_ms > 0)
     g_usleep (self->delay_ms * 1000);
 
-  if (text == NULL)
+  if (self->count)
+    {
+      g_autofree char *counted = g_strdup_printf ("%u", (guint)(g_ascii_strtoull (key + 2, NULL, 10) % 100));
+      g_autoptr(GVariant) count = pb_table_get (self->table, counted, error);
+
+      ok = (count != NULL || *error == NULL) &&
+           pb_table_set (self->table, counted,
+                         g_variant_new_int64 (count != NULL ? g_variant_get_int64 (count) + 1 : 1),
+                         error);
+    }
+  else if (text == NULL)
     ok = pb_table_delete (self->table, key, error);
   else
     {
@@ -993,6 +1005,31 @@ test_bad_records (Fixture       *f,
   g_assert_false (pb_engine_run (f->engine, NULL, &error));
   g_assert_error (error, PB_ERROR, PB_ERROR_CHANGELOG);
   g_test_message ("strict: %s", error->message);
+}
+
+static void
+test_count (Fixture       *f,
+            gconstpointer  user_data)
+{
+  g_test_summary ("A handler counts 2,000 records into 100 keys, reading each count it "
+                  "increments while earlier changes of the key are still on their way to "
+                  "the store, which takes 100 ms to write each batch: every count is exact");
+
+  fixture_open (f, user_data);
+  /* A key comes every 100 ms, while the writes fall further behind. */
+  g_object_set_data (G_OBJECT (f->table), "pb-test-write-delay-ms", GUINT_TO_POINTER (100));
+  f->writer->delay_ms = 1;
+  f->writer->count = TRUE;
+  pb_test_produce_many (f->topic, 0, 2000, "v");
+  fixture_run (f, 2000);
+
+  g_assert_cmpuint (f->writer->n_errors, ==, 0);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%u", i);
+
+      assert_value (f->table, key, "int64 20");
+    }
 }
 
 /* Kafka's ApiKey of Produce requests. */
@@ -2346,6 +2383,8 @@ main (int   argc,
   ADD ("register-errors", test_register_errors, NULL);
   ADD ("unopenable", test_unopenable, NULL);
   ADD ("bad-records", test_bad_records, NULL);
+  ADD ("count/memory", test_count, "memory://");
+  ADD ("count/rocksdb", test_count, "rocksdb://");
   ADD ("delivery-failure/memory", test_delivery_failure, "memory://");
   ADD ("delivery-failure/rocksdb", test_delivery_failure, "rocksdb://");
   ADD ("produce", test_produce, NULL);

@@ -89,9 +89,10 @@ class Life:
             *complete, self._partial = (self._partial + chunk).split(b'\n')
             self.lines.extend(line.decode().split() for line in complete)
 
-    def wait_for(self, word, seconds=TIMEOUT):
-        """Reads until a line starting with @word; returns its index."""
-        seen = 0
+    def wait_for(self, word, seconds=TIMEOUT, start=0):
+        """Reads until a line starting with @word, from line @start on;
+        returns its index."""
+        seen = start
         deadline = time.monotonic() + seconds
         while True:
             for i in range(seen, len(self.lines)):
@@ -111,6 +112,8 @@ class Life:
         self.stderr = self.process.stderr.read()
         status = self.process.wait(TIMEOUT)
         self._selector.close()
+        self.process.stdout.close()
+        self.process.stderr.close()
         self.ended = True
         return status
 
@@ -134,6 +137,11 @@ class Member:
             if not life.ended:
                 life.read()
 
+    def kill(self):
+        """Ends what still runs, as a failed test leaves it."""
+        if self.life is not None:
+            self.life.end(signal.SIGKILL)
+
 
 class GroupTableTests(unittest.TestCase):
 
@@ -148,6 +156,8 @@ class GroupTableTests(unittest.TestCase):
         self.addCleanup(shutil.rmtree, root, True)
         argv = command(language) + [bootstrap, group, TOPIC]
         members = [Member(argv, os.path.join(root, 'member-%d' % i), env) for i in range(3)]
+        for m in members:
+            self.addCleanup(m.kill)
         rng = random.Random(os.environ.get('PB_TEST_SEED', name))
 
         # The records, and which key each (partition, offset) has.
@@ -228,9 +238,8 @@ class GroupTableTests(unittest.TestCase):
                 m.life.wait_for('ready')
                 start = len(m.life.lines)
                 m.life.process.send_signal(signal.SIGUSR1)
-                m.life.wait_for('dumped')
-                lines = m.life.lines[start:]
-                lines = lines[:next(i for i, w in enumerate(lines) if w and w[0] == 'dumped')]
+                end = m.life.wait_for('dumped', start=start)
+                lines = m.life.lines[start:end]
                 holds = next(w for w in lines if w and w[0] == 'holds')
                 dumps.append(([int(p) for p in holds[1:]],
                               {w[2]: (int(w[1]), int(w[3])) for w in lines if w and w[0] == 'shard'}))
