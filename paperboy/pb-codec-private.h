@@ -24,6 +24,8 @@ G_BEGIN_DECLS
 #define PB_CODEC_TYPE_HEADER     "paperboy.type"
 #define PB_CODEC_ENCODING_HEADER "paperboy.encoding"
 #define PB_CODEC_ENCODING        "json/1"
+/* Exact-state: the record a change comes from, "offset:seq:topic". */
+#define PB_CODEC_SOURCE_HEADER   "paperboy.source"
 
 /* The value as a table holds it, its JSON appended to @json: values whose type JSON
  * cannot carry exactly (a `v`, a maybe of a maybe, a dictionary) are
@@ -42,6 +44,16 @@ GVariant           *_pb_codec_decode        (const char                *json,
 
 /* The headers of a change to @value (the encoded value). */
 rd_kafka_headers_t *_pb_codec_headers_new   (GVariant                  *value);
+void                _pb_codec_add_source    (rd_kafka_headers_t        *headers,
+                                             const char                *topic,
+                                             gint64                     offset,
+                                             guint                      seq);
+/* The source of a changelog record: FALSE if it has none (or one that
+ * cannot be read); @topic is then NULL. */
+gboolean            _pb_codec_get_source    (const rd_kafka_message_t  *rkm,
+                                             char                     **topic,
+                                             gint64                    *offset,
+                                             guint                     *seq);
 /* A changelog record's value, from its headers and JSON; NULL with
  * @error (PB_ERROR_CHANGELOG) for a record that is not a change. Sets
  * @deleted for a tombstone. */

@@ -317,6 +317,55 @@ _pb_codec_headers_new (GVariant *value)
   return headers;
 }
 
+void
+_pb_codec_add_source (rd_kafka_headers_t *headers,
+                      const char         *topic,
+                      gint64              offset,
+                      guint               seq)
+{
+  char value[256];
+  int len = g_snprintf (value, sizeof value, "%" G_GINT64_FORMAT ":%u:%s", offset, seq, topic);
+
+  rd_kafka_header_add (headers, PB_CODEC_SOURCE_HEADER, -1, value, MIN (len, (int)sizeof value - 1));
+}
+
+gboolean
+_pb_codec_get_source (const rd_kafka_message_t  *rkm,
+                      char                     **topic,
+                      gint64                    *offset,
+                      guint                     *seq)
+{
+  rd_kafka_headers_t *headers = NULL;
+  g_autofree char *text = NULL;
+  const void *header;
+  size_t size;
+  guint64 number;
+  char *end;
+
+  *topic = NULL;
+
+  if (rd_kafka_message_headers (rkm, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_get_last (headers, PB_CODEC_SOURCE_HEADER, &header,
+                                &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      header == NULL)
+    return FALSE;
+
+  text = g_strndup (header, size);
+  if (!g_ascii_isdigit (text[0]))
+    return FALSE;
+  *offset = g_ascii_strtoll (text, &end, 10);
+  if (*end != ':' || !g_ascii_isdigit (end[1]))
+    return FALSE;
+  number = g_ascii_strtoull (end + 1, &end, 10);
+  if (*end != ':' || end[1] == '\0' || number > G_MAXUINT)
+    return FALSE;
+
+  *seq = (guint)number;
+  *topic = g_strdup (end + 1);
+
+  return TRUE;
+}
+
 GVariant *
 _pb_codec_decode_record (const rd_kafka_message_t  *rkm,
                          gboolean                  *deleted,

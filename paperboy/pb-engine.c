@@ -12,6 +12,7 @@
 #include <string.h>
 #include <glib/gi18n-lib.h>
 
+#include "pb-bulk-handler.h"
 #include "pb-enum-types.h"
 #include "pb-error.h"
 #include "pb-gjs-private.h"
@@ -104,6 +105,7 @@ struct _PbEngine
   guint            stop_timeout_ms;
   int              priority;
   guint            bulk_max_records;
+  PbProcessingGuarantee processing_guarantee;
   guint            bulk_timeout_ms;
   guint            bulk_lag_threshold;
   guint            single_lag_threshold;
@@ -149,6 +151,7 @@ enum {
   PROP_MOCK_CLUSTER,
   PROP_BULK_MODE,
   PROP_BULK_MAX_RECORDS,
+  PROP_PROCESSING_GUARANTEE,
   PROP_BULK_TIMEOUT_MS,
   PROP_BULK_LAG_THRESHOLD,
   PROP_SINGLE_LAG_THRESHOLD,
@@ -528,6 +531,10 @@ pb_engine_get_property (GObject    *object,
       g_value_set_uint (value, self->bulk_max_records);
       break;
 
+    case PROP_PROCESSING_GUARANTEE:
+      g_value_set_enum (value, self->processing_guarantee);
+      break;
+
     case PROP_BULK_TIMEOUT_MS:
       g_value_set_uint (value, self->bulk_timeout_ms);
       break;
@@ -642,6 +649,10 @@ pb_engine_set_property (GObject      *object,
 
     case PROP_BULK_MAX_RECORDS:
       set_uint_property (self, &self->bulk_max_records, g_value_get_uint (value), prop_id);
+      break;
+
+    case PROP_PROCESSING_GUARANTEE:
+      pb_engine_set_processing_guarantee (self, g_value_get_enum (value));
       break;
 
     case PROP_BULK_TIMEOUT_MS:
@@ -936,6 +947,31 @@ pb_engine_class_init (PbEngineClass *klass)
   properties[PROP_BULK_MAX_RECORDS] =
     g_param_spec_uint ("bulk-max-records", NULL, NULL,
                        1, G_MAXINT32, DEFAULT_BULK_MAX_RECORDS,
+                       (G_PARAM_READWRITE |
+                        G_PARAM_EXPLICIT_NOTIFY |
+                        G_PARAM_STATIC_STRINGS));
+
+  /**
+   * PbEngine:processing-guarantee:
+   *
+   * What the engine guarantees of the changes that handling a record makes
+   * to its tables. Read when a run starts.
+   *
+   * With %PB_PROCESSING_GUARANTEE_EXACT_STATE, each change a handler makes
+   * to a table says, in its changelog record, which record it comes from
+   * and which of that record's changes it is; a store keeps, with its data,
+   * the last of them it holds. A record handled again, after a crash, a
+   * rebalance or a retry, makes the changes that its first handling did
+   * not get to the changelog, and no others: counts stay exact. This holds
+   * when a handler writes keys of its record's partition, makes the same
+   * changes in the same order when it handles a record again, and is not
+   * a [class@Paperboy.BulkHandler]. Everything else a handler does, such as
+   * producing a record or calling a service, happens at least once.
+   */
+  properties[PROP_PROCESSING_GUARANTEE] =
+    g_param_spec_enum ("processing-guarantee", NULL, NULL,
+                       PB_TYPE_PROCESSING_GUARANTEE,
+                       PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE,
                        (G_PARAM_READWRITE |
                         G_PARAM_EXPLICIT_NOTIFY |
                         G_PARAM_STATIC_STRINGS));
@@ -1650,6 +1686,22 @@ pb_engine_run_async (PbEngine            *self,
       return;
     }
 
+  if (self->processing_guarantee == PB_PROCESSING_GUARANTEE_EXACT_STATE)
+    for (guint i = 0; i < self->topics->len; i++)
+      {
+        PbTopic *topic = g_ptr_array_index (self->topics, i);
+
+        if (PB_IS_BULK_HANDLER (topic->handler))
+          {
+            g_task_return_new_error (task, PB_ERROR, PB_ERROR_CONFIG,
+                                     _("The handler %s of “%s” handles batches: the processing "
+                                       "guarantee exact-state applies to records handled one "
+                                       "by one"),
+                                     G_OBJECT_TYPE_NAME (topic->handler), topic->name);
+            return;
+          }
+      }
+
   settings.topics = g_ptr_array_new_with_free_func ((GDestroyNotify) _pb_topic_free);
   settings.n_steps = self->steps->len;
   for (guint i = 0; i < self->topics->len; i++)
@@ -1678,6 +1730,7 @@ pb_engine_run_async (PbEngine            *self,
   settings.handle_signals = self->handle_signals;
   settings.bulk_mode = self->bulk_mode;
   settings.bulk_max_records = self->bulk_max_records;
+  settings.exact_state = self->processing_guarantee == PB_PROCESSING_GUARANTEE_EXACT_STATE;
   settings.bulk_timeout_ms = self->bulk_timeout_ms;
   settings.bulk_lag_threshold = self->bulk_lag_threshold;
   settings.single_lag_threshold = self->single_lag_threshold;
@@ -1864,6 +1917,44 @@ pb_engine_get_connected (PbEngine *self)
   g_return_val_if_fail (PB_IS_ENGINE (self), FALSE);
 
   return self->connected;
+}
+
+/**
+ * pb_engine_get_processing_guarantee:
+ * @self: an engine
+ *
+ * Gets [property@Paperboy.Engine:processing-guarantee].
+ *
+ * Returns: what the engine guarantees of its tables' changes
+ */
+PbProcessingGuarantee
+pb_engine_get_processing_guarantee (PbEngine *self)
+{
+  g_return_val_if_fail (PB_IS_ENGINE (self), PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE);
+
+  return self->processing_guarantee;
+}
+
+/**
+ * pb_engine_set_processing_guarantee:
+ * @self: an engine
+ * @guarantee: what the engine guarantees of its tables' changes
+ *
+ * Sets [property@Paperboy.Engine:processing-guarantee], for the next run.
+ */
+void
+pb_engine_set_processing_guarantee (PbEngine              *self,
+                                    PbProcessingGuarantee  guarantee)
+{
+  g_return_if_fail (PB_IS_ENGINE (self));
+  g_return_if_fail (guarantee == PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE ||
+                    guarantee == PB_PROCESSING_GUARANTEE_EXACT_STATE);
+
+  if (self->processing_guarantee == guarantee)
+    return;
+
+  self->processing_guarantee = guarantee;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROCESSING_GUARANTEE]);
 }
 
 /**

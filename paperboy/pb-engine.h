@@ -65,6 +65,25 @@ typedef enum
   PB_ENGINE_MODE_BULK,
 } PbEngineMode;
 
+/**
+ * PbProcessingGuarantee:
+ * @PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE: every record is handled at
+ *   least once: a record handled again after a crash or a rebalance makes
+ *   its table changes again
+ * @PB_PROCESSING_GUARANTEE_EXACT_STATE: every record is handled at least
+ *   once, and its table changes are made once: a table recognises the
+ *   changes of a record handled again that it holds already, and drops
+ *   them
+ *
+ * What the engine guarantees of the records it handles and of their
+ * changes to its tables, in [property@Paperboy.Engine:processing-guarantee].
+ */
+typedef enum
+{
+  PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE,
+  PB_PROCESSING_GUARANTEE_EXACT_STATE,
+} PbProcessingGuarantee;
+
 PB_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (PbEngine, pb_engine, PB, ENGINE, GObject)
 
@@ -125,6 +144,11 @@ gboolean       pb_engine_get_bulk_mode         (PbEngine             *self);
 PB_AVAILABLE_IN_ALL
 void           pb_engine_set_bulk_mode         (PbEngine             *self,
                                                 gboolean              bulk_mode);
+PB_AVAILABLE_IN_ALL
+PbProcessingGuarantee pb_engine_get_processing_guarantee (PbEngine              *self);
+PB_AVAILABLE_IN_ALL
+void           pb_engine_set_processing_guarantee (PbEngine             *self,
+                                                   PbProcessingGuarantee guarantee);
 PB_AVAILABLE_IN_ALL
 PbMockCluster *pb_engine_get_mock_cluster      (PbEngine             *self);
 PB_AVAILABLE_IN_ALL

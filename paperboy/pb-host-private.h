@@ -86,6 +86,36 @@ void          _pb_host_leave          (PbHost                *self);
  * until it returned, and TRUE says so to a caller that must wait too. */
 gboolean      _pb_host_defer          (PbHost                *self);
 
+/* The record whose handling writes a table, under the processing
+ * guarantee exact-state: its changes say where they came from. */
+typedef struct
+{
+  const char *topic;      /* interned */
+  int         partition;
+  gint64      offset;
+  guint       serial;     /* the attempt: a record handled again has another */
+  gboolean    active;
+} PbSource;
+
+void            _pb_host_set_exact_state (PbHost         *self,
+                                          gboolean        exact_state);
+gboolean        _pb_host_is_exact_state  (PbHost         *self);
+/* @source (the caller's) is being handled from now on: a new attempt, or,
+ * with @same, the one @same is (an asynchronous handling goes on). */
+void            _pb_host_source_begin    (PbHost         *self,
+                                          PbSource       *source,
+                                          const char     *topic,
+                                          int             partition,
+                                          gint64          offset,
+                                          const PbSource *same);
+void            _pb_host_source_end      (PbHost         *self,
+                                          PbSource       *source);
+/* The record being handled whose partition is @partition: NULL when
+ * there is none, or with @error set when records of several topics are. */
+const PbSource *_pb_host_source_of       (PbHost         *self,
+                                          int             partition,
+                                          GError        **error);
+
 /* Cancels @cancellable (a reference is taken) from the next flush:
  * "cancelled" handlers are application code. */
 void          _pb_host_cancel_later   (PbHost                *self,

@@ -7,6 +7,9 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
+#include "pb-error.h"
 #include "pb-host-private.h"
 
 #include "pb-gjs-private.h"
@@ -24,6 +27,9 @@ struct _PbHost
   GPtrArray             *to_cancel;    /* GCancellable */
   GQueue                 events;       /* PbEvent */
   PbRateLimit            warnings;
+  gboolean               exact_state;
+  GPtrArray             *sources;      /* PbSource, active */
+  guint                  next_serial;
 };
 
 /* The kick: a source made ready from any thread, whose dispatch runs the
@@ -74,6 +80,7 @@ _pb_host_new (GMainContext          *context,
   self->user_data = user_data;
   self->to_cancel = g_ptr_array_new_with_free_func (g_object_unref);
   self->warnings.per_second = 10;
+  self->sources = g_ptr_array_new ();
 
   self->kick = g_source_new (&kick_funcs, sizeof (GSource));
   g_source_set_priority (self->kick, priority);
@@ -93,6 +100,7 @@ _pb_host_free (PbHost *self)
   _pb_clear_source (&self->kick);
   g_queue_clear_full (&self->events, (GDestroyNotify) event_free);
   g_ptr_array_unref (self->to_cancel);
+  g_ptr_array_unref (self->sources);
   g_main_context_unref (self->context);
   g_free (self);
 }
@@ -143,6 +151,78 @@ _pb_host_leave (PbHost *self)
 
   if (--self->depth == 0 && self->kick_missed)
     _pb_host_kick (self);
+}
+
+void
+_pb_host_set_exact_state (PbHost   *self,
+                          gboolean  exact_state)
+{
+  self->exact_state = exact_state;
+}
+
+gboolean
+_pb_host_is_exact_state (PbHost *self)
+{
+  return self->exact_state;
+}
+
+void
+_pb_host_source_begin (PbHost         *self,
+                       PbSource       *source,
+                       const char     *topic,
+                       int             partition,
+                       gint64          offset,
+                       const PbSource *same)
+{
+  g_assert (!source->active);
+
+  source->topic = g_intern_string (topic);
+  source->partition = partition;
+  source->offset = offset;
+  source->serial = same != NULL ? same->serial : ++self->next_serial;
+  source->active = TRUE;
+  g_ptr_array_add (self->sources, source);
+}
+
+void
+_pb_host_source_end (PbHost   *self,
+                     PbSource *source)
+{
+  if (!source->active)
+    return;
+
+  source->active = FALSE;
+  g_ptr_array_remove_fast (self->sources, source);
+}
+
+const PbSource *
+_pb_host_source_of (PbHost  *self,
+                    int      partition,
+                    GError **error)
+{
+  const PbSource *found = NULL;
+
+  for (guint i = 0; i < self->sources->len; i++)
+    {
+      const PbSource *source = g_ptr_array_index (self->sources, i);
+
+      if (source->partition != partition)
+        continue;
+
+      /* A handling that goes on asynchronously is the same attempt. */
+      if (found != NULL && (found->topic != source->topic || found->offset != source->offset))
+        {
+          g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                       _("Records of “%s” and “%s” are handled at once in partition %d: "
+                         "with the processing guarantee exact-state, a table cannot "
+                         "tell which of them wrote it"),
+                       found->topic, source->topic, partition);
+          return NULL;
+        }
+      found = source;
+    }
+
+  return found;
 }
 
 gboolean

@@ -101,6 +101,8 @@ struct _PbHandling
   PbHandlingDone   done;
   gpointer         done_data;
   GList            link;             /* in the dispatch's completions */
+  PbSource         source;           /* exact-state: the record it handles */
+  PbHost          *source_host;      /* where @source is active */
   guint            completed : 1;
   guint            abandoned : 1;
   guint            timed_out : 1;

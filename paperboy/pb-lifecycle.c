@@ -25,6 +25,7 @@ struct _PbLifecycle
   PbMessagePool  *pool;
 
   GQueue          preparations;  /* Preparation, in flight */
+  const PbSource *source;        /* exact-state: the record whose handling starts */
   guint           timeout_ms;
   gboolean        fail_on_exception;
 };
@@ -293,6 +294,7 @@ _pb_handling_unref (PbHandling *h)
     {
       g_assert (h->timeout == NULL);
       g_assert (h->message == NULL);
+      g_assert (h->source_host == NULL);
       g_clear_object (&h->handler_context);
       g_clear_object (&h->handled);
       g_clear_pointer (&h->handled_batch, g_ptr_array_unref);
@@ -306,6 +308,15 @@ _pb_handling_unref (PbHandling *h)
 /* The handling's result came: recorded, and the dispatch hears of it.
  * Results after the first, and results of abandoned handlings (the
  * handler was told through its cancellable), are dropped. */
+/* Its writes no longer come from its record. */
+static void
+end_source (PbHandling *h)
+{
+  if (h->source_host != NULL)
+    _pb_host_source_end (h->source_host, &h->source);
+  h->source_host = NULL;
+}
+
 static void
 complete (PbHandling *h,
           GError     *error)
@@ -319,6 +330,7 @@ complete (PbHandling *h,
   h->completed = TRUE;
   h->error = error;
   _pb_clear_source (&h->timeout);
+  end_source (h);
 
   h->done (h, h->done_data);
 }
@@ -475,6 +487,13 @@ start_async (PbLifecycle    *self,
   h->offset = pb_message_get_offset (message);
   h->message = message;
   h->handled = handled;
+
+  if (self->source != NULL)
+    {
+      _pb_host_source_begin (self->host, &h->source, topic->name, p->id, h->offset,
+                             self->source);
+      h->source_host = self->host;
+    }
 
   enter (self, topic);
 
@@ -649,7 +668,7 @@ handle_message_full (PbLifecycle    *self,
 /* The per-record path. Handlers that only override on_message and
  * on_tombstone cost one message object (usually reused) and one call. */
 static inline PbHandling *
-handle_message (PbLifecycle    *self,
+handle_message_now (PbLifecycle    *self,
                 PbPartition    *p,
                 PbMessage      *message,
                 gint64          offset,
@@ -684,6 +703,44 @@ handle_message (PbLifecycle    *self,
   decide (self, p, message, g_object_ref (message), NULL, error);
 
   return NULL;
+}
+
+/* Under exact-state, the tables hear which record writes them. */
+static PbHandling *
+handle_message_from (PbLifecycle    *self,
+                     PbPartition    *p,
+                     PbMessage      *message,
+                     gint64          offset,
+                     gboolean        tombstone,
+                     PbHandlingDone  done,
+                     gpointer        done_data)
+{
+  const PbSource *outer = self->source;
+  PbSource source = { 0, };
+  PbHandling *h;
+
+  _pb_host_source_begin (self->host, &source, p->topic->name, p->id, offset, NULL);
+  self->source = &source;
+  h = handle_message_now (self, p, message, offset, tombstone, done, done_data);
+  self->source = outer;
+  _pb_host_source_end (self->host, &source);
+
+  return h;
+}
+
+static inline PbHandling *
+handle_message (PbLifecycle    *self,
+                PbPartition    *p,
+                PbMessage      *message,
+                gint64          offset,
+                gboolean        tombstone,
+                PbHandlingDone  done,
+                gpointer        done_data)
+{
+  if (G_UNLIKELY (_pb_host_is_exact_state (self->host)))
+    return handle_message_from (self, p, message, offset, tombstone, done, done_data);
+
+  return handle_message_now (self, p, message, offset, tombstone, done, done_data);
 }
 
 PbHandling *
@@ -1106,6 +1163,7 @@ _pb_lifecycle_abandon (PbLifecycle *self,
   h->abandoned = TRUE;
   g_clear_error (&h->error);
   _pb_clear_source (&h->timeout);
+  end_source (h);
 
   if (h->batch != NULL)
     {

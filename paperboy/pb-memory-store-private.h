@@ -23,5 +23,8 @@ void _pb_memory_store_put        (PbMemoryStore *self,
 void _pb_memory_store_set_offset (PbMemoryStore *self,
                                   int            partition,
                                   gint64         next_offset);
+/* Exact-state: what _pb_store_get_sources() says of a memory store. */
+GArray *_pb_memory_store_get_sources (PbMemoryStore *self,
+                                      int            partition);
 
 G_END_DECLS

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pb-error.h"
+#include "pb-store-private.h"
 
 /**
  * PbMemoryStore:
@@ -37,6 +38,7 @@ struct _PbMemoryStore
 
   GHashTable *values;   /* its key → Entry */
   GArray     *offsets;  /* gint64 by partition, -1 for none */
+  GArray     *sources;  /* PbStoreSource: exact-state's */
 };
 
 /* A value and its key, which is the map's: a new value of the key takes
@@ -117,6 +119,57 @@ _pb_memory_store_set_offset (PbMemoryStore *self,
   g_array_index (self->offsets, gint64, partition) = next_offset;
 }
 
+static void
+drop_sources (PbMemoryStore *self,
+              int            partition)
+{
+  for (guint i = self->sources->len; i > 0; i--)
+    if (g_array_index (self->sources, PbStoreSource, i - 1).partition == partition)
+      g_array_remove_index_fast (self->sources, i - 1);
+}
+
+static void
+set_source (PbMemoryStore       *self,
+            const PbStoreSource *source)
+{
+  PbStoreSource copy = *source;
+
+  for (guint i = 0; i < self->sources->len; i++)
+    {
+      PbStoreSource *s = &g_array_index (self->sources, PbStoreSource, i);
+
+      if (s->partition == source->partition && strcmp (s->topic, source->topic) == 0)
+        {
+          s->offset = source->offset;
+          s->seq = source->seq;
+          return;
+        }
+    }
+
+  copy.topic = g_strdup (source->topic);
+  g_array_append_val (self->sources, copy);
+}
+
+GArray *
+_pb_memory_store_get_sources (PbMemoryStore *self,
+                              int            partition)
+{
+  GArray *sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
+
+  g_array_set_clear_func (sources, _pb_store_source_clear);
+  for (guint i = 0; i < self->sources->len; i++)
+    {
+      PbStoreSource source = g_array_index (self->sources, PbStoreSource, i);
+
+      if (source.partition != partition)
+        continue;
+      source.topic = g_strdup (source.topic);
+      g_array_append_val (sources, source);
+    }
+
+  return sources;
+}
+
 static gboolean
 pb_memory_store_apply (PbStore       *store,
                        PbStoreBatch  *batch,
@@ -125,6 +178,7 @@ pb_memory_store_apply (PbStore       *store,
   PbMemoryStore *self = PB_MEMORY_STORE (store);
   guint n_changes = pb_store_batch_get_n_changes (batch);
   guint n_offsets = pb_store_batch_get_n_offsets (batch);
+  GArray *sources;
 
   /* Nothing below can fail, so the batch applies whole. */
   for (guint i = 0; i < n_changes; i++)
@@ -141,7 +195,13 @@ pb_memory_store_apply (PbStore       *store,
       int partition = pb_store_batch_get_offset (batch, i, &next_offset);
 
       _pb_memory_store_set_offset (self, partition, next_offset);
+      if (next_offset < 0)
+        drop_sources (self, partition);
     }
+
+  sources = _pb_store_batch_get_sources (batch);
+  for (guint i = 0; sources != NULL && i < sources->len; i++)
+    set_source (self, &g_array_index (sources, PbStoreSource, i));
 
   return TRUE;
 }
@@ -193,6 +253,7 @@ pb_memory_store_wipe (PbStore  *store,
 
   g_hash_table_remove_all (self->values);
   g_array_set_size (self->offsets, 0);
+  g_array_set_size (self->sources, 0);
 
   return TRUE;
 }
@@ -214,6 +275,7 @@ pb_memory_store_finalize (GObject *object)
 
   g_clear_pointer (&self->values, g_hash_table_unref);
   g_clear_pointer (&self->offsets, g_array_unref);
+  g_clear_pointer (&self->sources, g_array_unref);
 
   G_OBJECT_CLASS (pb_memory_store_parent_class)->finalize (object);
 }
@@ -231,6 +293,8 @@ pb_memory_store_init (PbMemoryStore *self)
 {
   self->values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, entry_free);
   self->offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
+  self->sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
+  g_array_set_clear_func (self->sources, _pb_store_source_clear);
 }
 
 /**

@@ -14,6 +14,7 @@
 #include "pb-codec-private.h"
 #include "pb-error.h"
 #include "pb-kafka-private.h"
+#include "pb-store-private.h"
 
 /* A restore reads a table's changelog from where its store stopped (or
  * from the beginning) to the ends captured when it starts, with a
@@ -218,6 +219,9 @@ take (Restore                   *restore,
 {
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GVariant) value = NULL;
+  g_autofree char *source = NULL;
+  gint64 source_offset;
+  guint source_seq;
   int p = rkm->partition;
   gboolean deleted;
 
@@ -278,6 +282,10 @@ take (Restore                   *restore,
     }
 
   pb_store_batch_set_offset (restore->batch, p, rkm->offset + 1);
+
+  /* Exact-state: the store says which records' changes it holds. */
+  if (_pb_codec_get_source (rkm, &source, &source_offset, &source_seq))
+    _pb_store_batch_set_source (restore->batch, p, source, source_offset, source_seq);
 
   if (rkm->offset + 1 >= restore->high[p])
     reached_end (restore, p);

@@ -19,4 +19,8 @@ G_BEGIN_DECLS
 gboolean _pb_rocksdb_store_destroy (PbRocksdbStore  *self,
                                     GError         **error);
 
+/* Exact-state: what _pb_store_get_sources() says of a RocksDB store. */
+GArray  *_pb_rocksdb_store_get_sources (PbRocksdbStore  *self,
+                                        int              partition);
+
 G_END_DECLS

@@ -16,6 +16,7 @@
 #include <rocksdb/c.h>
 
 #include "pb-error.h"
+#include "pb-store-private.h"
 
 /**
  * PbRocksdbStore:
@@ -49,6 +50,7 @@ struct _PbRocksdbStore
   rocksdb_t *db;
   rocksdb_column_family_handle_t *values_cf;
   rocksdb_column_family_handle_t *offsets_cf;
+  rocksdb_column_family_handle_t *sources_cf;
 
   GByteArray *scratch;  /* to encode values in apply() */
 };
@@ -70,6 +72,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (PbRocksdbStore, pb_rocksdb_store, G_TYPE_OBJECT,
 
 #define VALUES_CF "default"
 #define OFFSETS_CF "offsets"
+#define SOURCES_CF "sources"
 
 /* Turns a RocksDB error into a GError, and frees it. @format has one %s
  * for the path, then one for RocksDB's message. A macro, so that the
@@ -128,7 +131,8 @@ pb_rocksdb_store_close (PbStore *store)
   if (self->db != NULL && !self->read_only)
     {
       rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create ();
-      rocksdb_column_family_handle_t *cfs[] = { self->values_cf, self->offsets_cf };
+      rocksdb_column_family_handle_t *cfs[] = { self->values_cf, self->offsets_cf,
+                                                self->sources_cf };
 
       rocksdb_flushoptions_set_wait (flush, 1);
       for (gsize i = 0; i < G_N_ELEMENTS (cfs); i++)
@@ -147,6 +151,7 @@ pb_rocksdb_store_close (PbStore *store)
 
   g_clear_pointer (&self->values_cf, rocksdb_column_family_handle_destroy);
   g_clear_pointer (&self->offsets_cf, rocksdb_column_family_handle_destroy);
+  g_clear_pointer (&self->sources_cf, rocksdb_column_family_handle_destroy);
   g_clear_pointer (&self->db, rocksdb_close);
   g_clear_pointer (&self->read_options, rocksdb_readoptions_destroy);
   g_clear_pointer (&self->write_options, rocksdb_writeoptions_destroy);
@@ -207,10 +212,12 @@ check_damage (PbRocksdbStore  *self,
   options = rocksdb_readoptions_create ();
   rocksdb_readoptions_set_verify_checksums (options, 1);
   rocksdb_readoptions_set_fill_cache (options, 0);
-  for (guint i = 0; i < 2 && err == NULL; i++)
+  for (guint i = 0; i < 3 && err == NULL; i++)
     {
-      iter = rocksdb_create_iterator_cf (self->db, options,
-                                         i == 0 ? self->values_cf : self->offsets_cf);
+      rocksdb_column_family_handle_t *cfs[] = { self->values_cf, self->offsets_cf,
+                                                self->sources_cf };
+
+      iter = rocksdb_create_iterator_cf (self->db, options, cfs[i]);
       for (rocksdb_iter_seek_to_first (iter); rocksdb_iter_valid (iter); rocksdb_iter_next (iter))
         ;
       rocksdb_iter_get_error (iter, &err);
@@ -232,9 +239,9 @@ pb_rocksdb_store_open (PbStore  *store,
                        GError  **error)
 {
   PbRocksdbStore *self = PB_ROCKSDB_STORE (store);
-  const char *cf_names[] = { VALUES_CF, OFFSETS_CF };
-  const rocksdb_options_t *cf_options[2];
-  rocksdb_column_family_handle_t *handles[2] = { NULL, NULL };
+  const char *cf_names[] = { VALUES_CF, OFFSETS_CF, SOURCES_CF };
+  const rocksdb_options_t *cf_options[3];
+  rocksdb_column_family_handle_t *handles[3] = { NULL, NULL, NULL };
   gboolean had_files;
   char *err = NULL;
 
@@ -266,6 +273,7 @@ pb_rocksdb_store_open (PbStore  *store,
 
   cf_options[0] = self->options;
   cf_options[1] = self->options;
+  cf_options[2] = self->options;
   had_files = has_table_files (self->path);
 
   if (self->read_only)
@@ -301,6 +309,7 @@ pb_rocksdb_store_open (PbStore  *store,
 
   self->values_cf = handles[0];
   self->offsets_cf = handles[1];
+  self->sources_cf = handles[2];
 
   if (!self->read_only && !check_damage (self, had_files, error))
     {
@@ -421,6 +430,58 @@ encode_offset (gint64 next_offset,
   memcpy (out, &be, 8);
 }
 
+/* Sources sort by partition first: 4 bytes, big-endian. */
+static void
+source_prefix (int   partition,
+               char  out[4])
+{
+  guint32 be = GUINT32_TO_BE ((guint32)partition);
+
+  memcpy (out, &be, 4);
+}
+
+GArray *
+_pb_rocksdb_store_get_sources (PbRocksdbStore *self,
+                               int             partition)
+{
+  GArray *sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
+  rocksdb_iterator_t *iter;
+  char prefix[4];
+
+  g_array_set_clear_func (sources, _pb_store_source_clear);
+  if (self->db == NULL)
+    return sources;
+
+  source_prefix (partition, prefix);
+  iter = rocksdb_create_iterator_cf (self->db, self->read_options, self->sources_cf);
+  for (rocksdb_iter_seek (iter, prefix, 4); rocksdb_iter_valid (iter); rocksdb_iter_next (iter))
+    {
+      size_t key_len, size;
+      const char *key = rocksdb_iter_key (iter, &key_len);
+      const char *data = rocksdb_iter_value (iter, &size);
+      PbStoreSource source;
+      guint64 offset_be;
+      guint32 seq_be;
+
+      if (key_len < 4 || memcmp (key, prefix, 4) != 0)
+        break;
+      /* Not one of ours: as if it were not there. */
+      if (size != 12)
+        continue;
+
+      memcpy (&offset_be, data, 8);
+      memcpy (&seq_be, data + 8, 4);
+      source.partition = partition;
+      source.topic = g_strndup (key + 4, key_len - 4);
+      source.offset = (gint64)GUINT64_FROM_BE (offset_be);
+      source.seq = GUINT32_FROM_BE (seq_be);
+      g_array_append_val (sources, source);
+    }
+  rocksdb_iter_destroy (iter);
+
+  return sources;
+}
+
 /* Writes @wb (owned). */
 static gboolean
 write_batch (PbRocksdbStore        *self,
@@ -451,6 +512,7 @@ pb_rocksdb_store_apply (PbStore       *store,
   guint n_changes = pb_store_batch_get_n_changes (batch);
   guint n_offsets = pb_store_batch_get_n_offsets (batch);
   rocksdb_writebatch_t *wb;
+  GArray *sources;
 
   if (!check_writable (self, error))
     return FALSE;
@@ -485,13 +547,35 @@ pb_rocksdb_store_apply (PbStore       *store,
 
       if (next_offset < 0)
         {
+          char from[4], to[4];
+
           rocksdb_writebatch_delete_cf (wb, self->offsets_cf, key, key_len);
+          source_prefix (partition, from);
+          source_prefix (partition + 1, to);
+          rocksdb_writebatch_delete_range_cf (wb, self->sources_cf, from, 4, to, 4);
           continue;
         }
 
       encode_offset (next_offset, value);
       rocksdb_writebatch_put_cf (wb, self->offsets_cf, key, key_len,
                                  (const char *)value, sizeof value);
+    }
+
+  sources = _pb_store_batch_get_sources (batch);
+  for (guint i = 0; sources != NULL && i < sources->len; i++)
+    {
+      const PbStoreSource *source = &g_array_index (sources, PbStoreSource, i);
+      g_autofree char *key = g_malloc (4 + strlen (source->topic));
+      guint64 offset_be = GUINT64_TO_BE ((guint64)source->offset);
+      guint32 seq_be = GUINT32_TO_BE (source->seq);
+      char value[12];
+
+      source_prefix (source->partition, key);
+      memcpy (key + 4, source->topic, strlen (source->topic));
+      memcpy (value, &offset_be, 8);
+      memcpy (value + 8, &seq_be, 4);
+      rocksdb_writebatch_put_cf (wb, self->sources_cf, key, 4 + strlen (source->topic),
+                                 value, sizeof value);
     }
 
   /* Do not keep a huge buffer after a huge value. */
@@ -663,7 +747,8 @@ pb_rocksdb_store_wipe (PbStore  *store,
   wb = rocksdb_writebatch_create ();
 
   if (!wipe_cf (self, wb, self->values_cf, error)
-      || !wipe_cf (self, wb, self->offsets_cf, error))
+      || !wipe_cf (self, wb, self->offsets_cf, error)
+      || !wipe_cf (self, wb, self->sources_cf, error))
     {
       rocksdb_writebatch_destroy (wb);
       return FALSE;

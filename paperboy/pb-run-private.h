@@ -52,6 +52,7 @@ typedef struct
   gboolean         handle_signals;
   gboolean         bulk_mode;
   guint            bulk_max_records;
+  gboolean         exact_state;
   guint            bulk_timeout_ms;
   guint            bulk_lag_threshold;
   guint            single_lag_threshold;

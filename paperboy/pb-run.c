@@ -1178,6 +1178,7 @@ _pb_run_new (GTask                *task,
   self->settings.kafka.auto_offset_reset = g_strdup (settings->kafka.auto_offset_reset);
 
   self->host = _pb_host_new (self->context, settings->priority, &host_callbacks, self);
+  _pb_host_set_exact_state (self->host, settings->exact_state);
   self->barrier = _pb_barrier_new ();
   self->tables = _pb_tables_new (self->host, settings->tables, settings->state_dir,
                                 &tables_callbacks, self);

@@ -23,4 +23,30 @@ guint         _pb_store_batch_take      (PbStoreBatch *self,
                                          char         *key,
                                          GVariant     *value);
 
+/* Exact-state: the last change a store holds of records of @topic, in
+ * changelog @partition. */
+typedef struct
+{
+  int     partition;
+  char   *topic;
+  gint64  offset;   /* of the record */
+  guint   seq;      /* of the change, among the record's changes */
+} PbStoreSource;
+
+/* Says that @batch brings the changes up to (@offset, @seq) of the records
+ * of @topic in @partition (a later call for the same ones wins). A batch
+ * that sets the offset of a partition to -1 drops its sources too. */
+void          _pb_store_batch_set_source (PbStoreBatch *self,
+                                          int           partition,
+                                          const char   *topic,
+                                          gint64        offset,
+                                          guint         seq);
+/* The sources of @self: PbStoreSource (owned by @self). */
+GArray       *_pb_store_batch_get_sources (PbStoreBatch *self);
+/* The sources that @store holds of @partition, as PbStoreSource (a new
+ * array): memory:// and rocksdb:// stores keep them, other stores none. */
+GArray       *_pb_store_get_sources      (PbStore      *store,
+                                          int           partition);
+void          _pb_store_source_clear     (gpointer      source);
+
 G_END_DECLS

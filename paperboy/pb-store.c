@@ -10,8 +10,11 @@
 #include "pb-store-private.h"
 
 #include <glib/gi18n-lib.h>
+#include <string.h>
 
 #include "pb-error.h"
+#include "pb-memory-store-private.h"
+#include "pb-rocksdb-store-private.h"
 
 /* Batches */
 
@@ -44,6 +47,7 @@ struct _PbStoreBatch
   gatomicrefcount ref_count;
   GArray         *changes;   /* of PbStoreChange */
   GArray         *offsets;   /* of PbStoreOffset */
+  GArray         *sources;   /* of PbStoreSource, or NULL */
 };
 
 G_DEFINE_BOXED_TYPE (PbStoreBatch, pb_store_batch,
@@ -118,6 +122,7 @@ pb_store_batch_unref (PbStoreBatch *self)
 
   g_array_unref (self->changes);
   g_array_unref (self->offsets);
+  g_clear_pointer (&self->sources, g_array_unref);
   g_free (self);
 }
 
@@ -535,6 +540,66 @@ pb_store_foreach (PbStore             *self,
   ok = iface->foreach (self, func, user_data, &local_error);
 
   return check_result (self, "foreach", ok, local_error, error);
+}
+
+void
+_pb_store_source_clear (gpointer data)
+{
+  PbStoreSource *source = data;
+
+  g_free (source->topic);
+}
+
+void
+_pb_store_batch_set_source (PbStoreBatch *self,
+                            int           partition,
+                            const char   *topic,
+                            gint64        offset,
+                            guint         seq)
+{
+  PbStoreSource source;
+
+  if (self->sources == NULL)
+    {
+      self->sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
+      g_array_set_clear_func (self->sources, _pb_store_source_clear);
+    }
+
+  for (guint i = 0; i < self->sources->len; i++)
+    {
+      PbStoreSource *s = &g_array_index (self->sources, PbStoreSource, i);
+
+      if (s->partition == partition && strcmp (s->topic, topic) == 0)
+        {
+          s->offset = offset;
+          s->seq = seq;
+          return;
+        }
+    }
+
+  source.partition = partition;
+  source.topic = g_strdup (topic);
+  source.offset = offset;
+  source.seq = seq;
+  g_array_append_val (self->sources, source);
+}
+
+GArray *
+_pb_store_batch_get_sources (PbStoreBatch *self)
+{
+  return self->sources;
+}
+
+GArray *
+_pb_store_get_sources (PbStore *store,
+                       int      partition)
+{
+  if (PB_IS_MEMORY_STORE (store))
+    return _pb_memory_store_get_sources (PB_MEMORY_STORE (store), partition);
+  if (PB_IS_ROCKSDB_STORE (store))
+    return _pb_rocksdb_store_get_sources (PB_ROCKSDB_STORE (store), partition);
+
+  return NULL;
 }
 
 /**

@@ -11,6 +11,7 @@
 # error "pb-table-private.h is a private header of Paperboy."
 #endif
 
+#include "pb-host-private.h"
 #include "pb-producer-private.h"
 #include "pb-restore-private.h"
 #include "pb-table.h"
@@ -79,7 +80,8 @@ gboolean  _pb_table_drops_revoked  (PbTable               *self);
 /* While a run owns the table, its writes go through @producer and it
  * holds no partition until told. */
 void      _pb_table_attach         (PbTable               *self,
-                                    PbProducer            *producer);
+                                    PbProducer            *producer,
+                                    PbHost                *exact_state);
 /* The run let the table go: what was never delivered is forgotten. */
 void      _pb_table_detach         (PbTable               *self);
 /* Writes what was delivered to the store, when there is enough of it or

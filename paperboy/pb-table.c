@@ -103,7 +103,24 @@ typedef struct
   char       *key;
   GVariant   *value;      /* nullable: deleted */
   int         partition;
+  const char *source;     /* exact-state: the record's topic (interned), or NULL */
+  gint64      source_offset;
+  guint       source_seq;
 } PbWrite;
+
+/* Exact-state: for a changelog partition and a topic of the engine, the
+ * last change of a record the table holds, and the changes that the
+ * record being handled made so far. */
+typedef struct _PbMark PbMark;
+struct _PbMark
+{
+  PbMark     *next;
+  const char *topic;      /* interned */
+  gint64      offset;     /* -1: none */
+  guint       seq;
+  guint       serial;     /* the handling of the record writing now */
+  guint       next_seq;
+};
 
 struct _PbTable
 {
@@ -141,6 +158,10 @@ struct _PbTable
                                     * the table, or NULL: all are readable */
   guint       *undelivered;        /* by changelog partition: the writes of
                                     * a memory store not delivered yet */
+  PbHost      *host;               /* exact-state: where the sources are */
+  PbMark     **marks;              /* exact-state: by changelog partition */
+  int          n_marks;
+  guint64      replayed_writes;    /* exact-state: writes it had already */
   gboolean     restoring;          /* a worker thread has the store */
   gboolean     registered;
   gboolean     store_failed;       /* this run's writes stop at the store */
@@ -1027,6 +1048,116 @@ _pb_table_is_global (PbTable *self)
   return self->global;
 }
 
+/* Exact-state */
+
+static void
+clear_marks (PbTable *self,
+             int      partition)
+{
+  PbMark *mark = self->marks[partition];
+
+  while (mark != NULL)
+    {
+      PbMark *next = mark->next;
+
+      g_free (mark);
+      mark = next;
+    }
+  self->marks[partition] = NULL;
+}
+
+static void
+free_marks (PbTable *self)
+{
+  if (self->marks == NULL)
+    return;
+
+  for (int i = 0; i < self->n_marks; i++)
+    clear_marks (self, i);
+  g_clear_pointer (&self->marks, g_free);
+}
+
+static PbMark *
+mark_of (PbTable    *self,
+         int         partition,
+         const char *topic)
+{
+  PbMark *mark;
+
+  for (mark = self->marks[partition]; mark != NULL; mark = mark->next)
+    if (mark->topic == topic)
+      return mark;
+
+  mark = g_new0 (PbMark, 1);
+  mark->topic = topic;
+  mark->offset = -1;
+  mark->next = self->marks[partition];
+  self->marks[partition] = mark;
+
+  return mark;
+}
+
+/* What the store holds of @partition, once it holds it: where each topic's
+ * changes stop. */
+static void
+load_marks (PbTable *self,
+            int      partition)
+{
+  g_autoptr(GArray) sources = _pb_store_get_sources (self->store, partition);
+
+  clear_marks (self, partition);
+  for (guint i = 0; sources != NULL && i < sources->len; i++)
+    {
+      const PbStoreSource *source = &g_array_index (sources, PbStoreSource, i);
+      PbMark *mark = mark_of (self, partition, g_intern_string (source->topic));
+
+      mark->offset = source->offset;
+      mark->seq = source->seq;
+    }
+}
+
+/* Under exact-state, whether the change being made was made already: by
+ * an earlier handling of the record, whose changes the table has up to
+ * this one. Otherwise @source says where it comes from, if anywhere. */
+static gboolean
+is_replayed (PbTable         *self,
+             int              partition,
+             const PbSource **source,
+             guint           *seq,
+             GError         **error)
+{
+  GError *local_error = NULL;
+  PbMark *mark;
+
+  *source = _pb_host_source_of (self->host, partition, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_prefixed_error (error, local_error, _("Table “%s”: "), self->name);
+      return FALSE;
+    }
+
+  /* Not from a record: a change like any other. */
+  if (*source == NULL)
+    return FALSE;
+
+  mark = mark_of (self, partition, (*source)->topic);
+  if (mark->serial != (*source)->serial)
+    {
+      mark->serial = (*source)->serial;
+      mark->next_seq = 0;
+    }
+  *seq = mark->next_seq++;
+
+  if ((*source)->offset < mark->offset ||
+      ((*source)->offset == mark->offset && *seq <= mark->seq))
+    return TRUE;
+
+  mark->offset = (*source)->offset;
+  mark->seq = *seq;
+
+  return FALSE;
+}
+
 void
 _pb_table_set_owned (PbTable  *self,
                      int       partition,
@@ -1036,6 +1167,14 @@ _pb_table_set_owned (PbTable  *self,
   g_return_if_fail (partition >= 0 && partition < self->n_partitions_seen);
 
   self->owned[partition] = owned;
+
+  if (self->marks != NULL && partition < self->n_marks)
+    {
+      if (owned)
+        load_marks (self, partition);
+      else
+        clear_marks (self, partition);
+    }
 }
 
 typedef struct
@@ -1356,6 +1495,9 @@ delivered_cb (PbDelivery          *delivery,
           _pb_store_batch_take (self->delivered, g_steal_pointer (&write->key),
                                 g_steal_pointer (&write->value));
           pb_store_batch_set_offset (self->delivered, partition, offset + 1);
+          if (write->source != NULL)
+            _pb_store_batch_set_source (self->delivered, partition, write->source,
+                                        write->source_offset, write->source_seq);
           pending->batch = self->delivered_batch;
 
           /* Read from the store once the batch is there. */
@@ -1482,9 +1624,12 @@ _pb_table_flush (PbTable   *self,
 
 void
 _pb_table_attach (PbTable    *self,
-                  PbProducer *producer)
+                  PbProducer *producer,
+                  PbHost     *exact_state)
 {
   self->producer = producer;
+  self->host = exact_state;
+  self->replayed_writes = 0;
   self->store_failed = FALSE;
   self->write_failed = FALSE;
   /* Tests make the store slow, as a slow disk would. */
@@ -1497,9 +1642,15 @@ _pb_table_attach (PbTable    *self,
   /* Partitions are held once restored; a global table holds them all. */
   g_clear_pointer (&self->owned, g_free);
   g_clear_pointer (&self->undelivered, g_free);
+  free_marks (self);
   if (!self->global)
     {
       self->owned = g_new0 (guint8, MAX (self->n_partitions_seen, 1));
+      if (exact_state != NULL)
+        {
+          self->n_marks = MAX (self->n_partitions_seen, 1);
+          self->marks = g_new0 (PbMark *, self->n_marks);
+        }
       if (PB_IS_MEMORY_STORE (self->store))
         self->undelivered = g_new0 (guint, MAX (self->n_partitions_seen, 1));
     }
@@ -1520,6 +1671,8 @@ _pb_table_detach (PbTable *self)
     }
 
   self->producer = NULL;
+  self->host = NULL;
+  free_marks (self);
   g_clear_pointer (&self->owned, g_free);
   g_clear_pointer (&self->undelivered, g_free);
   g_hash_table_remove_all (self->pending);
@@ -1544,15 +1697,18 @@ _pb_table_set_registered (PbTable *self)
  * pending changes at once, and to the changelog, in @partition (or where
  * the producer puts it, before the partitions are known). Reads nothing. */
 static gboolean
-write_change (PbTable     *self,
-              const char  *key,
-              int          partition,
-              GVariant    *value,
-              const char  *json,
-              gsize        json_len,
-              GError     **error)
+write_change (PbTable         *self,
+              const char      *key,
+              int              partition,
+              GVariant        *value,
+              const char      *json,
+              gsize            json_len,
+              const PbSource  *source,
+              guint            seq,
+              GError         **error)
 {
   gboolean direct = self->undelivered != NULL && partition >= 0;
+  rd_kafka_headers_t *headers;
   PbPending *pending;
   PbWrite *write;
 
@@ -1563,13 +1719,24 @@ write_change (PbTable     *self,
   write->partition = partition;
   write->key = direct ? NULL : g_strdup (key);
   write->value = value != NULL && !direct ? g_variant_ref (value) : NULL;
+  write->source = NULL;
+
+  headers = value != NULL ? _pb_codec_headers_new (value) : NULL;
+  if (source != NULL)
+    {
+      if (headers == NULL)
+        headers = rd_kafka_headers_new (1);
+      _pb_codec_add_source (headers, source->topic, source->offset, seq);
+      write->source = source->topic;
+      write->source_offset = source->offset;
+      write->source_seq = seq;
+    }
 
   /* A key always goes to its partition, whatever partitioner the
    * producer has: the order of a key's changes is the order of its
    * partition. Its report comes from a later dispatch. */
   if (_pb_producer_produce (self->producer, self->changelog_topic_name, partition,
-                            key, strlen (key), json, json_len,
-                            value != NULL ? _pb_codec_headers_new (value) : NULL,
+                            key, strlen (key), json, json_len, headers,
                             &write->delivery, error) == 0)
     {
       g_prefix_error (error, _("Table “%s”: "), self->name);
@@ -1612,6 +1779,8 @@ change (PbTable     *self,
   g_autoptr(GVariant) encoded = NULL;
   g_autoptr(GVariant) old = NULL;
   int partition = RD_KAFKA_PARTITION_UA;
+  const PbSource *source = NULL;
+  guint seq = 0;
   gboolean notify;
 
   if (!g_utf8_validate (key, -1, NULL))
@@ -1648,6 +1817,23 @@ change (PbTable     *self,
       partition = partition_for_key (self, key);
       if (self->owned != NULL && !self->owned[partition])
         return check_owner (self, key, error);
+
+      if (self->marks != NULL && partition < self->n_marks)
+        {
+          GError *local_error = NULL;
+
+          /* The table has it already: nothing changes, nothing is said. */
+          if (is_replayed (self, partition, &source, &seq, &local_error))
+            {
+              self->replayed_writes++;
+              return TRUE;
+            }
+          if (local_error != NULL)
+            {
+              g_propagate_error (error, local_error);
+              return FALSE;
+            }
+        }
     }
 
   notify = has_listener (self, key);
@@ -1659,7 +1845,7 @@ change (PbTable     *self,
 
   if (!write_change (self, key, partition, encoded,
                      encoded != NULL ? self->json->str : NULL,
-                     encoded != NULL ? self->json->len : 0, error))
+                     encoded != NULL ? self->json->len : 0, source, seq, error))
     return FALSE;
 
   if (notify)

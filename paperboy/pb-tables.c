@@ -448,7 +448,8 @@ _pb_tables_attach (PbTables   *self,
   g_autoptr(GPtrArray) global = select_tables (self, TRUE);
 
   for (guint i = 0; i < self->tables->len; i++)
-    _pb_table_attach (g_ptr_array_index (self->tables, i), producer);
+    _pb_table_attach (g_ptr_array_index (self->tables, i), producer,
+                      _pb_host_is_exact_state (self->host) ? self->host : NULL);
 
   if (global->len == 0)
     return;

@@ -1032,6 +1032,126 @@ test_count (Fixture       *f,
     }
 }
 
+typedef struct
+{
+  const char            *uri;
+  PbProcessingGuarantee  guarantee;
+} ReplayCase;
+
+/* A new group: it starts from the first record, as a member does after
+ * a crash that left the records handled since the last commit. */
+static void
+fixture_open_replaying (Fixture               *f,
+                        const ReplayCase      *c)
+{
+  g_free (f->group);
+  f->group = pb_test_unique ("table-group");
+  fixture_open (f, c->uri);
+  pb_engine_set_processing_guarantee (f->engine, c->guarantee);
+  f->writer->count = TRUE;
+}
+
+static void
+assert_all_counts (PbTable *table,
+                   gint64   count)
+{
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%u", i);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = pb_table_get (table, key, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (value);
+      g_assert_cmpint (g_variant_get_int64 (value), ==, count);
+    }
+}
+
+static void
+test_replay (Fixture       *f,
+             gconstpointer  user_data)
+{
+  const ReplayCase *c = user_data;
+  gboolean exact = c->guarantee == PB_PROCESSING_GUARANTEE_EXACT_STATE;
+
+  g_test_summary ("A handler counts 1,000 records into 100 keys; a new engine handles "
+                  "them all again, from its store or from the changelog, then 500 more: "
+                  "under exact-state the table drops the changes it holds already, and "
+                  "counts each record once; under at-least-once it counts the records "
+                  "handled again twice");
+
+  fixture_open_replaying (f, c);
+  pb_test_produce_many (f->topic, 0, 1000, "v");
+  fixture_run (f, 1000);
+  g_assert_cmpuint (f->writer->n_errors, ==, 0);
+  assert_all_counts (f->table, 10);
+
+  fixture_open_replaying (f, c);
+  fixture_run (f, 1000);
+  g_assert_cmpuint (f->writer->n_handled, ==, 1000);
+  g_assert_cmpuint (f->writer->n_errors, ==, 0);
+  assert_all_counts (f->table, exact ? 10 : 20);
+
+  /* New records count, whatever came before them. */
+  pb_test_produce_many (f->topic, 0, 500, "w");
+  fixture_run (f, 1500);
+  g_assert_cmpuint (f->writer->n_errors, ==, 0);
+  assert_all_counts (f->table, exact ? 15 : 25);
+
+  /* And the store says so to the next engine, which starts where the
+   * group committed. */
+  fixture_open (f, c->uri);
+  pb_engine_set_processing_guarantee (f->engine, c->guarantee);
+  f->writer->count = TRUE;
+  fixture_restart (f);
+  assert_all_counts (f->table, exact ? 15 : 25);
+}
+
+#define TEST_TYPE_BATCHER (test_batcher_get_type ())
+G_DECLARE_FINAL_TYPE (TestBatcher, test_batcher, TEST, BATCHER, PbBulkHandler)
+
+struct _TestBatcher
+{
+  PbBulkHandler parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (TestBatcher, test_batcher, PB_TYPE_BULK_HANDLER)
+
+static void
+test_batcher_class_init (TestBatcherClass *klass)
+{
+}
+
+static void
+test_batcher_init (TestBatcher *self)
+{
+}
+
+static void
+test_exact_state_bulk (Fixture       *f,
+                       gconstpointer  user_data)
+{
+  g_autofree char *batched = pb_test_unique ("table-batched");
+  g_autoptr(TestBatcher) batcher = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("exact-state refuses a bulk handler at the start of a run, naming it");
+
+  pb_test_create_topic (batched, 1);
+  batcher = g_object_new (TEST_TYPE_BATCHER, "topic", batched, NULL);
+  fixture_open (f, "memory://");
+  pb_engine_set_processing_guarantee (f->engine, PB_PROCESSING_GUARANTEE_EXACT_STATE);
+  g_assert_cmpint (pb_engine_get_processing_guarantee (f->engine), ==,
+                   PB_PROCESSING_GUARANTEE_EXACT_STATE);
+  pb_engine_add_handler (f->engine, PB_HANDLER (batcher), &error);
+  g_assert_no_error (error);
+
+  g_assert_false (pb_engine_run (f->engine, NULL, &error));
+  g_assert_error (error, PB_ERROR, PB_ERROR_CONFIG);
+  g_assert_nonnull (strstr (error->message, "TestBatcher"));
+  g_test_message ("%s", error->message);
+}
+
 /* Kafka's ApiKey of Produce requests. */
 #define PRODUCE_API_KEY 0
 
@@ -2385,6 +2505,15 @@ main (int   argc,
   ADD ("bad-records", test_bad_records, NULL);
   ADD ("count/memory", test_count, "memory://");
   ADD ("count/rocksdb", test_count, "rocksdb://");
+  ADD ("replay/exact-state/memory", test_replay,
+       (&(ReplayCase) { "memory://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
+  ADD ("replay/exact-state/rocksdb", test_replay,
+       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
+  ADD ("replay/at-least-once/memory", test_replay,
+       (&(ReplayCase) { "memory://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
+  ADD ("replay/at-least-once/rocksdb", test_replay,
+       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
+  ADD ("exact-state-bulk", test_exact_state_bulk, NULL);
   ADD ("delivery-failure/memory", test_delivery_failure, "memory://");
   ADD ("delivery-failure/rocksdb", test_delivery_failure, "rocksdb://");
   ADD ("produce", test_produce, NULL);
