@@ -17,11 +17,17 @@ assigned partition was handled before its partition of the table was
 restored. The C member runs it again with standby replicas, with a
 rocksdb:// and with a memory:// table.
 
+Under the processing guarantee exact-state, C and Python members are
+killed more than 20 times, at random moments of their consumption and of
+their restores, some with their state directories deleted, one member or
+three: every count must then equal the number of records of its key.
+
 Usage: test_group_tables.py [unittest arguments], with PAPERBOY_TOOL,
 PB_VIEWS, GJS and PYTHON set.
 """
 
 import collections
+import itertools
 import os
 import random
 import selectors
@@ -48,6 +54,7 @@ KEYS = ['page-%d' % i for i in range(60)]
 RATE = 1500           # records a second
 SECONDS = 30          # of producing
 EVENTS = 8            # kills, leaves and joins while it produces
+KILLS = 22            # under exact-state: kills only, over a longer run
 TIMEOUT = 120
 # The lowest session timeout the mock takes: a killed member is soon
 # forgotten.
@@ -70,6 +77,7 @@ class Life:
                                         stderr=subprocess.PIPE,
                                         env=dict(os.environ, **(env or {})))
         self.lines = []
+        self.consuming = False   # it handled a record
         self.stderr = b''
         self.ended = False
         self._partial = b''
@@ -87,7 +95,9 @@ class Life:
             if not chunk:
                 return False
             *complete, self._partial = (self._partial + chunk).split(b'\n')
-            self.lines.extend(line.decode().split() for line in complete)
+            lines = [line.decode().split() for line in complete]
+            self.consuming = self.consuming or any(w and w[0] == 'handled' for w in lines)
+            self.lines.extend(lines)
 
     def wait_for(self, word, seconds=TIMEOUT, start=0):
         """Reads until a line starting with @word, from line @start on;
@@ -145,17 +155,22 @@ class Member:
 
 class GroupTableTests(unittest.TestCase):
 
-    def run_group(self, language, env=None):
+    def run_group(self, language, env=None, n_members=3, wipe=False):
+        exact = (env or {}).get('PB_VIEWS_GUARANTEE') == 'exact-state'
+        rate, seconds = (1000, 20) if exact else (RATE, SECONDS)
         broker = MockBroker('--topic', '%s:%d' % (TOPIC, PARTITIONS),
                             '--topic', '%s:%d' % (CHANGELOG, PARTITIONS))
         self.addCleanup(broker.close)
         bootstrap = broker.bootstrap_servers
         group = 'views-%s' % language
-        name = ' '.join([language] + ['%s=%s' % item for item in sorted((env or {}).items())])
+        name = ' '.join([language] + ['%s=%s' % item for item in sorted((env or {}).items())] +
+                        (['members=%d' % n_members] if n_members != 3 else []) +
+                        (['wipe'] if wipe else []))
         root = tempfile.mkdtemp(prefix='pb-group-tables-')
         self.addCleanup(shutil.rmtree, root, True)
         argv = command(language) + [bootstrap, group, TOPIC]
-        members = [Member(argv, os.path.join(root, 'member-%d' % i), env) for i in range(3)]
+        members = [Member(argv, os.path.join(root, 'member-%d' % i), env)
+                   for i in range(n_members)]
         for m in members:
             self.addCleanup(m.kill)
         rng = random.Random(os.environ.get('PB_TEST_SEED', name))
@@ -171,33 +186,75 @@ class GroupTableTests(unittest.TestCase):
             else:
                 records[(msg.partition(), msg.offset())] = msg.key().decode()
 
+        killed = threading.Event()
+
         def produce():
             producer = Producer({'bootstrap.servers': bootstrap, 'partitioner': 'murmur2_random',
                                  'linger.ms': 5, 'log_level': 3})
-            for i in range(RATE * SECONDS):
+            # Under exact-state, until the last kill.
+            for i in itertools.count():
+                if i >= rate * seconds and (not exact or killed.is_set()):
+                    break
                 key = rng.choice(KEYS)
                 producer.produce(TOPIC, b'view', key.encode(), on_delivery=delivered)
                 sent[key] += 1
-                if i % (RATE // 10) == 0:
+                if i % (rate // 10) == 0:
                     producer.poll(0)
                     time.sleep(0.1)
             producer.flush(TIMEOUT)
 
-        # Two members first; the third joins while records come.
-        members[0].start()
-        members[1].start()
+        # All members but one first; the last joins while records come.
+        for m in members[:-1] or members:
+            m.start()
         producer = threading.Thread(target=produce)
         producer.start()
         events = []
-        joined = False
-        for _ in range(EVENTS):
-            time.sleep(rng.uniform(1.5, SECONDS / EVENTS))
+        joined = n_members == 1
+
+        def restart(m, i):
+            if wipe and rng.random() < 0.3:
+                # The changelog alone has the member's partitions.
+                shutil.rmtree(m.state_dir, True)
+                events[-1] += ' wiped'
+            m.start()
+
+        def kill(m, what):
+            m.life.end(signal.SIGKILL)
+            events.append('%s %d' % (what, members.index(m)))
+            time.sleep(rng.uniform(0, 1))
+            restart(m, members.index(m))
+
+        while exact and len([e for e in events if e.startswith('kill')]) < KILLS:
+            time.sleep(0.1)
             for m in members:
                 m.read()
             if not joined:
-                members[2].start()
+                time.sleep(rng.uniform(1, 3))
+                members[-1].start()
                 joined = True
-                events.append('join 2')
+                events.append('join %d' % (n_members - 1))
+                continue
+            # A member that consumes, at a random moment; then, at times,
+            # again while it restores and joins.
+            consuming = [m for m in members if m.life is not None and m.life.consuming]
+            if not consuming:
+                continue
+            m = rng.choice(consuming)
+            time.sleep(rng.uniform(0, 1.5))
+            kill(m, 'kill')
+            if rng.random() < 0.3:
+                time.sleep(rng.uniform(0.05, 1.0))
+                kill(m, 'kill-starting')
+        killed.set()
+
+        for _ in range(0 if exact else EVENTS):
+            time.sleep(rng.uniform(1.5, seconds / EVENTS))
+            for m in members:
+                m.read()
+            if not joined:
+                members[-1].start()
+                joined = True
+                events.append('join %d' % (n_members - 1))
                 continue
             m = rng.choice([m for m in members if m.life is not None])
             i = members.index(m)
@@ -211,7 +268,7 @@ class GroupTableTests(unittest.TestCase):
             m.start()
         producer.join()
         self.assertEqual(errors, [])
-        self.assertEqual(len(records), RATE * SECONDS)
+        self.assertEqual(len(records), sum(sent.values()))
         print('%s: %s' % (name, ', '.join(events)), file=sys.stderr)
 
         # Everything handled and committed, every partition held.
@@ -269,6 +326,10 @@ class GroupTableTests(unittest.TestCase):
             self.assertGreaterEqual(counts[key], sent[key], key)
             self.assertLessEqual(counts[key], handled[key], key)
         extra = sum(counts.values()) - sum(sent.values())
+        if exact:
+            # Records handled again, and no count they moved.
+            self.assertGreater(sum(handled.values()), sum(sent.values()))
+            self.assertEqual({k: counts[k] - sent[k] for k in sent if counts[k] != sent[k]}, {})
         print('%s: %d records, %d handled, %d counted beyond them' % (
             name, sum(sent.values()), sum(handled.values()), extra), file=sys.stderr)
 
@@ -316,6 +377,18 @@ class GroupTableTests(unittest.TestCase):
 
     def test_python(self):
         self.run_group('python')
+
+    def test_c_exact(self):
+        # Some restarts with an empty state directory.
+        self.run_group('c', {'PB_VIEWS_GUARANTEE': 'exact-state'},
+                       wipe=True)
+
+    def test_c_exact_memory_one_member(self):
+        self.run_group('c', {'PB_VIEWS_GUARANTEE': 'exact-state',
+                             'PB_VIEWS_STORE_URI': 'memory://'}, n_members=1)
+
+    def test_python_exact(self):
+        self.run_group('python', {'PB_VIEWS_GUARANTEE': 'exact-state'})
 
     def test_javascript(self):
         self.run_group('javascript')

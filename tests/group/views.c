@@ -12,7 +12,8 @@
  *   pb-views BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
  *
  * KEY=VALUE are librdkafka properties. PB_VIEWS_STORE_URI (rocksdb://)
- * and PB_VIEWS_STANDBY_REPLICAS (0) in the environment set the table's;
+ * and PB_VIEWS_STANDBY_REPLICAS (0) in the environment set the table's,
+ * PB_VIEWS_GUARANTEE (at-least-once) the engine's processing guarantee;
  * with PB_VIEWS_QUIET, a line "handled=N" a second replaces the
  * "handled" lines (for long runs).
  * Prints, one line each:
@@ -193,6 +194,8 @@ main (int   argc,
   pb_engine_set_handle_signals (engine, TRUE);
   pb_engine_set_commit_interval_ms (engine, 200);
   pb_engine_set_state_dir (engine, argv[4]);
+  if (g_strcmp0 (g_getenv ("PB_VIEWS_GUARANTEE"), "exact-state") == 0)
+    pb_engine_set_processing_guarantee (engine, PB_PROCESSING_GUARANTEE_EXACT_STATE);
   for (int i = 5; i < argc; i++)
     {
       g_auto(GStrv) pair = g_strsplit (argv[i], "=", 2);

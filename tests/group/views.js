@@ -5,8 +5,8 @@
 //
 // Usage: gjs -m views.js BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
 //
-// PB_VIEWS_STORE_URI, PB_VIEWS_STANDBY_REPLICAS and PB_VIEWS_QUIET as for
-// views.c.
+// PB_VIEWS_STORE_URI, PB_VIEWS_STANDBY_REPLICAS, PB_VIEWS_GUARANTEE and
+// PB_VIEWS_QUIET as for views.c.
 
 import GLib from 'gi://GLib';
 import GObject from 'gi://GObject';
@@ -46,6 +46,8 @@ const engine = Paperboy.Engine.new(bootstrap, group);
 engine.handle_signals = true;
 engine.commit_interval_ms = 200;
 engine.state_dir = stateDir;
+if (GLib.getenv('PB_VIEWS_GUARANTEE') === 'exact-state')
+    engine.processing_guarantee = Paperboy.ProcessingGuarantee.EXACT_STATE;
 for (const pair of config) {
     const at = pair.indexOf('=');
     engine.set_config(pair.slice(0, at), pair.slice(at + 1));

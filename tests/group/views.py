@@ -8,8 +8,8 @@ into a partitioned rocksdb:// table "views".
 
 Usage: views.py BOOTSTRAP GROUP TOPIC STATE_DIR [KEY=VALUE...]
 
-PB_VIEWS_STORE_URI, PB_VIEWS_STANDBY_REPLICAS and PB_VIEWS_QUIET as for
-views.c.
+PB_VIEWS_STORE_URI, PB_VIEWS_STANDBY_REPLICAS, PB_VIEWS_GUARANTEE and
+PB_VIEWS_QUIET as for views.c.
 """
 
 import os
@@ -48,6 +48,8 @@ def main(bootstrap, group, topic, state_dir, *config):
     engine.props.handle_signals = True
     engine.props.commit_interval_ms = 200
     engine.props.state_dir = state_dir
+    if os.environ.get('PB_VIEWS_GUARANTEE') == 'exact-state':
+        engine.props.processing_guarantee = Paperboy.ProcessingGuarantee.EXACT_STATE
     for pair in config:
         engine.set_config(*pair.split('=', 1))
     table = Paperboy.Table.new('views', os.environ.get('PB_VIEWS_STORE_URI', 'rocksdb://'))
