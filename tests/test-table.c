@@ -32,6 +32,7 @@ struct _TestWriter
 {
   PbHandler  parent_instance;
   PbTable   *table;
+  PbTable   *second;    /* with `count`: counts there too, after `table` */
   PbEngine  *engine;
   char      *produce_to;
   guint      n_handled;
@@ -67,6 +68,16 @@ test_writer_on_message (PbHandler  *handler,
            pb_table_set (self->table, counted,
                          g_variant_new_int64 (count != NULL ? g_variant_get_int64 (count) + 1 : 1),
                          error);
+
+      if (ok && self->second != NULL)
+        {
+          g_autoptr(GVariant) second = pb_table_get (self->second, counted, error);
+
+          ok = (second != NULL || *error == NULL) &&
+               pb_table_set (self->second, counted,
+                             g_variant_new_int64 (second != NULL ? g_variant_get_int64 (second) + 1 : 1),
+                             error);
+        }
     }
   else if (text == NULL)
     ok = pb_table_delete (self->table, key, error);
@@ -108,6 +119,7 @@ test_writer_finalize (GObject *object)
   TestWriter *self = TEST_WRITER (object);
 
   g_clear_object (&self->table);
+  g_clear_object (&self->second);
   g_free (self->produce_to);
 
   G_OBJECT_CLASS (test_writer_parent_class)->finalize (object);
@@ -1105,6 +1117,181 @@ test_replay (Fixture       *f,
   f->writer->count = TRUE;
   fixture_restart (f);
   assert_all_counts (f->table, exact ? 15 : 25);
+}
+
+typedef struct
+{
+  PbMockCluster *cluster;
+  char          *first;    /* table names */
+  char          *second;
+  PbEngine      *engine;
+  TestWriter    *writer;
+  PbTable       *tables[2];
+} TwoTables;
+
+static void
+two_tables_open (TwoTables             *t,
+                 Fixture               *f,
+                 const ReplayCase      *c)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_clear_object (&t->writer);
+  g_clear_object (&t->engine);
+  g_clear_object (&t->tables[0]);
+  g_clear_object (&t->tables[1]);
+
+  t->engine = g_object_new (PB_TYPE_ENGINE, "mock-cluster", t->cluster, "group-id", f->group,
+                            "commit-interval-ms", 100, "stop-timeout-ms", 1000,
+                            "processing-guarantee", c->guarantee, NULL);
+  pb_engine_set_config (t->engine, "session.timeout.ms", "6000", NULL);
+  pb_engine_set_config (t->engine, "fetch.wait.max.ms", "10", NULL);
+  pb_engine_set_state_dir (t->engine, f->dir);
+  t->tables[0] = pb_table_new (t->first, c->uri);
+  t->tables[1] = pb_table_new (t->second, c->uri);
+  t->writer = g_object_new (TEST_TYPE_WRITER, "topic", f->topic, NULL);
+  t->writer->table = g_object_ref (t->tables[0]);
+  t->writer->second = g_object_ref (t->tables[1]);
+  t->writer->count = TRUE;
+  pb_engine_register_table (t->engine, t->tables[0], &error);
+  g_assert_no_error (error);
+  pb_engine_register_table (t->engine, t->tables[1], &error);
+  g_assert_no_error (error);
+  pb_engine_add_handler (t->engine, PB_HANDLER (t->writer), &error);
+  g_assert_no_error (error);
+}
+
+typedef struct
+{
+  TwoTables  *t;
+  Fixture    *f;
+  guint       n;
+  gint64      committed;
+  gboolean    failing;    /* the second changelog's broker went down */
+} TwoUntil;
+
+static void
+produce_counted (TwoTables  *t,
+              const char *topic,
+              guint       from,
+              guint       to)
+{
+  for (guint i = from; i < to; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *key = g_strdup_printf ("k-%u", i);
+      g_autoptr(GBytes) key_bytes = g_bytes_new (key, strlen (key));
+      g_autoptr(GBytes) value = g_bytes_new_static ("v", 1);
+
+      pb_mock_cluster_produce (t->cluster, topic, 0, key_bytes, value, NULL, &error);
+      g_assert_no_error (error);
+    }
+}
+
+static gboolean
+two_tables_until (gpointer user_data)
+{
+  TwoUntil *until = user_data;
+  TwoTables *t = until->t;
+
+  if (t->writer->n_handled < until->n ||
+      pb_mock_cluster_get_committed_offset (t->cluster, until->f->group, until->f->topic,
+                                            0, NULL) < until->committed)
+    return FALSE;
+
+  if (until->failing || until->committed == 300)
+    return TRUE;
+
+  /* The second changelog's broker goes; 100 records more are handled,
+   * whose changes reach the first changelog only. */
+  assert_all_counts (t->tables[0], 2);
+  assert_all_counts (t->tables[1], 2);
+  pb_mock_cluster_set_broker_down (t->cluster, 2, NULL);
+  produce_counted (t, until->f->topic, 200, 300);
+  until->failing = TRUE;
+  until->n = 300;
+  until->committed = -1;
+
+  return FALSE;
+}
+
+static void
+test_two_tables (Fixture       *f,
+                 gconstpointer  user_data)
+{
+  const ReplayCase *c = user_data;
+  gboolean exact = c->guarantee == PB_PROCESSING_GUARANTEE_EXACT_STATE;
+  g_autoptr(GError) error = NULL;
+  TwoTables t = { NULL, };
+  TwoUntil until;
+  rd_kafka_mock_cluster_t *mock;
+  gint64 committed;
+
+  g_test_summary ("A handler counts into two tables whose changelogs have their leaders on "
+                  "two brokers; the second broker goes down, so that the records handled "
+                  "then reach the first changelog and not the second, and the engine ends "
+                  "there; a new engine handles them again: under exact-state both tables "
+                  "count each record once");
+
+  if (pb_test_is_external ())
+    {
+      g_test_skip ("needs the mock cluster's brokers");
+      return;
+    }
+
+  t.cluster = pb_mock_cluster_new (2, &error);
+  g_assert_no_error (error);
+  mock = _pb_mock_cluster_get_mock (t.cluster);
+  t.first = pb_test_unique ("first");
+  t.second = pb_test_unique ("second");
+  {
+    g_autofree char *first_changelog = g_strconcat (t.first, "-changelog", NULL);
+    g_autofree char *second_changelog = g_strconcat (t.second, "-changelog", NULL);
+
+    pb_mock_cluster_create_topic (t.cluster, f->topic, 1, &error);
+    g_assert_no_error (error);
+    pb_mock_cluster_create_topic (t.cluster, first_changelog, 1, &error);
+    g_assert_no_error (error);
+    pb_mock_cluster_create_topic (t.cluster, second_changelog, 1, &error);
+    g_assert_no_error (error);
+    /* Everything on broker 1 but the second changelog. */
+    g_assert_cmpint (rd_kafka_mock_partition_set_leader (mock, f->topic, 0, 1), ==, 0);
+    g_assert_cmpint (rd_kafka_mock_partition_set_leader (mock, first_changelog, 0, 1), ==, 0);
+    g_assert_cmpint (rd_kafka_mock_partition_set_leader (mock, second_changelog, 0, 2), ==, 0);
+    g_assert_cmpint (rd_kafka_mock_coordinator_set (mock, "group", f->group, 1), ==, 0);
+  }
+
+  produce_counted (&t, f->topic, 0, 200);
+  two_tables_open (&t, f, c);
+  until = (TwoUntil) { &t, f, 200, 200, FALSE };
+  /* It stops while the last changes wait for their broker. */
+  if (!pb_test_run_until (t.engine, two_tables_until, &until, 60000, &error))
+    g_test_message ("The engine ended with: %s", error->message);
+  g_clear_error (&error);
+  g_assert_true (until.failing);
+  g_assert_cmpuint (t.writer->n_handled, ==, 300);
+  committed = pb_mock_cluster_get_committed_offset (t.cluster, f->group, f->topic, 0, NULL);
+  g_test_message ("Committed: %" G_GINT64_FORMAT, committed);
+  g_assert_cmpint (committed, >=, 200);
+  g_assert_cmpint (committed, <, 300);
+  pb_mock_cluster_set_broker_up (t.cluster, 2, &error);
+  g_assert_no_error (error);
+
+  /* Everything again from the commit, with both brokers. */
+  two_tables_open (&t, f, c);
+  until = (TwoUntil) { &t, f, 300 - committed, 300, FALSE };
+  pb_test_run_until (t.engine, two_tables_until, &until, 60000, &error);
+  g_assert_no_error (error);
+  assert_all_counts (t.tables[1], 3);
+  assert_all_counts (t.tables[0], exact ? 3 : 4);
+
+  g_clear_object (&t.writer);
+  g_clear_object (&t.engine);
+  g_clear_object (&t.tables[0]);
+  g_clear_object (&t.tables[1]);
+  g_clear_object (&t.cluster);
+  g_free (t.first);
+  g_free (t.second);
 }
 
 #define TEST_TYPE_BATCHER (test_batcher_get_type ())
@@ -2514,6 +2701,12 @@ main (int   argc,
   ADD ("replay/at-least-once/rocksdb", test_replay,
        (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
   ADD ("exact-state-bulk", test_exact_state_bulk, NULL);
+  ADD ("two-tables/exact-state/memory", test_two_tables,
+       (&(ReplayCase) { "memory://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
+  ADD ("two-tables/exact-state/rocksdb", test_two_tables,
+       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
+  ADD ("two-tables/at-least-once/rocksdb", test_two_tables,
+       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
   ADD ("delivery-failure/memory", test_delivery_failure, "memory://");
   ADD ("delivery-failure/rocksdb", test_delivery_failure, "rocksdb://");
   ADD ("produce", test_produce, NULL);
