@@ -753,6 +753,7 @@ const ViewCounter = GObject.registerClass({
     vfunc_on_message(message) {
         const key = bytesToString(message.get_key());
         this.table.set(key, this.table.getValue(key, 0) + 1);
+        this.handled = (this.handled ?? 0) + 1;
         return true;
     }
 
@@ -760,6 +761,46 @@ const ViewCounter = GObject.registerClass({
         this.errors.push(error.message);
         return Paperboy.ErrorAction.CONTINUE;
     }
+});
+
+/* A new group counts the records of @topic into a memory:// table named
+ * @name; returns the counts. */
+function countAgain(topic, name, guarantee, n) {
+    const engine = newEngine(unique('js-exact'), {processing_guarantee: guarantee});
+    const table = Paperboy.Table.new(name, 'memory://');
+    engine.register_table(table);
+    const handler = new ViewCounter({topic});
+    handler.table = table;
+    engine.add_handler(handler);
+    runEngineOk(engine, {until: () => handler.handled >= n});
+    assertEqual(handler.handled, n, 'records handled');
+    assertEqual(handler.errors, [], 'no handler errors');
+    return Object.fromEntries(entries(table));
+}
+
+for (const [guarantee, again] of [['EXACT_STATE', 30], ['AT_LEAST_ONCE', 60]]) {
+    test(`${guarantee}: records handled again by a new group count ${again === 30 ? 'once' : 'twice'}`, () => {
+        const topic = unique('js-exact-views');
+        const name = unique('js-exact-table');
+        cluster.create_topic(topic, 1);
+        for (let i = 0; i < 300; i++)
+            produce(topic, 0, `page-${i % 10}`, 'view');
+        const expected = n => Object.fromEntries(Array.from({length: 10}, (_, i) => [`page-${i}`, n]));
+
+        assertEqual(countAgain(topic, name, Paperboy.ProcessingGuarantee[guarantee], 300),
+            expected(30), 'the first counts');
+        // The memory:// table restores from the changelog, which says which
+        // records its changes came from.
+        assertEqual(countAgain(topic, name, Paperboy.ProcessingGuarantee[guarantee], 300),
+            expected(again), 'the counts once the records were handled again');
+    });
+}
+
+test('processing-guarantee is at-least-once unless set', () => {
+    const engine = newEngine(unique('js-exact'));
+    assertEqual(engine.processing_guarantee, Paperboy.ProcessingGuarantee.AT_LEAST_ONCE, 'default');
+    engine.set_processing_guarantee(Paperboy.ProcessingGuarantee.EXACT_STATE);
+    assertEqual(engine.get_processing_guarantee(), Paperboy.ProcessingGuarantee.EXACT_STATE, 'set');
 });
 
 const PARTITIONS = 4;

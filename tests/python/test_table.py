@@ -960,6 +960,92 @@ class DamagedStoreTests(unittest.TestCase):
             self.assertEqual(table.get_value('k7'), 1)
 
 
+class ViewCounter(Paperboy.Handler):
+    """Counts the records of each key into a table; with asynchronous,
+    from a timeout after the record came, as an asynchronous handler does
+    once what it awaited is there."""
+
+    def __init__(self, topic, table, asynchronous=False):
+        super().__init__(topic=topic)
+        self.table = table
+        self.asynchronous = asynchronous
+        self.handled = 0
+
+    def count(self, msg):
+        key = msg.key.decode()
+        self.table.set(key, (self.table.get_value(key) or 0) + 1)
+        self.handled += 1
+
+    def do_on_message(self, msg, ctx):
+        self.count(msg)
+        return True
+
+    def do_handle(self, msg, ctx, task):
+        if not self.asynchronous:
+            return Paperboy.Handler.do_handle(self, msg, ctx, task)
+
+        def later():
+            self.count(msg)
+            task.return_boolean(True)
+            return GLib.SOURCE_REMOVE
+
+        GLib.timeout_add(1, later)
+        return True
+
+
+class ExactStateTests(unittest.TestCase):
+    def run_counter(self, topic, table_name, guarantee, state_dir, asynchronous, n):
+        """A new group (which starts from the first record) counts the n
+        records of topic; returns the table."""
+        engine = make_engine(unique('py-exact'), state_dir=state_dir,
+                             processing_guarantee=guarantee)
+        table = Paperboy.Table.new(table_name, 'rocksdb://')
+        engine.register_table(table)
+        counter = ViewCounter(topic, table, asynchronous)
+        engine.add_handler(counter)
+        run_until(engine, lambda: counter.handled >= n, timeout=60)
+        self.assertEqual(counter.handled, n)
+        return table
+
+    def check(self, guarantee, asynchronous):
+        topic = unique('py-exact-views')
+        name = unique('py-exact-table')
+        CLUSTER.create_topic(topic, 1)
+        for i in range(300):
+            CLUSTER.produce(topic, 0, 'page-%d' % (i % 10), 'view')
+        with tempfile.TemporaryDirectory() as state_dir:
+            table = self.run_counter(topic, name, guarantee, state_dir, asynchronous, 300)
+            self.assertEqual({k: v.unpack() for k, v in contents(table).items()},
+                             {'page-%d' % i: 30 for i in range(10)})
+            # Its store is free for the next table once it is gone.
+            del table
+            gc.collect()
+            # The same records again.
+            table = self.run_counter(topic, name, guarantee, state_dir, asynchronous, 300)
+            counts = {k: v.unpack() for k, v in contents(table).items()}
+            del table
+            gc.collect()
+            return counts
+
+    def test_default(self):
+        engine = make_engine(unique('py-exact'))
+        self.assertEqual(engine.props.processing_guarantee,
+                         Paperboy.ProcessingGuarantee.AT_LEAST_ONCE)
+        engine.set_processing_guarantee(Paperboy.ProcessingGuarantee.EXACT_STATE)
+        self.assertEqual(engine.get_processing_guarantee(),
+                         Paperboy.ProcessingGuarantee.EXACT_STATE)
+
+    def test_replayed_records_count_once(self):
+        for asynchronous in (False, True):
+            with self.subTest(asynchronous=asynchronous):
+                counts = self.check(Paperboy.ProcessingGuarantee.EXACT_STATE, asynchronous)
+                self.assertEqual(counts, {'page-%d' % i: 30 for i in range(10)})
+
+    def test_at_least_once_counts_them_again(self):
+        counts = self.check(Paperboy.ProcessingGuarantee.AT_LEAST_ONCE, False)
+        self.assertEqual(counts, {'page-%d' % i: 60 for i in range(10)})
+
+
 class PageViewsExampleTests(unittest.TestCase):
     def test_counts(self):
         env = dict(os.environ)
