@@ -88,14 +88,16 @@ gboolean      _pb_host_defer          (PbHost                *self);
 
 /* The record whose handling writes a table, under the processing
  * guarantee exact-state: its changes say where they came from. */
-typedef struct
+typedef struct _PbSource PbSource;
+struct _PbSource
 {
-  const char *topic;      /* interned */
-  int         partition;
-  gint64      offset;
-  guint       serial;     /* the attempt: a record handled again has another */
-  gboolean    active;
-} PbSource;
+  const char     *topic;      /* interned */
+  int             partition;
+  gint64          offset;
+  guint           serial;     /* the attempt: a record handled again has another */
+  gboolean        active;
+  const PbSource *outer;      /* the handler on the stack below this one's */
+};
 
 void            _pb_host_set_exact_state (PbHost         *self,
                                           gboolean        exact_state);
@@ -111,7 +113,9 @@ void            _pb_host_source_begin    (PbHost         *self,
 void            _pb_host_source_end      (PbHost         *self,
                                           PbSource       *source);
 /* The record being handled whose partition is @partition: NULL when
- * there is none, or with @error set when records of several topics are. */
+ * there is none, or with @error set when records of several topics are,
+ * or when the handler on the stack handles a record of another
+ * partition. */
 const PbSource *_pb_host_source_of       (PbHost         *self,
                                           int             partition,
                                           GError        **error);

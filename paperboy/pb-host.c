@@ -29,6 +29,7 @@ struct _PbHost
   PbRateLimit            warnings;
   gboolean               exact_state;
   GPtrArray             *sources;      /* PbSource, active */
+  const PbSource        *current;      /* whose handler is on the stack */
   guint                  next_serial;
 };
 
@@ -182,6 +183,13 @@ _pb_host_source_begin (PbHost         *self,
   source->serial = same != NULL ? same->serial : ++self->next_serial;
   source->active = TRUE;
   g_ptr_array_add (self->sources, source);
+
+  /* An asynchronous handling goes on later, from the main loop. */
+  if (same == NULL)
+    {
+      source->outer = self->current;
+      self->current = source;
+    }
 }
 
 void
@@ -193,6 +201,8 @@ _pb_host_source_end (PbHost   *self,
 
   source->active = FALSE;
   g_ptr_array_remove_fast (self->sources, source);
+  if (self->current == source)
+    self->current = source->outer;
 }
 
 const PbSource *
@@ -201,6 +211,17 @@ _pb_host_source_of (PbHost  *self,
                     GError **error)
 {
   const PbSource *found = NULL;
+
+  /* Its changes would be taken for those of another record. */
+  if (self->current != NULL && self->current->partition != partition)
+    {
+      g_set_error (error, PB_ERROR, PB_ERROR_FAILED,
+                   _("A record of “%s” in partition %d writes a key of partition %d: with "
+                     "the processing guarantee exact-state, a handler writes the keys of its "
+                     "record’s partition"),
+                   self->current->topic, self->current->partition, partition);
+      return NULL;
+    }
 
   for (guint i = 0; i < self->sources->len; i++)
     {

@@ -1294,6 +1294,52 @@ test_two_tables (Fixture       *f,
   g_free (t.second);
 }
 
+static void
+test_exact_state_other_partition (Fixture       *f,
+                                  gconstpointer  user_data)
+{
+  g_autofree char *topic = pb_test_unique ("table-two-partitions");
+  g_autoptr(GError) error = NULL;
+  guint n_other = 0;
+
+  g_test_summary ("Under exact-state, a handler that writes a key of another partition than "
+                  "its record's gets an error naming both, which reaches on_error(), and the "
+                  "key is not written; keys of its own partition are");
+
+  pb_test_create_topic (topic, 2);
+  g_free (f->topic);
+  f->topic = g_strdup (topic);
+  fixture_open (f, "memory://");
+  pb_engine_set_processing_guarantee (f->engine, PB_PROCESSING_GUARANTEE_EXACT_STATE);
+  /* Every record in partition 0, whatever partition its key has. */
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("key-%u", i);
+
+      pb_test_produce_full (topic, 0, key, "int64 1", NULL);
+    }
+  pb_test_run_until (f->engine, handled_and_committed, &(Until) { f, 20 }, 60000, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("key-%u", i);
+      g_autoptr(GVariant) value = NULL;
+
+      if (pb_table_get_partition_for_key (f->table, key) == 0)
+        {
+          value = pb_table_get (f->table, key, &error);
+          g_assert_no_error (error);
+          g_assert_nonnull (value);
+        }
+      else
+        n_other++;
+    }
+  g_test_message ("%u of 20 keys of partition 1", n_other);
+  g_assert_cmpuint (n_other, >, 0);
+  g_assert_cmpuint (f->writer->n_errors, ==, n_other);
+}
+
 #define TEST_TYPE_BATCHER (test_batcher_get_type ())
 G_DECLARE_FINAL_TYPE (TestBatcher, test_batcher, TEST, BATCHER, PbBulkHandler)
 
@@ -2701,6 +2747,7 @@ main (int   argc,
   ADD ("replay/at-least-once/rocksdb", test_replay,
        (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
   ADD ("exact-state-bulk", test_exact_state_bulk, NULL);
+  ADD ("exact-state-other-partition", test_exact_state_other_partition, NULL);
   ADD ("two-tables/exact-state/memory", test_two_tables,
        (&(ReplayCase) { "memory://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
   ADD ("two-tables/exact-state/rocksdb", test_two_tables,
