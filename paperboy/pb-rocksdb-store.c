@@ -235,6 +235,26 @@ check_damage (PbRocksdbStore  *self,
 }
 
 static gboolean
+has_column_family (const rocksdb_options_t *options,
+                   const char              *path,
+                   const char              *name)
+{
+  char *err = NULL;
+  size_t n = 0;
+  char **names = rocksdb_list_column_families (options, path, &n, &err);
+  gboolean found = FALSE;
+
+  for (size_t i = 0; names != NULL && i < n && !found; i++)
+    found = g_str_equal (names[i], name);
+
+  if (names != NULL)
+    rocksdb_list_column_families_destroy (names, n);
+  rocksdb_free (err);
+
+  return found;
+}
+
+static gboolean
 pb_rocksdb_store_open (PbStore  *store,
                        GError  **error)
 {
@@ -242,6 +262,7 @@ pb_rocksdb_store_open (PbStore  *store,
   const char *cf_names[] = { VALUES_CF, OFFSETS_CF, SOURCES_CF };
   const rocksdb_options_t *cf_options[3];
   rocksdb_column_family_handle_t *handles[3] = { NULL, NULL, NULL };
+  int n_cfs = G_N_ELEMENTS (cf_names);
   gboolean had_files;
   char *err = NULL;
 
@@ -276,14 +297,19 @@ pb_rocksdb_store_open (PbStore  *store,
   cf_options[2] = self->options;
   had_files = has_table_files (self->path);
 
+  /* A database written before sources were kept has no column family for
+   * them, which only a writer adds. */
+  if (self->read_only && !has_column_family (self->options, self->path, SOURCES_CF))
+    n_cfs--;
+
   if (self->read_only)
     self->db = rocksdb_open_for_read_only_column_families (self->options, self->path,
-                                                           G_N_ELEMENTS (cf_names), cf_names,
+                                                           n_cfs, cf_names,
                                                            cf_options, handles,
                                                            FALSE, &err);
   else
     self->db = rocksdb_open_column_families (self->options, self->path,
-                                             G_N_ELEMENTS (cf_names), cf_names,
+                                             n_cfs, cf_names,
                                              cf_options, handles, &err);
 
   if (err != NULL || self->db == NULL)
@@ -449,7 +475,7 @@ _pb_rocksdb_store_get_sources (PbRocksdbStore *self,
   char prefix[4];
 
   g_array_set_clear_func (sources, _pb_store_source_clear);
-  if (self->db == NULL)
+  if (self->db == NULL || self->sources_cf == NULL)
     return sources;
 
   source_prefix (partition, prefix);

@@ -659,6 +659,9 @@ test_rocksdb_read_only (Fixture       *fixture,
   assert_value (fixture->store, "c", g_variant_new_string ("3"));
 }
 
+/* Writes a value or an offset behind the store's back, into the database
+ * at @path, which it creates as the first versions did (without the
+ * column family of the sources) if there is none. */
 static void
 write_raw (const char *path,
            gboolean    offsets_cf,
@@ -666,15 +669,25 @@ write_raw (const char *path,
            const char *value,
            gsize       size)
 {
-  const char *names[] = { "default", "offsets" };
+  const char *names[] = { "default", "offsets", "sources" };
   rocksdb_options_t *options = rocksdb_options_create ();
-  const rocksdb_options_t *cf_options[] = { options, options };
-  rocksdb_column_family_handle_t *handles[2] = { NULL, NULL };
+  const rocksdb_options_t *cf_options[] = { options, options, options };
+  rocksdb_column_family_handle_t *handles[3] = { NULL, NULL, NULL };
   rocksdb_writeoptions_t *write_options = rocksdb_writeoptions_create ();
+  char **existing;
+  size_t n_cfs = 0;
   rocksdb_t *db;
   char *err = NULL;
 
-  db = rocksdb_open_column_families (options, path, 2, names, cf_options, handles, &err);
+  existing = rocksdb_list_column_families (options, path, &n_cfs, &err);
+  if (existing != NULL)
+    rocksdb_list_column_families_destroy (existing, n_cfs);
+  g_clear_pointer (&err, rocksdb_free);
+  n_cfs = MAX (n_cfs, 2);
+
+  rocksdb_options_set_create_if_missing (options, 1);
+  rocksdb_options_set_create_missing_column_families (options, 1);
+  db = rocksdb_open_column_families (options, path, n_cfs, names, cf_options, handles, &err);
   g_assert_null (err);
   g_assert_nonnull (db);
 
@@ -682,11 +695,39 @@ write_raw (const char *path,
                   key, strlen (key), value, size, &err);
   g_assert_null (err);
 
-  rocksdb_column_family_handle_destroy (handles[0]);
-  rocksdb_column_family_handle_destroy (handles[1]);
+  for (size_t i = 0; i < n_cfs; i++)
+    rocksdb_column_family_handle_destroy (handles[i]);
   rocksdb_close (db);
   rocksdb_writeoptions_destroy (write_options);
   rocksdb_options_destroy (options);
+}
+
+static void
+test_rocksdb_older (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autofree char *path = g_build_filename (fixture->dir, "older", NULL);
+  g_autoptr(PbStore) store = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A database of the first versions, without the column family of the "
+                  "sources, opens read-only as it is, and for writing");
+
+  write_raw (path, FALSE, "k", "s\0v\0", 4);
+
+  store = pb_rocksdb_store_new (path);
+  pb_rocksdb_store_set_read_only (PB_ROCKSDB_STORE (store), TRUE);
+  g_assert_true (pb_store_open (store, &error));
+  g_assert_no_error (error);
+  assert_value (store, "k", g_variant_new_string ("v"));
+  pb_store_close (store);
+  g_clear_object (&store);
+
+  store = pb_rocksdb_store_new (path);
+  g_assert_true (pb_store_open (store, &error));
+  g_assert_no_error (error);
+  assert_value (store, "k", g_variant_new_string ("v"));
+  pb_store_close (store);
 }
 
 static void
@@ -888,6 +929,7 @@ main (int   argc,
   add_store_test ("locked", STORE_ROCKSDB, test_rocksdb_locked);
   add_store_test ("read-only", STORE_ROCKSDB, test_rocksdb_read_only);
   add_store_test ("corrupt", STORE_ROCKSDB, test_rocksdb_corrupt);
+  add_store_test ("older", STORE_ROCKSDB, test_rocksdb_older);
   g_test_add_func ("/Store/rocksdb/bad-path", test_rocksdb_bad_path);
 
   return g_test_run ();
