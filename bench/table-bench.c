@@ -444,6 +444,155 @@ engine_sets (PbMockCluster *cluster,
   return run.measure;
 }
 
+/* Records counted by a handler, under each processing guarantee */
+
+#define BENCH_TYPE_COUNTER (bench_counter_get_type ())
+G_DECLARE_FINAL_TYPE (BenchCounter, bench_counter, BENCH, COUNTER, PbHandler)
+
+struct _BenchCounter
+{
+  PbHandler  parent_instance;
+  PbTable   *table;
+  PbEngine  *engine;
+  int        n;
+  int        handled;
+  gboolean   done;
+  Clock      clock;
+  Measure    measure;
+};
+
+G_DEFINE_FINAL_TYPE (BenchCounter, bench_counter, PB_TYPE_HANDLER)
+
+static gboolean
+bench_counter_on_message (PbHandler  *handler,
+                          PbMessage  *message,
+                          GObject    *context,
+                          GError    **error)
+{
+  BenchCounter *self = BENCH_COUNTER (handler);
+  GBytes *key_bytes = pb_message_get_key (message);
+  char key[32];
+  gsize size = MIN (g_bytes_get_size (key_bytes), sizeof key - 1);
+  g_autoptr(GVariant) count = NULL;
+
+  /* The clock starts with the first record. */
+  if (self->handled++ == 0)
+    clock_start (&self->clock);
+
+  memcpy (key, g_bytes_get_data (key_bytes, NULL), size);
+  key[size] = '\0';
+  count = pb_table_get (self->table, key, error);
+  if (count == NULL && *error != NULL)
+    return FALSE;
+
+  return pb_table_set (self->table, key,
+                       g_variant_new_int64 (count != NULL ? g_variant_get_int64 (count) + 1 : 1),
+                       error);
+}
+
+static void
+bench_counter_class_init (BenchCounterClass *klass)
+{
+  PB_HANDLER_CLASS (klass)->on_message = bench_counter_on_message;
+}
+
+static void
+bench_counter_init (BenchCounter *self)
+{
+}
+
+/* Every change is in the store, so was delivered. */
+static gboolean
+counted_cb (gpointer user_data)
+{
+  BenchCounter *self = user_data;
+
+  if (self->handled < self->n || stored (self->table) < self->n)
+    return G_SOURCE_CONTINUE;
+
+  self->measure = clock_stop (&self->clock);
+  self->done = TRUE;
+  pb_engine_stop (self->engine);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* @n records on the changelog's partitions, keyed as the sets' are. */
+static void
+fill_source (PbMockCluster *cluster,
+             const char    *topic,
+             int            n)
+{
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  char errstr[256];
+  int delivered = 0;
+  rd_kafka_t *rk;
+
+  rd_kafka_conf_set (conf, "bootstrap.servers", pb_mock_cluster_get_bootstrap_servers (cluster),
+                     NULL, 0);
+  rd_kafka_conf_set (conf, "linger.ms", "20", NULL, 0);
+  rd_kafka_conf_set (conf, "partitioner", "murmur2_random", NULL, 0);
+  rd_kafka_conf_set_opaque (conf, &delivered);
+  rd_kafka_conf_set_dr_msg_cb (conf, dr_cb);
+  rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  g_assert (rk != NULL);
+
+  for (int i = 0; i < n; i++)
+    {
+      g_autofree char *key = key_of (i);
+
+      while (rd_kafka_producev (rk,
+                                RD_KAFKA_V_TOPIC (topic),
+                                RD_KAFKA_V_KEY (key, strlen (key)),
+                                RD_KAFKA_V_VALUE ("view", 4),
+                                RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll (rk, 10);
+      rd_kafka_poll (rk, 0);
+    }
+  while (delivered < n)
+    rd_kafka_poll (rk, 10);
+
+  rd_kafka_destroy (rk);
+}
+
+/* A new group counts the @n records of @source into a new table. */
+static Measure
+engine_counts (PbMockCluster         *cluster,
+               const char            *source,
+               const char            *uri,
+               const char            *state_dir,
+               PbProcessingGuarantee  guarantee,
+               int                    n)
+{
+  g_autofree char *name = g_strdup_printf ("count-%d", g_random_int_range (0, G_MAXINT));
+  g_autoptr(BenchCounter) counter = NULL;
+  g_autoptr(PbEngine) engine = NULL;
+  g_autoptr(PbTable) table = NULL;
+  g_autoptr(GError) error = NULL;
+
+  engine = g_object_new (PB_TYPE_ENGINE, "mock-cluster", cluster, "group-id", name,
+                         "state-dir", state_dir, "processing-guarantee", guarantee, NULL);
+  pb_engine_set_config (engine, "session.timeout.ms", "6000", NULL);
+  table = pb_table_new (name, uri);
+  pb_table_set_changelog_topic_num_partitions (table, n_partitions);
+  pb_engine_register_table (engine, table, &error);
+  g_assert_no_error (error);
+  counter = g_object_new (BENCH_TYPE_COUNTER, "topic", source, NULL);
+  counter->table = table;
+  counter->engine = engine;
+  counter->n = n;
+  pb_engine_add_handler (engine, PB_HANDLER (counter), &error);
+  g_assert_no_error (error);
+  g_timeout_add (10, counted_cb, counter);
+
+  pb_engine_run (engine, NULL, &error);
+  g_assert_no_error (error);
+  g_assert (counter->done);
+
+  return counter->measure;
+}
+
 /* Sets by the members of a group, each on a thread of its own */
 
 typedef struct _SetGroup SetGroup;
@@ -849,7 +998,7 @@ main (int   argc,
     { "members", 0, 0, G_OPTION_ARG_INT, &group_members, "Members of the group of set-group-* (3)", "N" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only,
       "Only the methods named (set-raw,set-memory,set-rocksdb,set-group-memory,"
-      "set-group-rocksdb,restore)", "LIST" },
+      "set-group-rocksdb,count,restore)", "LIST" },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
@@ -946,6 +1095,48 @@ main (int   argc,
 
           report (name, median (group_rocksdb), n_sets,
                   rocksdb->len > 0 ? median (rocksdb) : (Measure) { 0 }, "one member");
+        }
+    }
+
+  if (wanted ("count"))
+    {
+      static const char *uris[] = { "memory://", "rocksdb://" };
+      GArray *measures[2][2];
+      g_autofree char *source = g_strdup ("count-source");
+
+      pb_mock_cluster_create_topic (cluster, source, n_partitions, &error);
+      g_assert_no_error (error);
+      fill_source (cluster, source, n_sets);
+      for (int u = 0; u < 2; u++)
+        for (int g = 0; g < 2; g++)
+          measures[u][g] = g_array_new (FALSE, FALSE, sizeof (Measure));
+
+      g_print ("count: a handler counts %d records into %d keys; medians of %d runs\n",
+               n_sets, MIN (n_sets, 10000), repeat);
+
+      /* Interleaved, so that the machine's noise hits them alike. */
+      for (int r = 0; r < repeat; r++)
+        for (int u = 0; u < 2; u++)
+          for (int g = 0; g < 2; g++)
+            {
+              Measure m = engine_counts (cluster, source, uris[u], dir,
+                                         g == 0 ? PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE
+                                                : PB_PROCESSING_GUARANTEE_EXACT_STATE, n_sets);
+
+              keep (measures[u][g], g == 0 ? "count at-least-once" : "count exact-state", m,
+                    n_sets);
+            }
+
+      for (int u = 0; u < 2; u++)
+        {
+          g_autofree char *alo = g_strdup_printf ("count %s at-least-once", uris[u]);
+          g_autofree char *exact = g_strdup_printf ("count %s exact-state", uris[u]);
+
+          report (alo, median (measures[u][0]), n_sets, (Measure) { 0 }, NULL);
+          report (exact, median (measures[u][1]), n_sets, median (measures[u][0]),
+                  "at-least-once");
+          g_array_unref (measures[u][0]);
+          g_array_unref (measures[u][1]);
         }
     }
 

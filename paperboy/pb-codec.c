@@ -323,10 +323,32 @@ _pb_codec_add_source (rd_kafka_headers_t *headers,
                       gint64              offset,
                       guint               seq)
 {
-  char value[256];
-  int len = g_snprintf (value, sizeof value, "%" G_GINT64_FORMAT ":%u:%s", offset, seq, topic);
+  char value[64 + 256];
+  char digits[24];
+  gsize topic_len = MIN (strlen (topic), 256);
+  gsize len = 0;
+  int n;
 
-  rd_kafka_header_add (headers, PB_CODEC_SOURCE_HEADER, -1, value, MIN (len, (int)sizeof value - 1));
+  g_return_if_fail (offset >= 0);
+
+  /* Once per change: no printf. */
+  n = 0;
+  do
+    digits[n++] = '0' + (char)(offset % 10);
+  while ((offset /= 10) > 0);
+  while (n > 0)
+    value[len++] = digits[--n];
+  value[len++] = ':';
+  do
+    digits[n++] = '0' + (char)(seq % 10);
+  while ((seq /= 10) > 0);
+  while (n > 0)
+    value[len++] = digits[--n];
+  value[len++] = ':';
+  memcpy (value + len, topic, topic_len);
+  len += topic_len;
+
+  rd_kafka_header_add (headers, PB_CODEC_SOURCE_HEADER, -1, value, len);
 }
 
 gboolean

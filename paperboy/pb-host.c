@@ -30,6 +30,8 @@ struct _PbHost
   gboolean               exact_state;
   GPtrArray             *sources;      /* PbSource, active */
   const PbSource        *current;      /* whose handler is on the stack */
+  const char            *last_topic;   /* the last topic name begun, and */
+  const char            *last_interned;  /* its interned copy */
   guint                  next_serial;
 };
 
@@ -177,7 +179,14 @@ _pb_host_source_begin (PbHost         *self,
 {
   g_assert (!source->active);
 
-  source->topic = g_intern_string (topic);
+  /* Names stay while the run does: intern each only once in a while. */
+  if (topic != self->last_topic)
+    {
+      self->last_topic = topic;
+      self->last_interned = g_intern_string (topic);
+    }
+
+  source->topic = self->last_interned;
   source->partition = partition;
   source->offset = offset;
   source->serial = same != NULL ? same->serial : ++self->next_serial;
