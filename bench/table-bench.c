@@ -517,45 +517,6 @@ counted_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* @n records on the changelog's partitions, keyed as the sets' are. */
-static void
-fill_source (PbMockCluster *cluster,
-             const char    *topic,
-             int            n)
-{
-  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
-  char errstr[256];
-  int delivered = 0;
-  rd_kafka_t *rk;
-
-  rd_kafka_conf_set (conf, "bootstrap.servers", pb_mock_cluster_get_bootstrap_servers (cluster),
-                     NULL, 0);
-  rd_kafka_conf_set (conf, "linger.ms", "20", NULL, 0);
-  rd_kafka_conf_set (conf, "partitioner", "murmur2_random", NULL, 0);
-  rd_kafka_conf_set_opaque (conf, &delivered);
-  rd_kafka_conf_set_dr_msg_cb (conf, dr_cb);
-  rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  g_assert (rk != NULL);
-
-  for (int i = 0; i < n; i++)
-    {
-      g_autofree char *key = key_of (i);
-
-      while (rd_kafka_producev (rk,
-                                RD_KAFKA_V_TOPIC (topic),
-                                RD_KAFKA_V_KEY (key, strlen (key)),
-                                RD_KAFKA_V_VALUE ("view", 4),
-                                RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-        rd_kafka_poll (rk, 10);
-      rd_kafka_poll (rk, 0);
-    }
-  while (delivered < n)
-    rd_kafka_poll (rk, 10);
-
-  rd_kafka_destroy (rk);
-}
-
 /* A new group counts the @n records of @source into a new table. */
 static Measure
 engine_counts (PbMockCluster         *cluster,
@@ -870,11 +831,15 @@ group_sets (PbMockCluster *cluster,
 
 /* Restore */
 
+/* Records @first to @first + @n of a changelog (keys "entry-<i>", the
+ * sets' values and headers), or, with @views, of a topic of page views
+ * (keys as the sets', on their partitions). */
 static void
-fill_changelog (PbMockCluster *cluster,
-                const char    *topic,
-                int            first,
-                int            n)
+fill_records (PbMockCluster *cluster,
+              const char    *topic,
+              int            first,
+              int            n,
+              gboolean       views)
 {
   rd_kafka_conf_t *conf = rd_kafka_conf_new ();
   char errstr[256];
@@ -884,6 +849,8 @@ fill_changelog (PbMockCluster *cluster,
   rd_kafka_conf_set (conf, "bootstrap.servers", pb_mock_cluster_get_bootstrap_servers (cluster),
                      NULL, 0);
   rd_kafka_conf_set (conf, "linger.ms", "20", NULL, 0);
+  if (views)
+    rd_kafka_conf_set (conf, "partitioner", "murmur2_random", NULL, 0);
   rd_kafka_conf_set_opaque (conf, &delivered);
   rd_kafka_conf_set_dr_msg_cb (conf, dr_cb);
   rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -891,13 +858,16 @@ fill_changelog (PbMockCluster *cluster,
 
   for (int i = first; i < first + n; i++)
     {
-      g_autofree char *key = g_strdup_printf ("entry-%d", i);
-      g_autoptr(GVariant) value = g_variant_ref_sink (value_of (i));
-      g_autofree char *json = json_gvariant_serialize_data (value, NULL);
+      g_autofree char *key = views ? key_of (i) : g_strdup_printf ("entry-%d", i);
+      g_autoptr(GVariant) value = views ? NULL : g_variant_ref_sink (value_of (i));
+      g_autofree char *json = views ? g_strdup ("view") : json_gvariant_serialize_data (value, NULL);
       rd_kafka_headers_t *headers = rd_kafka_headers_new (2);
 
-      rd_kafka_header_add (headers, "paperboy.type", -1, "(xs)", -1);
-      rd_kafka_header_add (headers, "paperboy.encoding", -1, "json/1", -1);
+      if (!views)
+        {
+          rd_kafka_header_add (headers, "paperboy.type", -1, "(xs)", -1);
+          rd_kafka_header_add (headers, "paperboy.encoding", -1, "json/1", -1);
+        }
       while (rd_kafka_producev (rk,
                                 RD_KAFKA_V_TOPIC (topic),
                                 RD_KAFKA_V_KEY (key, strlen (key)),
@@ -1107,7 +1077,7 @@ main (int   argc,
 
       pb_mock_cluster_create_topic (cluster, source, n_partitions, &error);
       g_assert_no_error (error);
-      fill_source (cluster, source, n_sets);
+      fill_records (cluster, source, 0, n_sets, TRUE);
       for (int u = 0; u < 2; u++)
         for (int g = 0; g < 2; g++)
           measures[u][g] = g_array_new (FALSE, FALSE, sizeof (Measure));
@@ -1157,7 +1127,7 @@ main (int   argc,
 
       pb_mock_cluster_create_topic (cluster, topic, n_partitions, &error);
       g_assert_no_error (error);
-      fill_changelog (cluster, topic, 0, n_entries);
+      fill_records (cluster, topic, 0, n_entries, FALSE);
       check_watermarks (cluster, topic, n_entries);
 
       g_print ("restore: %d entries on %d partitions, then %d more; medians of %d runs\n",
@@ -1169,7 +1139,7 @@ main (int   argc,
           m = load (cluster, name, "memory://", total);
           g_array_append_val (full, m);
 
-          fill_changelog (cluster, topic, total, n_delta);
+          fill_records (cluster, topic, total, n_delta, FALSE);
           total += n_delta;
           check_watermarks (cluster, topic, total);
           m = load (cluster, name, rocksdb_uri, n_delta);
