@@ -1118,12 +1118,14 @@ load_marks (PbTable *self,
 
 /* Under exact-state, whether the change being made was made already: by
  * an earlier handling of the record, whose changes the table has up to
- * this one. Otherwise @source says where it comes from, if anywhere. */
+ * this one. Otherwise @source says where it comes from, if anywhere, and
+ * @mark moves to it once the change is made. */
 static gboolean
 is_replayed (PbTable         *self,
              int              partition,
              const PbSource **source,
              guint           *seq,
+             PbMark         **mark_out,
              GError         **error)
 {
   GError *local_error = NULL;
@@ -1152,8 +1154,7 @@ is_replayed (PbTable         *self,
       ((*source)->offset == mark->offset && *seq <= mark->seq))
     return TRUE;
 
-  mark->offset = (*source)->offset;
-  mark->seq = *seq;
+  *mark_out = mark;
 
   return FALSE;
 }
@@ -1780,6 +1781,7 @@ change (PbTable     *self,
   g_autoptr(GVariant) old = NULL;
   int partition = RD_KAFKA_PARTITION_UA;
   const PbSource *source = NULL;
+  PbMark *mark = NULL;
   guint seq = 0;
   gboolean notify;
 
@@ -1823,7 +1825,7 @@ change (PbTable     *self,
           GError *local_error = NULL;
 
           /* The table has it already: nothing changes, nothing is said. */
-          if (is_replayed (self, partition, &source, &seq, &local_error))
+          if (is_replayed (self, partition, &source, &seq, &mark, &local_error))
             {
               self->replayed_writes++;
               return TRUE;
@@ -1847,6 +1849,13 @@ change (PbTable     *self,
                      encoded != NULL ? self->json->str : NULL,
                      encoded != NULL ? self->json->len : 0, source, seq, error))
     return FALSE;
+
+  /* Made: a handling of the record again finds it. */
+  if (mark != NULL)
+    {
+      mark->offset = source->offset;
+      mark->seq = seq;
+    }
 
   if (notify)
     g_signal_emit (self, signals[CHANGED], g_quark_from_string (key), key, old, encoded);

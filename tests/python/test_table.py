@@ -960,7 +960,7 @@ class DamagedStoreTests(unittest.TestCase):
             self.assertEqual(table.get_value('k7'), 1)
 
 
-class ViewCounter(Paperboy.Handler):
+class ExactCounter(Paperboy.Handler):
     """Counts the records of each key into a table; with asynchronous,
     from a timeout after the record came, as an asynchronous handler does
     once what it awaited is there."""
@@ -1001,7 +1001,7 @@ class ExactStateTests(unittest.TestCase):
                              processing_guarantee=guarantee)
         table = Paperboy.Table.new(table_name, 'rocksdb://')
         engine.register_table(table)
-        counter = ViewCounter(topic, table, asynchronous)
+        counter = ExactCounter(topic, table, asynchronous)
         engine.add_handler(counter)
         run_until(engine, lambda: counter.handled >= n, timeout=60)
         self.assertEqual(counter.handled, n)
