@@ -1050,6 +1050,14 @@ typedef struct
   PbProcessingGuarantee  guarantee;
 } ReplayCase;
 
+/* Cases live as long as the tests: g_test_add() keeps a pointer. */
+static const ReplayCase replay_cases[] = {
+  { "memory://", PB_PROCESSING_GUARANTEE_EXACT_STATE },
+  { "rocksdb://", PB_PROCESSING_GUARANTEE_EXACT_STATE },
+  { "memory://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE },
+  { "rocksdb://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE },
+};
+
 /* A new group: it starts from the first record, as a member does after
  * a crash that left the records handled since the last commit. */
 static void
@@ -2738,22 +2746,15 @@ main (int   argc,
   ADD ("bad-records", test_bad_records, NULL);
   ADD ("count/memory", test_count, "memory://");
   ADD ("count/rocksdb", test_count, "rocksdb://");
-  ADD ("replay/exact-state/memory", test_replay,
-       (&(ReplayCase) { "memory://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
-  ADD ("replay/exact-state/rocksdb", test_replay,
-       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
-  ADD ("replay/at-least-once/memory", test_replay,
-       (&(ReplayCase) { "memory://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
-  ADD ("replay/at-least-once/rocksdb", test_replay,
-       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
+  ADD ("replay/exact-state/memory", test_replay, &replay_cases[0]);
+  ADD ("replay/exact-state/rocksdb", test_replay, &replay_cases[1]);
+  ADD ("replay/at-least-once/memory", test_replay, &replay_cases[2]);
+  ADD ("replay/at-least-once/rocksdb", test_replay, &replay_cases[3]);
   ADD ("exact-state-bulk", test_exact_state_bulk, NULL);
   ADD ("exact-state-other-partition", test_exact_state_other_partition, NULL);
-  ADD ("two-tables/exact-state/memory", test_two_tables,
-       (&(ReplayCase) { "memory://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
-  ADD ("two-tables/exact-state/rocksdb", test_two_tables,
-       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_EXACT_STATE }));
-  ADD ("two-tables/at-least-once/rocksdb", test_two_tables,
-       (&(ReplayCase) { "rocksdb://", PB_PROCESSING_GUARANTEE_AT_LEAST_ONCE }));
+  ADD ("two-tables/exact-state/memory", test_two_tables, &replay_cases[0]);
+  ADD ("two-tables/exact-state/rocksdb", test_two_tables, &replay_cases[1]);
+  ADD ("two-tables/at-least-once/rocksdb", test_two_tables, &replay_cases[3]);
   ADD ("delivery-failure/memory", test_delivery_failure, "memory://");
   ADD ("delivery-failure/rocksdb", test_delivery_failure, "rocksdb://");
   ADD ("produce", test_produce, NULL);
