@@ -305,9 +305,6 @@ _pb_handling_unref (PbHandling *h)
     }
 }
 
-/* The handling's result came: recorded, and the dispatch hears of it.
- * Results after the first, and results of abandoned handlings (the
- * handler was told through its cancellable), are dropped. */
 /* Its writes no longer come from its record. */
 static void
 end_source (PbHandling *h)
@@ -317,6 +314,9 @@ end_source (PbHandling *h)
   h->source_host = NULL;
 }
 
+/* The handling's result came: recorded, and the dispatch hears of it.
+ * Results after the first, and results of abandoned handlings (the
+ * handler was told through its cancellable), are dropped. */
 static void
 complete (PbHandling *h,
           GError     *error)
@@ -669,12 +669,12 @@ handle_message_full (PbLifecycle    *self,
  * on_tombstone cost one message object (usually reused) and one call. */
 static inline PbHandling *
 handle_message_now (PbLifecycle    *self,
-                PbPartition    *p,
-                PbMessage      *message,
-                gint64          offset,
-                gboolean        tombstone,
-                PbHandlingDone  done,
-                gpointer        done_data)
+                    PbPartition    *p,
+                    PbMessage      *message,
+                    gint64          offset,
+                    gboolean        tombstone,
+                    PbHandlingDone  done,
+                    gpointer        done_data)
 {
   PbTopic *topic = p->topic;
   GError *local_error = NULL;

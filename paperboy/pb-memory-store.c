@@ -128,35 +128,12 @@ drop_sources (PbMemoryStore *self,
       g_array_remove_index_fast (self->sources, i - 1);
 }
 
-static void
-set_source (PbMemoryStore       *self,
-            const PbStoreSource *source)
-{
-  PbStoreSource copy = *source;
-
-  for (guint i = 0; i < self->sources->len; i++)
-    {
-      PbStoreSource *s = &g_array_index (self->sources, PbStoreSource, i);
-
-      if (s->partition == source->partition && strcmp (s->topic, source->topic) == 0)
-        {
-          s->offset = source->offset;
-          s->seq = source->seq;
-          return;
-        }
-    }
-
-  copy.topic = g_strdup (source->topic);
-  g_array_append_val (self->sources, copy);
-}
-
 GArray *
 _pb_memory_store_get_sources (PbMemoryStore *self,
                               int            partition)
 {
-  GArray *sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
+  GArray *sources = _pb_store_sources_new ();
 
-  g_array_set_clear_func (sources, _pb_store_source_clear);
   for (guint i = 0; i < self->sources->len; i++)
     {
       PbStoreSource source = g_array_index (self->sources, PbStoreSource, i);
@@ -201,7 +178,12 @@ pb_memory_store_apply (PbStore       *store,
 
   sources = _pb_store_batch_get_sources (batch);
   for (guint i = 0; sources != NULL && i < sources->len; i++)
-    set_source (self, &g_array_index (sources, PbStoreSource, i));
+    {
+      const PbStoreSource *source = &g_array_index (sources, PbStoreSource, i);
+
+      _pb_store_sources_set (self->sources, source->partition, source->topic,
+                             source->offset, source->seq);
+    }
 
   return TRUE;
 }
@@ -293,8 +275,7 @@ pb_memory_store_init (PbMemoryStore *self)
 {
   self->values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, entry_free);
   self->offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
-  self->sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
-  g_array_set_clear_func (self->sources, _pb_store_source_clear);
+  self->sources = _pb_store_sources_new ();
 }
 
 /**

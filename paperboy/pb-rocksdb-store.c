@@ -470,11 +470,10 @@ GArray *
 _pb_rocksdb_store_get_sources (PbRocksdbStore *self,
                                int             partition)
 {
-  GArray *sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
+  GArray *sources = _pb_store_sources_new ();
   rocksdb_iterator_t *iter;
   char prefix[4];
 
-  g_array_set_clear_func (sources, _pb_store_source_clear);
   if (self->db == NULL || self->sources_cf == NULL)
     return sources;
 

@@ -48,5 +48,12 @@ GArray       *_pb_store_batch_get_sources (PbStoreBatch *self);
 GArray       *_pb_store_get_sources      (PbStore      *store,
                                           int           partition);
 void          _pb_store_source_clear     (gpointer      source);
+/* An empty array of PbStoreSource, and the update of one in it. */
+GArray       *_pb_store_sources_new      (void);
+void          _pb_store_sources_set      (GArray       *sources,
+                                          int           partition,
+                                          const char   *topic,
+                                          gint64        offset,
+                                          guint         seq);
 
 G_END_DECLS

@@ -550,24 +550,28 @@ _pb_store_source_clear (gpointer data)
   g_free (source->topic);
 }
 
+GArray *
+_pb_store_sources_new (void)
+{
+  GArray *sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
+
+  g_array_set_clear_func (sources, _pb_store_source_clear);
+
+  return sources;
+}
+
 void
-_pb_store_batch_set_source (PbStoreBatch *self,
-                            int           partition,
-                            const char   *topic,
-                            gint64        offset,
-                            guint         seq)
+_pb_store_sources_set (GArray     *sources,
+                       int         partition,
+                       const char *topic,
+                       gint64      offset,
+                       guint       seq)
 {
   PbStoreSource source;
 
-  if (self->sources == NULL)
+  for (guint i = 0; i < sources->len; i++)
     {
-      self->sources = g_array_new (FALSE, FALSE, sizeof (PbStoreSource));
-      g_array_set_clear_func (self->sources, _pb_store_source_clear);
-    }
-
-  for (guint i = 0; i < self->sources->len; i++)
-    {
-      PbStoreSource *s = &g_array_index (self->sources, PbStoreSource, i);
+      PbStoreSource *s = &g_array_index (sources, PbStoreSource, i);
 
       if (s->partition == partition && strcmp (s->topic, topic) == 0)
         {
@@ -581,7 +585,20 @@ _pb_store_batch_set_source (PbStoreBatch *self,
   source.topic = g_strdup (topic);
   source.offset = offset;
   source.seq = seq;
-  g_array_append_val (self->sources, source);
+  g_array_append_val (sources, source);
+}
+
+void
+_pb_store_batch_set_source (PbStoreBatch *self,
+                            int           partition,
+                            const char   *topic,
+                            gint64        offset,
+                            guint         seq)
+{
+  if (self->sources == NULL)
+    self->sources = _pb_store_sources_new ();
+
+  _pb_store_sources_set (self->sources, partition, topic, offset, seq);
 }
 
 GArray *
