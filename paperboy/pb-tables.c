@@ -488,6 +488,7 @@ struct _ShardRestore
   GCancellable    *cancellable;
   PbRestoreResult *results;     /* by table */
   gint64           began;
+  GThread         *thread;      /* a follower's, joined once it returned */
 
   /* The call the worker waits for. */
   GMutex           lock;
@@ -765,6 +766,11 @@ shard_restored_cb (GObject      *source_object,
   GError *error = NULL;
   gboolean ok;
 
+  /* A follower's thread ends right after it returned: nothing of it
+   * outlives the run. */
+  if (restore->thread != NULL)
+    g_thread_join (g_steal_pointer (&restore->thread));
+
   if (self == NULL)
     return;
 
@@ -930,7 +936,7 @@ start_restore (PbTables    *self,
   if (kind == RESTORE_HELD)
     g_task_run_in_thread (task, shard_restore_thread);
   else
-    g_thread_unref (g_thread_new ("pb-table-follow", follower_thread, g_steal_pointer (&task)));
+    restore->thread = g_thread_new ("pb-table-follow", follower_thread, g_steal_pointer (&task));
 }
 
 /* Starts following @partitions of @table alone: a follower reads its

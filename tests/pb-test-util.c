@@ -36,6 +36,13 @@ pb_test_init (int    *argc,
   g_test_init (argc, argv, NULL);
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 
+  /* GLib's shared pool threads (GTask's, the tables' writer) wait for
+   * work until the process exits. One that reached its idle time could
+   * be ending while LeakSanitizer looks at the exiting process, which then
+   * takes what that thread's storage still holds for leaks. */
+  g_thread_pool_set_max_idle_time (0);
+  g_thread_pool_set_max_unused_threads (-1);
+
   external_bootstrap = g_strdup (g_getenv ("PAPERBOY_TEST_BOOTSTRAP"));
   if (external_bootstrap == NULL)
     external_bootstrap = g_strdup (g_getenv ("PAPERBOY_TEST_BOOTSTRAP_DEFAULT"));
