@@ -247,6 +247,7 @@ set_paused (PbPartitionMap *self,
   rd_kafka_topic_partition_list_add (list, p->topic->name, p->id);
   _pb_consumer_set_paused (self->consumer, list, paused);
   rd_kafka_topic_partition_list_destroy (list);
+  p->rk_paused = paused;
 }
 
 /* librdkafka's flag is only touched when the set goes from empty to not,
@@ -332,9 +333,14 @@ _pb_partition_map_apply_pauses (PbPartitionMap                        *self,
       PbPartition *p = _pb_partition_map_find (self, partitions->elems[i].topic,
                                                partitions->elems[i].partition);
 
-      if (p != NULL)
-        rd_kafka_topic_partition_list_add (p->pause_reasons != 0 ? paused : resumed,
-                                           p->topic->name, p->id);
+      if (p == NULL)
+        continue;
+
+      if (p->pause_reasons != 0)
+        rd_kafka_topic_partition_list_add (paused, p->topic->name, p->id);
+      else if (p->rk_paused)
+        rd_kafka_topic_partition_list_add (resumed, p->topic->name, p->id);
+      p->rk_paused = p->pause_reasons != 0;
     }
 
   _pb_consumer_set_paused (self->consumer, paused, TRUE);
