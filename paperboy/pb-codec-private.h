@@ -42,8 +42,11 @@ GVariant           *_pb_codec_decode        (const char                *json,
                                              const char                *type,
                                              GError                   **error);
 
-/* The headers of a change to @value (the encoded value). */
-rd_kafka_headers_t *_pb_codec_headers_new   (GVariant                  *value);
+/* The headers of a change to @value (the encoded value, or NULL for a
+ * tombstone, which has none), with room for the source header when
+ * @with_source. NULL when there are none. */
+rd_kafka_headers_t *_pb_codec_headers_new   (GVariant                  *value,
+                                             gboolean                   with_source);
 void                _pb_codec_add_source    (rd_kafka_headers_t        *headers,
                                              const char                *topic,
                                              gint64                     offset,

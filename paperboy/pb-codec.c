@@ -307,12 +307,21 @@ _pb_codec_decode (const char  *json,
 }
 
 rd_kafka_headers_t *
-_pb_codec_headers_new (GVariant *value)
+_pb_codec_headers_new (GVariant *value,
+                       gboolean  with_source)
 {
-  rd_kafka_headers_t *headers = rd_kafka_headers_new (2);
+  rd_kafka_headers_t *headers;
 
-  rd_kafka_header_add (headers, PB_CODEC_TYPE_HEADER, -1, g_variant_get_type_string (value), -1);
-  rd_kafka_header_add (headers, PB_CODEC_ENCODING_HEADER, -1, PB_CODEC_ENCODING, -1);
+  if (value == NULL && !with_source)
+    return NULL;
+
+  /* Sized at once: a list that grows is a realloc per change. */
+  headers = rd_kafka_headers_new ((value != NULL ? 2 : 0) + (with_source ? 1 : 0));
+  if (value != NULL)
+    {
+      rd_kafka_header_add (headers, PB_CODEC_TYPE_HEADER, -1, g_variant_get_type_string (value), -1);
+      rd_kafka_header_add (headers, PB_CODEC_ENCODING_HEADER, -1, PB_CODEC_ENCODING, -1);
+    }
 
   return headers;
 }

@@ -1722,11 +1722,9 @@ write_change (PbTable         *self,
   write->value = value != NULL && !direct ? g_variant_ref (value) : NULL;
   write->source = NULL;
 
-  headers = value != NULL ? _pb_codec_headers_new (value) : NULL;
+  headers = _pb_codec_headers_new (value, source != NULL);
   if (source != NULL)
     {
-      if (headers == NULL)
-        headers = rd_kafka_headers_new (1);
       _pb_codec_add_source (headers, source->topic, source->offset, seq);
       write->source = source->topic;
       write->source_offset = source->offset;

@@ -155,11 +155,20 @@ static void
 test_headers (void)
 {
   g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_parsed ("(1, 'x')"));
-  rd_kafka_headers_t *headers = _pb_codec_headers_new (value);
+  rd_kafka_headers_t *headers = _pb_codec_headers_new (value, TRUE);
   const void *data;
   size_t size;
 
-  g_test_summary ("A change carries its type and the encoding in its headers");
+  g_test_summary ("A change carries its type and the encoding in its headers, and the "
+                  "record it comes from when asked; a tombstone without a source has none");
+
+  g_assert_null (_pb_codec_headers_new (NULL, FALSE));
+
+  _pb_codec_add_source (headers, "views", 1234, 2);
+  g_assert_cmpuint (rd_kafka_header_cnt (headers), ==, 3);
+  g_assert_cmpint (rd_kafka_header_get_last (headers, PB_CODEC_SOURCE_HEADER, &data, &size), ==,
+                   RD_KAFKA_RESP_ERR_NO_ERROR);
+  g_assert_cmpmem (data, size, "1234:2:views", 12);
 
   g_assert_cmpint (rd_kafka_header_get_last (headers, PB_CODEC_TYPE_HEADER, &data, &size), ==,
                    RD_KAFKA_RESP_ERR_NO_ERROR);
