@@ -158,6 +158,8 @@ struct _PbTable
                                     * the table, or NULL: all are readable */
   guint       *undelivered;        /* by changelog partition: the writes of
                                     * a memory store not delivered yet */
+  guint        in_flight;          /* writes awaiting their report, which
+                                    * hold one reference for them all */
   PbHost      *host;               /* exact-state: where the sources are */
   PbMark     **marks;              /* exact-state: by changelog partition */
   int          n_marks;
@@ -976,6 +978,11 @@ has_listener (PbTable    *self,
 {
   GQuark detail;
 
+  /* Most tables have none, for any key: that is one look. */
+  if (g_signal_handler_find (self, G_SIGNAL_MATCH_ID, signals[CHANGED], 0,
+                             NULL, NULL, NULL) == 0)
+    return FALSE;
+
   if (g_signal_has_handler_pending (self, signals[CHANGED], 0, FALSE))
     return TRUE;
 
@@ -1510,7 +1517,8 @@ delivered_cb (PbDelivery          *delivery,
     }
 
   write_free (write);
-  g_object_unref (self);
+  if (--self->in_flight == 0)
+    g_object_unref (self);
 }
 
 gboolean
@@ -1715,7 +1723,7 @@ write_change (PbTable         *self,
 
   write = g_new (PbWrite, 1);
   write->delivery.func = delivered_cb;
-  write->table = g_object_ref (self);
+  write->table = self;
   write->pending = NULL;
   write->partition = partition;
   write->key = direct ? NULL : g_strdup (key);
@@ -1739,10 +1747,13 @@ write_change (PbTable         *self,
                             &write->delivery, error) == 0)
     {
       g_prefix_error (error, _("Table “%s”: "), self->name);
-      g_object_unref (write->table);
       write_free (write);
       return FALSE;
     }
+
+  /* One reference for the writes in flight, not one each. */
+  if (self->in_flight++ == 0)
+    g_object_ref (self);
 
   /* A memory store takes it at once; until its delivery, the partition
    * holds a value the changelog may lack. */
