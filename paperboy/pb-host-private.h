@@ -135,6 +135,8 @@ void          _pb_host_emit           (PbHost                *self,
 void          _pb_host_cancel_queued  (PbHost                *self);
 /* The same, then emits the events queued. */
 void          _pb_host_flush          (PbHost                *self);
+/* Whether events wait for the next flush. */
+gboolean      _pb_host_has_events     (PbHost                *self);
 
 /* A deadline: a timer that kicks the host when it passes, and remembers
  * that it did. */

@@ -328,6 +328,12 @@ _pb_host_flush (PbHost *self)
   _pb_host_leave (self);
 }
 
+gboolean
+_pb_host_has_events (PbHost *self)
+{
+  return self->events.length > 0;
+}
+
 /* Deadlines */
 
 static gboolean

@@ -368,7 +368,9 @@ reconcile (gpointer user_data)
 
   _pb_run_ref (self);
 
-  _pb_host_cancel_queued (self->host);
+  /* What happened before the records waiting now (an assignment, a step
+   * that began) is told before they are handled. */
+  _pb_host_flush (self->host);
 
   if (self->stop_requested && !self->stopping)
     begin_stop (self);
@@ -514,8 +516,8 @@ on_batch_end (gpointer user_data,
     self->poll_deadline = g_get_monotonic_time () + DISPATCH_BUDGET_US;
 
   /* Handler code iterating the main context: the kick takes over when it
-   * returns. */
-  if (_pb_host_defer (self->host))
+   * returns. Events the poll queued go first: from the kick too. */
+  if (_pb_host_defer (self->host) || _pb_host_has_events (self->host))
     {
       self->poll_deadline = 0;
       return FALSE;
@@ -657,15 +659,6 @@ on_assigned (gpointer                               user_data,
   if (!_pb_tables_is_empty (self->tables))
     hold_for_tables (self, partitions);
 
-  /* Partitions of later steps wait; those of the current one get their
-   * end captured. */
-  if (self->steps != NULL)
-    _pb_steps_assigned (self->steps, partitions);
-
-  /* librdkafka keeps a partition's pause flag across revocation and
-   * re-assignment: set it explicitly either way. */
-  _pb_partition_map_apply_pauses (self->partitions, partitions);
-
   /* The first partitions of the group are handled once their tables
    * are whole: until then the engine is restoring. */
   if (self->state == PB_ENGINE_STATE_JOINING)
@@ -674,6 +667,15 @@ on_assigned (gpointer                               user_data,
   if (partitions->cnt > 0)
     _pb_host_emit (self->host, PB_EVENT_ASSIGNED, 0, FALSE,
                    _pb_kafka_partitions_to_variant (partitions));
+
+  /* Partitions of later steps wait; those of the current one get their
+   * end captured. */
+  if (self->steps != NULL)
+    _pb_steps_assigned (self->steps, partitions);
+
+  /* librdkafka keeps a partition's pause flag across revocation and
+   * re-assignment: set it explicitly either way. */
+  _pb_partition_map_apply_pauses (self->partitions, partitions);
 }
 
 static void

@@ -203,38 +203,6 @@ _pb_steps_get_current (PbSteps *self)
 }
 
 void
-_pb_steps_assigned (PbSteps                               *self,
-                    const rd_kafka_topic_partition_list_t *partitions)
-{
-  rd_kafka_topic_partition_list_t *list;
-  int current = self->current;
-
-  if (self->n_steps == 0)
-    return;
-
-  list = rd_kafka_topic_partition_list_new (partitions->cnt);
-
-  for (int i = 0; i < partitions->cnt; i++)
-    {
-      PbPartition *p = _pb_partition_map_find (self->partitions, partitions->elems[i].topic,
-                                               partitions->elems[i].partition);
-
-      if (p == NULL || p->state != PB_PARTITION_ASSIGNED)
-        continue;
-
-      if (current >= 0 && (int)p->topic->step > current)
-        p->pause_reasons |= PB_PAUSE_STEP;
-      else
-        p->pause_reasons &= ~PB_PAUSE_STEP;
-
-      if (current >= 0 && self->started && (int)p->topic->step == current)
-        add_to_capture (list, p);
-    }
-
-  capture (self, list);
-}
-
-void
 _pb_steps_eof (PbSteps    *self,
                const char *topic,
                int         partition,
@@ -288,6 +256,43 @@ begin_step (PbSteps *self)
 
   _pb_partition_map_foreach (self->partitions, begin_cb, &walk);
   capture (self, walk.list);
+}
+
+void
+_pb_steps_assigned (PbSteps                               *self,
+                    const rd_kafka_topic_partition_list_t *partitions)
+{
+  rd_kafka_topic_partition_list_t *list;
+  int current = self->current;
+
+  if (self->n_steps == 0)
+    return;
+
+  list = rd_kafka_topic_partition_list_new (partitions->cnt);
+
+  for (int i = 0; i < partitions->cnt; i++)
+    {
+      PbPartition *p = _pb_partition_map_find (self->partitions, partitions->elems[i].topic,
+                                               partitions->elems[i].partition);
+
+      if (p == NULL || p->state != PB_PARTITION_ASSIGNED)
+        continue;
+
+      if (current >= 0 && (int)p->topic->step > current)
+        p->pause_reasons |= PB_PAUSE_STEP;
+      else
+        p->pause_reasons &= ~PB_PAUSE_STEP;
+
+      if (current >= 0 && self->started && (int)p->topic->step == current)
+        add_to_capture (list, p);
+    }
+
+  capture (self, list);
+
+  /* The first step begins with the first assignment, before any record
+   * of it is polled: its step-started signal comes first. */
+  if (current >= 0 && !self->started)
+    begin_step (self);
 }
 
 static gboolean

@@ -278,7 +278,43 @@ typedef struct
   TestLogger *a;
   TestLogger *b;
   PbTestRun  *run;
+  GHashTable *lost;   /* "topic/partition/" of partitions reported lost */
 } Member;
+
+/* The 2.0.2 mock refuses commits while the group rebalances: a member
+ * that goes on handling then cannot commit, and the engine reports the
+ * partitions it revokes lost. Only their records may come twice. */
+static void
+revoked_cb (PbEngine *engine,
+            GVariant *partitions,
+            gboolean  lost,
+            Member   *m)
+{
+  GVariantIter iter;
+  const char *topic;
+  gint32 partition;
+
+  if (!lost)
+    return;
+
+  g_variant_iter_init (&iter, partitions);
+  while (g_variant_iter_next (&iter, "(&si)", &topic, &partition))
+    g_hash_table_add (m->lost, g_strdup_printf ("%s/%d/", topic, partition));
+}
+
+static gboolean
+reported_lost (Member     *members,
+               guint       n,
+               const char *line)
+{
+  g_autofree char *prefix = g_strndup (line, strrchr (line, '/') + 1 - line);
+
+  for (guint i = 0; i < n; i++)
+    if (g_hash_table_contains (members[i].lost, prefix))
+      return TRUE;
+
+  return FALSE;
+}
 
 static void
 member_start (Member     *m,
@@ -288,6 +324,7 @@ member_start (Member     *m,
 {
   m->engine = pb_test_engine_new (group);
   m->log = g_ptr_array_new_with_free_func (g_free);
+  m->lost = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   m->a = test_logger_new (a, m->log);
   m->b = test_logger_new (b, m->log);
   m->a->delay_us = 1000;
@@ -296,6 +333,7 @@ member_start (Member     *m,
   add_step (m->engine, m->a, NULL);
   add_step (m->engine, m->b, NULL);
   watch_steps (m->engine, m->log);
+  g_signal_connect (m->engine, "partitions-revoked", G_CALLBACK (revoked_cb), m);
   m->run = pb_test_start (m->engine);
 }
 
@@ -306,6 +344,7 @@ member_clear (Member *m)
   g_clear_object (&m->b);
   g_clear_object (&m->engine);
   g_clear_pointer (&m->log, g_ptr_array_unref);
+  g_clear_pointer (&m->lost, g_hash_table_unref);
 }
 
 static guint
@@ -381,8 +420,8 @@ test_two_members (void)
   Commits commits = { group, a, b, 200, 100 };
 
   g_test_summary ("Two members run the same steps; the second joins in the middle of the "
-                  "first step: every record is handled once, both go through every step "
-                  "and end in Single mode");
+                  "first step: every record is handled once (or again, in a partition "
+                  "reported lost), both go through every step and end in Single mode");
 
   pb_test_create_topic (a, 4);
   pb_test_create_topic (b, 4);
@@ -427,8 +466,9 @@ test_two_members (void)
         {
           const char *line = g_ptr_array_index (members[i].log, j);
 
-          if (!g_str_has_prefix (line, "started:") && !g_str_has_prefix (line, "finished:"))
-            g_assert_true (g_hash_table_add (handled, g_strdup (line)));
+          if (!g_str_has_prefix (line, "started:") && !g_str_has_prefix (line, "finished:") &&
+              !g_hash_table_add (handled, g_strdup (line)))
+            g_assert_true (reported_lost (members, 2, line));
         }
     }
 
