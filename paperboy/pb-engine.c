@@ -1142,7 +1142,8 @@ pb_engine_class_init (PbEngineClass *klass)
    *   partition
    *
    * Emitted when the consumer group assigned partitions to the engine,
-   * after the engine took them.
+   * after the engine took them and before any of their records is
+   * handled.
    */
   signals[PARTITIONS_ASSIGNED] =
     g_signal_new ("partitions-assigned",
