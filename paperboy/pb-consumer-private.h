@@ -34,6 +34,10 @@ typedef struct
    * @drained says whether the queue is empty. */
   gboolean (*batch_end) (gpointer                               user_data,
                          gboolean                               drained);
+  /* Partitions the consumer is about to take (not yet assigned in
+   * librdkafka). */
+  void     (*assigning) (gpointer                               user_data,
+                         const rd_kafka_topic_partition_list_t *partitions);
   /* Partitions the consumer took (already assigned in librdkafka). */
   void     (*assigned)  (gpointer                               user_data,
                          const rd_kafka_topic_partition_list_t *partitions);

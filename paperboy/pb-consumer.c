@@ -247,6 +247,8 @@ assign (PbConsumer                      *self,
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   GError *error = NULL;
 
+  self->callbacks->assigning (self->user_data, partitions);
+
   if (self->cooperative)
     kerror = rd_kafka_incremental_assign (self->rk, partitions);
   else

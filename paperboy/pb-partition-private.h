@@ -142,7 +142,7 @@ typedef struct
   guint             capturing : 1;   /* its step end is being captured */
   guint             preparing : 1;   /* a deserializer prepares for its next record */
   guint             prepared : 2;    /* 1: the key, 2: the value deserializer, at prepared_at */
-  guint             rk_paused : 1;   /* as librdkafka was last told, whatever the assignment */
+  guint             rk_paused : 1;   /* librdkafka has it paused, whatever the assignment */
 } PbPartition;
 
 /* Whether @partition's records wait, whatever was polled. */
@@ -197,18 +197,15 @@ void            _pb_partition_resume      (PbPartitionMap                       
 /* Pauses every partition, now and to come, for @reason. */
 void            _pb_partition_map_pause_all    (PbPartitionMap                        *self,
                                                 PbPauseReasons                         reason);
-/* Sets librdkafka's pause flag of newly assigned partitions from their
- * reasons: the flag survives revocation and re-assignment. A partition
- * librdkafka has not paused is not resumed: in librdkafka before 2.4.0 a
- * resume of a partition that is not paused still bumps its version, and
- * one that lands between the assignment's fetch start taking its version
- * and being queued makes that fetch start outdated: it is dropped, and the
- * partition is never fetched, without a word. */
-void            _pb_partition_map_apply_pauses (PbPartitionMap                        *self,
+/* Resumes in librdkafka the partitions about to be assigned that it has
+ * paused (its flag survives revocation and re-assignment): before the
+ * assignment, so that the resume cannot race the start of their fetch.
+ * Their pauses, if any, are issued once their first record came. */
+void            _pb_partition_map_unpause      (PbPartitionMap                        *self,
                                                 const rd_kafka_topic_partition_list_t *partitions);
 /* A record was polled for @partition while the engine has it paused:
- * librdkafka lost the pause, which is issued again (at most every few
- * milliseconds). */
+ * its pause waited for its fetch to start, or librdkafka lost it; it is
+ * issued (again, at most every few milliseconds). */
 void            _pb_partition_repause     (PbPartitionMap                        *self,
                                            PbPartition                           *partition);
 

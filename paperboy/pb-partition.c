@@ -146,6 +146,7 @@ reset (PbPartition *p)
   p->step_end = -1;
   p->eof = -1;
   p->prepared_at = -1;
+  p->repaused_at = 0;
   p->prepared = 0;
   p->capturing = FALSE;
   p->preparing = FALSE;
@@ -237,12 +238,25 @@ _pb_partition_map_foreach (PbPartitionMap  *self,
     }
 }
 
+/* A pause or a resume that comes while librdkafka starts fetching a newly
+ * assigned partition can make it drop that start, and the partition is
+ * never fetched, without a word (librdkafka #2190 and #5591, in every
+ * version so far; 2.4.0 made a resume of a partition that is not paused a
+ * no-op). So librdkafka is told of a pause once the partition's fetch
+ * started, that is once a first record of it was polled (the run issues
+ * the pause then, and the records polled meanwhile wait), and of a resume
+ * only when it has the partition paused. */
 static void
 set_paused (PbPartitionMap *self,
             PbPartition    *p,
             gboolean        paused)
 {
-  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new (1);
+  rd_kafka_topic_partition_list_t *list;
+
+  if (paused ? p->polled_from < 0 : !p->rk_paused)
+    return;
+
+  list = rd_kafka_topic_partition_list_new (1);
 
   rd_kafka_topic_partition_list_add (list, p->topic->name, p->id);
   _pb_consumer_set_paused (self->consumer, list, paused);
@@ -295,8 +309,9 @@ _pb_partition_repause (PbPartitionMap *self,
   if (p->state != PB_PARTITION_ASSIGNED || now - p->repaused_at < REPAUSE_INTERVAL_US)
     return;
 
-  g_debug ("%s[%d] is paused, but librdkafka fetched it: pausing it again",
-           p->topic->name, p->id);
+  if (p->rk_paused)
+    g_debug ("%s[%d] is paused, but librdkafka fetched it: pausing it again",
+             p->topic->name, p->id);
   p->repaused_at = now;
   set_paused (self, p, TRUE);
 }
@@ -319,34 +334,24 @@ _pb_partition_map_pause_all (PbPartitionMap *self,
 }
 
 void
-_pb_partition_map_apply_pauses (PbPartitionMap                        *self,
-                                const rd_kafka_topic_partition_list_t *partitions)
+_pb_partition_map_unpause (PbPartitionMap                        *self,
+                           const rd_kafka_topic_partition_list_t *partitions)
 {
-  rd_kafka_topic_partition_list_t *paused;
-  rd_kafka_topic_partition_list_t *resumed;
-
-  paused = rd_kafka_topic_partition_list_new (partitions->cnt);
-  resumed = rd_kafka_topic_partition_list_new (partitions->cnt);
+  rd_kafka_topic_partition_list_t *resumed = rd_kafka_topic_partition_list_new (partitions->cnt);
 
   for (int i = 0; i < partitions->cnt; i++)
     {
       PbPartition *p = _pb_partition_map_find (self, partitions->elems[i].topic,
                                                partitions->elems[i].partition);
 
-      if (p == NULL)
-        continue;
-
-      if (p->pause_reasons != 0)
-        rd_kafka_topic_partition_list_add (paused, p->topic->name, p->id);
-      else if (p->rk_paused)
-        rd_kafka_topic_partition_list_add (resumed, p->topic->name, p->id);
-      p->rk_paused = p->pause_reasons != 0;
+      if (p != NULL && p->rk_paused)
+        {
+          rd_kafka_topic_partition_list_add (resumed, p->topic->name, p->id);
+          p->rk_paused = FALSE;
+        }
     }
 
-  _pb_consumer_set_paused (self->consumer, paused, TRUE);
   _pb_consumer_set_paused (self->consumer, resumed, FALSE);
-
-  rd_kafka_topic_partition_list_destroy (paused);
   rd_kafka_topic_partition_list_destroy (resumed);
 }
 

@@ -494,8 +494,8 @@ on_record (gpointer            user_data,
 
   if (G_UNLIKELY (p->polled_from < 0))
     p->polled_from = rkm->offset;
-  /* librdkafka lost a pause: the record waits, and the pause is issued
-   * again. */
+  /* A pause that waited for the partition's fetch to start, or one
+   * librdkafka lost: the record waits, and the pause is issued. */
   if (G_UNLIKELY (p->pause_reasons != 0))
     _pb_partition_repause (self->partitions, p);
   self->dispatch->klass->offer (self->dispatch, p, rkm);
@@ -638,6 +638,15 @@ gone_cb (gpointer     user_data,
 }
 
 static void
+on_assigning (gpointer                               user_data,
+              const rd_kafka_topic_partition_list_t *partitions)
+{
+  PbRun *self = user_data;
+
+  _pb_partition_map_unpause (self->partitions, partitions);
+}
+
+static void
 on_assigned (gpointer                               user_data,
              const rd_kafka_topic_partition_list_t *partitions)
 {
@@ -673,9 +682,6 @@ on_assigned (gpointer                               user_data,
   if (self->steps != NULL)
     _pb_steps_assigned (self->steps, partitions);
 
-  /* librdkafka keeps a partition's pause flag across revocation and
-   * re-assignment: set it explicitly either way. */
-  _pb_partition_map_apply_pauses (self->partitions, partitions);
 }
 
 static void
@@ -750,6 +756,7 @@ on_closed (gpointer user_data)
 static const PbConsumerCallbacks consumer_callbacks = {
   .record = on_record,
   .batch_end = on_batch_end,
+  .assigning = on_assigning,
   .assigned = on_assigned,
   .revoked = on_revoked,
   .lost = on_lost,

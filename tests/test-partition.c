@@ -289,6 +289,56 @@ test_hold (Fixture       *f,
 }
 
 static void
+test_librdkafka_pause (Fixture       *f,
+                       gconstpointer  user_data)
+{
+  PbPartition *p = _pb_partition_map_get (f->map, "events", 0);
+  PbPartition *q = _pb_partition_map_get (f->map, "events", 1);
+  rd_kafka_topic_partition_list_t *list;
+
+  g_test_summary ("librdkafka hears of a pause once the partition's first record came, "
+                  "of a resume only when it has the partition paused, and a partition it "
+                  "kept paused from an earlier assignment is resumed before the next one");
+
+  _pb_partition_assign (f->map, p);
+  _pb_partition_assign (f->map, q);
+
+  /* Paused at assignment: its fetch has not started. */
+  _pb_partition_pause (f->map, p, PB_PAUSE_RESTORE);
+  g_assert_true (_pb_partition_is_held (p));
+  g_assert_false (p->rk_paused);
+
+  /* Its first record: the pause is issued. */
+  p->polled_from = 0;
+  _pb_partition_repause (f->map, p);
+  g_assert_true (p->rk_paused);
+
+  /* A resume that librdkafka needs, and one it does not. */
+  _pb_partition_resume (f->map, p, PB_PAUSE_RESTORE);
+  g_assert_false (p->rk_paused);
+  _pb_partition_pause (f->map, q, PB_PAUSE_STEP);
+  _pb_partition_resume (f->map, q, PB_PAUSE_STEP);
+  g_assert_false (q->rk_paused);
+  g_assert_cmpuint (q->pause_reasons, ==, 0);
+
+  /* Revoked while paused in librdkafka, then assigned again. */
+  p->polled_from = 0;
+  _pb_partition_pause (f->map, p, PB_PAUSE_USER);
+  g_assert_true (p->rk_paused);
+  _pb_partition_unassign (f->map, p);
+  list = rd_kafka_topic_partition_list_new (2);
+  rd_kafka_topic_partition_list_add (list, "events", 0);
+  rd_kafka_topic_partition_list_add (list, "events", 1);
+  _pb_partition_map_unpause (f->map, list);
+  rd_kafka_topic_partition_list_destroy (list);
+  g_assert_false (p->rk_paused);
+  _pb_partition_assign (f->map, p);
+  g_assert_cmpint (p->polled_from, ==, -1);
+  g_assert_true (_pb_partition_is_held (p));
+  g_assert_false (p->rk_paused);
+}
+
+static void
 test_offsets (Fixture       *f,
               gconstpointer  user_data)
 {
@@ -436,6 +486,7 @@ main (int   argc,
   ADD ("map", test_map);
   ADD ("reset", test_reset);
   ADD ("hold", test_hold);
+  ADD ("librdkafka-pause", test_librdkafka_pause);
   ADD ("offsets", test_offsets);
   ADD ("barrier", test_barrier);
   g_test_add_func ("/Paperboy/Partition/barrier-grows", test_barrier_grows);
