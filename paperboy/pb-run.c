@@ -681,7 +681,6 @@ on_assigned (gpointer                               user_data,
    * end captured. */
   if (self->steps != NULL)
     _pb_steps_assigned (self->steps, partitions);
-
 }
 
 static void
